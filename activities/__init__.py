@@ -1,0 +1,1 @@
+"""Activities: everything with side effects (code issue, delivery through providers)."""

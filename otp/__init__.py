@@ -1,0 +1,1 @@
+"""Shared ground floor: settings, domain types, crypto, codec and the store."""

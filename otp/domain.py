@@ -1,0 +1,254 @@
+"""Domain types shared by the API, the workflow and the activities.
+
+Every object that crosses a Temporal boundary is one of these pydantic models
+(one typed input, one typed result). New fields always get defaults so that
+histories recorded by older code still decode.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+TASK_QUEUE = "otp-verifications"
+WORKFLOW_ID_PREFIX = "ver_"
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    VOICE = "voice"
+    EMAIL = "email"
+
+    @property
+    def is_phone(self) -> bool:
+        return self is not Channel.EMAIL
+
+
+class CodeType(StrEnum):
+    NUMERIC = "numeric"
+    ALPHANUMERIC = "alphanumeric"
+
+
+class Mode(StrEnum):
+    TEST = "test"
+    LIVE = "live"
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    EXPIRED = "expired"
+    MAX_ATTEMPTS_REACHED = "max_attempts_reached"
+    CANCELED = "canceled"
+    UNDELIVERABLE = "undeliverable"
+    BLOCKED = "blocked"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not Status.PENDING
+
+
+class DeliveryStatus(StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class DeliveryKind(StrEnum):
+    STEP = "step"
+    RESEND = "resend"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=False, extra="ignore")
+
+
+# --- policy bounds (validated by the API, enforced again by the workflow) ---
+STEP_TIMEOUT_MIN_S = 5
+STEP_TIMEOUT_MAX_S = 3600
+STEP_TIMEOUT_DEFAULT_S = 60
+CODE_LENGTH_MIN = 4
+CODE_LENGTH_MAX = 10
+TTL_MIN_S = 60
+TTL_MAX_S = 86400
+MAX_ATTEMPTS_MAX = 10
+MAX_SENDS_MAX = 10
+MAX_PLAN_STEPS = 8
+
+
+class ChannelStep(_Model):
+    """One step of a channel plan: where to deliver and how long to wait before falling back."""
+
+    channel: Channel
+    to: str
+    timeout_s: int = Field(
+        default=STEP_TIMEOUT_DEFAULT_S, ge=STEP_TIMEOUT_MIN_S, le=STEP_TIMEOUT_MAX_S
+    )
+    provider: str | None = None
+
+
+class VerificationInput(_Model):
+    """Start arguments of VerificationWorkflow. Destinations are PII: payloads are encrypted."""
+
+    application_id: str
+    mode: Mode
+    channels: list[ChannelStep]
+    code_length: int = 6
+    code_type: CodeType = CodeType.NUMERIC
+    ttl_s: int = 600
+    max_attempts: int = 5
+    max_sends: int = 5
+    resend_cooldown_s: int = 30
+    locale: str = "en"
+    brand: str = ""
+    client_ref: str | None = None
+    country: str | None = None
+    created_at: datetime | None = None
+
+
+class IssueCodeInput(_Model):
+    verification_id: str
+    code_length: int
+    code_type: CodeType
+
+
+class IssueCodeResult(_Model):
+    """The code itself never leaves the activity: only its nonce and keyed digest do."""
+
+    nonce: str
+    digest: str
+
+
+class DeliverInput(_Model):
+    verification_id: str
+    application_id: str
+    mode: Mode
+    step_index: int
+    kind: DeliveryKind = DeliveryKind.STEP
+    channel: Channel
+    to: str
+    provider: str | None = None
+    nonce: str
+    code_length: int
+    code_type: CodeType
+    locale: str = "en"
+    brand: str = ""
+    expires_at: datetime
+
+
+class DeliverResult(_Model):
+    provider: str
+    provider_message_id: str
+    status: DeliveryStatus = DeliveryStatus.SENT
+
+
+class DeliveryAttempt(_Model):
+    """One delivery of the code (a plan step or a resend), as recorded by the workflow."""
+
+    step_index: int
+    kind: DeliveryKind = DeliveryKind.STEP
+    channel: Channel
+    provider: str | None = None
+    provider_message_id: str | None = None
+    status: DeliveryStatus = DeliveryStatus.SENDING
+    error_type: str | None = None
+    started_at: datetime
+    updated_at: datetime
+
+
+class CheckInput(_Model):
+    """A submitted code, as its keyed digest, plus the caller's scope."""
+
+    digest: str
+    application_id: str
+    mode: Mode
+
+
+class CheckResult(_Model):
+    status: Status
+    valid: bool
+    attempts_remaining: int
+
+
+class ScopedInput(_Model):
+    """Input of updates that only need the caller's scope (resend, next channel, cancel)."""
+
+    application_id: str
+    mode: Mode
+
+
+class ResendResult(_Model):
+    delivery: DeliveryAttempt
+    sends_remaining: int
+    next_resend_at: datetime
+
+
+class NextChannelResult(_Model):
+    step_index: int
+    delivery: DeliveryAttempt
+
+
+class CancelResult(_Model):
+    status: Status
+
+
+class DeliveryReceiptInput(_Model):
+    """A provider's delivery receipt, forwarded by the API as a signal."""
+
+    provider: str
+    provider_message_id: str
+    status: DeliveryStatus
+    error_code: str | None = None
+
+
+class StateQueryInput(_Model):
+    pass
+
+
+class VerificationState(_Model):
+    """What the workflow knows: answered by the `state` query and returned as the result."""
+
+    application_id: str
+    mode: Mode
+    status: Status = Status.PENDING
+    reason: str | None = None
+    created_at: datetime
+    expires_at: datetime
+    finished_at: datetime | None = None
+    current_step: int = 0
+    channels: list[ChannelStep] = Field(default_factory=list)
+    deliveries: list[DeliveryAttempt] = Field(default_factory=list)
+    max_attempts: int
+    attempts_used: int = 0
+    sends: int = 0
+    max_sends: int
+    next_resend_at: datetime | None = None
+    code_issued: bool = False
+    client_ref: str | None = None
+    locale: str = "en"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def attempts_remaining(self) -> int:
+        return max(0, self.max_attempts - self.attempts_used)
+
+
+# --- business error types carried as ApplicationError.type (stable, part of the API mapping) ---
+class ErrorType:
+    NOT_FOUND = "VerificationNotFound"
+    FINISHED = "VerificationFinished"
+    INVALID_INPUT = "InvalidInput"
+    RESEND_COOLDOWN = "ResendCooldown"
+    MAX_SENDS = "MaxSendsReached"
+    NO_MORE_CHANNELS = "NoMoreChannels"
+    PERMANENT_DELIVERY = "PermanentDeliveryFailure"
+    TRANSIENT_DELIVERY = "TransientDeliveryFailure"
+
+
+# --- activity names (the workflow calls activities by name; the worker registers these) ---
+ACTIVITY_ISSUE_CODE = "issue_code"
+ACTIVITY_DELIVER = "deliver"

@@ -1,0 +1,169 @@
+"""Settings (environment variables with the OTP_ prefix) and server secrets."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from otp.domain import TASK_QUEUE, Mode
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message says which setting to fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OTP_", extra="ignore")
+
+    env: Literal["dev", "production"] = "dev"
+    data_dir: Path = Path(".data")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    temporal_host: str = "127.0.0.1"
+    temporal_port: int = 7233
+    temporal_address: str | None = None
+    temporal_ui_port: int = 8233
+    temporal_namespace: str = "default"
+    task_queue: str = TASK_QUEUE
+
+    database_url: str | None = None
+
+    dev_api_key: SecretStr | None = None
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated API keys (otp_test_... / otp_live_...) or sha256:<hex> hashes.",
+    )
+    code_secret: SecretStr | None = None
+    codec_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated key_id:base64(32 bytes); the first one encrypts.",
+    )
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "OTP <no-reply@localhost>"
+    smtp_starttls: bool = False
+    smtp_use_tls: bool = False
+    smtp_timeout_s: float = 10.0
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "text"
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"{self.temporal_host}:{self.temporal_port}"
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'otp.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+@dataclass(frozen=True)
+class Secrets:
+    code_secret: bytes
+    codec_keys: dict[str, bytes]
+    codec_write_key_id: str
+
+
+def _parse_codec_keys(raw: str) -> tuple[dict[str, bytes], str]:
+    keys: dict[str, bytes] = {}
+    first = ""
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        key_id, sep, b64 = entry.partition(":")
+        if not sep or not key_id:
+            raise ConfigError("OTP_CODEC_KEYS entries must look like key_id:base64key")
+        try:
+            key = base64.b64decode(b64, validate=True)
+        except ValueError as exc:
+            raise ConfigError(f"OTP_CODEC_KEYS key {key_id!r} is not valid base64") from exc
+        if len(key) != 32:
+            raise ConfigError(f"OTP_CODEC_KEYS key {key_id!r} must be 32 bytes (AES-256)")
+        keys[key_id] = key
+        first = first or key_id
+    if not keys:
+        raise ConfigError("OTP_CODEC_KEYS is empty")
+    return keys, first
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create a 0600 file atomically; if another process won the race, keep theirs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def load_secrets(settings: Settings) -> Secrets:
+    """Secrets from the environment; in dev, generated once into the data dir."""
+    code_secret = settings.code_secret.get_secret_value() if settings.code_secret else None
+    codec_raw = settings.codec_keys.get_secret_value() if settings.codec_keys else None
+    if (code_secret is None or codec_raw is None) and settings.env != "dev":
+        missing = [
+            name
+            for name, value in (("OTP_CODE_SECRET", code_secret), ("OTP_CODEC_KEYS", codec_raw))
+            if value is None
+        ]
+        raise ConfigError(f"{', '.join(missing)} must be set when OTP_ENV={settings.env}")
+    if code_secret is None or codec_raw is None:
+        path = settings.data_dir / "secrets.json"
+        _write_private(
+            path,
+            json.dumps(
+                {
+                    "code_secret": secrets.token_urlsafe(32),
+                    "codec_keys": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+                }
+            ),
+        )
+        stored = json.loads(path.read_text())
+        code_secret = code_secret or stored["code_secret"]
+        codec_raw = codec_raw or stored["codec_keys"]
+    assert code_secret is not None and codec_raw is not None
+    if len(code_secret) < 16:
+        raise ConfigError("OTP_CODE_SECRET must be at least 16 characters")
+    keys, write_id = _parse_codec_keys(codec_raw)
+    return Secrets(code_secret.encode(), keys, write_id)
+
+
+def generate_api_key(mode: Mode) -> str:
+    """A new API key: otp_<mode>_ + 160 random bits."""
+    return f"otp_{mode.value}_{secrets.token_urlsafe(20)}"
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def dev_api_key(settings: Settings) -> str:
+    """The dev stack's test-mode key: from OTP_DEV_API_KEY, else generated once into the data dir."""
+    if settings.dev_api_key is not None:
+        return settings.dev_api_key.get_secret_value()
+    path = settings.data_dir / "dev_api_key"
+    _write_private(path, generate_api_key(Mode.TEST))
+    return path.read_text().strip()

@@ -1,0 +1,1 @@
+"""Delivery providers: one adapter per provider behind the `Provider` interface."""

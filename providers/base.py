@@ -1,0 +1,61 @@
+"""The provider interface and the delivery error classification shared by all adapters."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from otp.domain import Channel, DeliveryStatus
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A rendered message for one destination. `code` is here for providers whose API
+    takes it as a template parameter; adapters must never log it."""
+
+    verification_id: str
+    application_id: str
+    channel: Channel
+    to: str
+    subject: str
+    text: str
+    idempotency_key: str
+    locale: str = "en"
+    html: str | None = None
+    code: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class SendReceipt:
+    provider: str
+    message_id: str
+    status: DeliveryStatus = DeliveryStatus.SENT
+
+
+class DeliveryError(Exception):
+    """Base of delivery failures. `reason` is a short machine code, never personal data."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or reason)
+        self.reason = reason
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help (bad address, refused, not configured): fall back at once."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """May succeed later (timeouts, 4xx SMTP, 5xx/429 HTTP): retry within the step's budget."""
+
+
+class Provider(Protocol):
+    name: str
+    channels: frozenset[Channel]
+
+    async def send(self, message: OutboundMessage) -> SendReceipt: ...
+
+
+def stable_message_id(prefix: str, idempotency_key: str) -> str:
+    """A provider message id that is the same for every retry of one delivery."""
+    return prefix + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]

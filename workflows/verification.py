@@ -1,0 +1,427 @@
+"""VerificationWorkflow: one verification, from code issue to a terminal status.
+
+Deterministic: no I/O, no environment, no clock but workflow.now(). The plaintext
+code never enters this workflow; it holds only the nonce that activities derive the
+code from and the keyed digest that submitted codes are compared with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from otp import search_attributes as sa
+    from otp.codes import digests_match
+    from otp.domain import (
+        ACTIVITY_DELIVER,
+        ACTIVITY_ISSUE_CODE,
+        CancelResult,
+        CheckInput,
+        CheckResult,
+        DeliverInput,
+        DeliverResult,
+        DeliveryAttempt,
+        DeliveryKind,
+        DeliveryReceiptInput,
+        DeliveryStatus,
+        ErrorType,
+        IssueCodeInput,
+        IssueCodeResult,
+        NextChannelResult,
+        ResendResult,
+        ScopedInput,
+        Status,
+        VerificationInput,
+        VerificationState,
+    )
+
+_DIGEST_HEX_LEN = 64
+_MAX_BUFFERED_RECEIPTS = 32
+_DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=[ErrorType.PERMANENT_DELIVERY, "CodeExpired"],
+)
+
+# Step states of the current plan step.
+_PENDING, _ACTIVE, _FAILED = "pending", "active", "failed"
+
+
+@workflow.defn(name="VerificationWorkflow")
+class VerificationWorkflow:
+    @workflow.init
+    def __init__(self, input: VerificationInput) -> None:
+        created = input.created_at or workflow.info().start_time
+        self._input = input
+        self._state = VerificationState(
+            application_id=input.application_id,
+            mode=input.mode,
+            created_at=created,
+            expires_at=created + timedelta(seconds=input.ttl_s),
+            channels=input.channels,
+            max_attempts=input.max_attempts,
+            max_sends=input.max_sends,
+            client_ref=input.client_ref,
+            locale=input.locale,
+        )
+        self._digest: str | None = None
+        self._nonce: str | None = None
+        self._step_state = _PENDING
+        self._step_deadline = self._state.expires_at
+        self._wake = False
+        self._send_lock = asyncio.Lock()
+        self._unmatched_receipts: dict[str, DeliveryReceiptInput] = {}
+
+    # ------------------------------------------------------------------ run
+    @workflow.run
+    async def run(self, input: VerificationInput) -> VerificationState:
+        issued = await workflow.execute_local_activity(
+            ACTIVITY_ISSUE_CODE,
+            IssueCodeInput(
+                verification_id=workflow.info().workflow_id,
+                code_length=input.code_length,
+                code_type=input.code_type,
+            ),
+            result_type=IssueCodeResult,
+            start_to_close_timeout=timedelta(seconds=10),
+            summary="issue code",
+        )
+        self._digest, self._nonce = issued.digest, issued.nonce
+        self._state.code_issued = True
+
+        plan = input.channels
+        while not self._terminal:
+            now = workflow.now()
+            if now >= self._state.expires_at:
+                self._finish(Status.EXPIRED, "the code expired before it was verified")
+                break
+            index = self._state.current_step
+            if index < len(plan):
+                if self._step_state == _PENDING:
+                    await self._deliver(index, DeliveryKind.STEP)
+                    continue
+                if self._step_state == _FAILED or now >= self._step_deadline:
+                    self._advance(index + 1)
+                    continue
+            elif self._deliveries_all_failed():
+                self._finish(Status.UNDELIVERABLE, "every channel in the plan failed to deliver")
+                break
+            await self._sleep_until(self._next_deadline(index), index)
+
+        # Upsert the terminal status (and last channel) once: one action per verification.
+        workflow.upsert_search_attributes(
+            [sa.STATUS.value_set(self._state.status.value), self._channel_attribute()]
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    @property
+    def _terminal(self) -> bool:
+        return self._state.status.is_terminal
+
+    def _next_deadline(self, index: int) -> timedelta:
+        deadline = self._state.expires_at
+        if index < len(self._input.channels):
+            deadline = min(deadline, self._step_deadline)
+        return deadline - workflow.now()
+
+    async def _sleep_until(self, remaining: timedelta, index: int) -> None:
+        self._wake = False
+        if remaining <= timedelta(0):
+            return
+        if index < len(self._input.channels):
+            summary = f"step {index + 1} ({self._input.channels[index].channel.value}) or expiry"
+        else:
+            summary = "expiry"
+        with contextlib.suppress(TimeoutError):  # the deadline passed: the loop decides what next
+            await workflow.wait_condition(
+                lambda: self._wake or self._terminal,
+                # Whole milliseconds keep the timer stable and readable in the UI.
+                timeout=timedelta(milliseconds=math.ceil(remaining / timedelta(milliseconds=1))),
+                timeout_summary=f"wait for check: {summary}",
+            )
+
+    def _advance(self, index: int) -> None:
+        self._state.current_step = index
+        self._step_state = _PENDING
+        if index < len(self._input.channels):
+            workflow.upsert_search_attributes([self._channel_attribute()])
+
+    def _channel_attribute(self) -> SearchAttributeUpdate[str]:
+        plan = self._input.channels
+        step = plan[min(self._state.current_step, len(plan) - 1)]
+        return sa.CHANNEL.value_set(step.channel.value)
+
+    def _deliveries_all_failed(self) -> bool:
+        return all(d.status is DeliveryStatus.FAILED for d in self._state.deliveries)
+
+    def _finish(self, status: Status, reason: str) -> None:
+        if self._terminal:
+            return
+        self._state.status = status
+        self._state.reason = reason
+        self._state.finished_at = workflow.now()
+        self._wake = True
+
+    # ------------------------------------------------------------- delivery
+    async def _deliver(self, index: int, kind: DeliveryKind) -> DeliveryAttempt:
+        """Deliver the code on plan step `index` (a step's own send or a resend)."""
+        async with self._send_lock:
+            step = self._input.channels[index]
+            now = workflow.now()
+            attempt = DeliveryAttempt(
+                step_index=index,
+                kind=kind,
+                channel=step.channel,
+                provider=step.provider,
+                started_at=now,
+                updated_at=now,
+            )
+            self._state.deliveries.append(attempt)
+            self._state.sends += 1
+            self._state.next_resend_at = now + timedelta(seconds=self._input.resend_cooldown_s)
+            if index == self._state.current_step:
+                # A send (or resend) on the current step restarts its fallback timer.
+                self._step_state = _ACTIVE
+                self._step_deadline = now + timedelta(seconds=step.timeout_s)
+            budget = min(timedelta(seconds=step.timeout_s), self._state.expires_at - now)
+            budget = max(budget, timedelta(seconds=1))
+            if self._nonce is None:
+                raise ApplicationError("no code was issued yet", type="CodeNotIssued")
+            try:
+                result = await workflow.execute_activity(
+                    ACTIVITY_DELIVER,
+                    DeliverInput(
+                        verification_id=workflow.info().workflow_id,
+                        application_id=self._input.application_id,
+                        mode=self._input.mode,
+                        step_index=index,
+                        kind=kind,
+                        channel=step.channel,
+                        to=step.to,
+                        provider=step.provider,
+                        nonce=self._nonce,
+                        code_length=self._input.code_length,
+                        code_type=self._input.code_type,
+                        locale=self._input.locale,
+                        brand=self._input.brand,
+                        expires_at=self._state.expires_at,
+                    ),
+                    result_type=DeliverResult,
+                    start_to_close_timeout=min(budget, timedelta(seconds=30)),
+                    schedule_to_close_timeout=budget,
+                    retry_policy=_DELIVERY_RETRY,
+                    summary=f"deliver {step.channel.value} (step {index + 1}, {kind.value})",
+                )
+            except ActivityError as err:
+                attempt.status = DeliveryStatus.FAILED
+                attempt.error_type = _failure_type(err)
+                if kind is DeliveryKind.STEP and index == self._state.current_step:
+                    self._step_state = _FAILED
+            else:
+                attempt.provider = result.provider
+                attempt.provider_message_id = result.provider_message_id
+                attempt.status = result.status
+                early = self._unmatched_receipts.pop(result.provider_message_id, None)
+                if early is not None:
+                    self._apply_receipt(attempt, early)
+            attempt.updated_at = workflow.now()
+            self._wake = True
+            return attempt
+
+    # ---------------------------------------------------------------- check
+    def _require_scope(self, input: ScopedInput | CheckInput) -> None:
+        if input.application_id != self._state.application_id or input.mode != self._state.mode:
+            # Someone else's verification looks exactly like one that does not exist.
+            raise ApplicationError("verification not found", type=ErrorType.NOT_FOUND)
+
+    def _require_open(self) -> None:
+        if self._terminal:
+            raise ApplicationError(
+                f"verification is {self._state.status.value}",
+                {"status": self._state.status.value, "reason": self._state.reason},
+                type=ErrorType.FINISHED,
+                non_retryable=True,
+            )
+
+    @workflow.update
+    async def check(self, input: CheckInput) -> CheckResult:
+        """Compare a submitted code's digest; exactly one correct check approves."""
+        self._require_scope(input)
+        self._require_open()
+        await workflow.wait_condition(lambda: self._digest is not None or self._terminal)
+        if not self._terminal and workflow.now() >= self._state.expires_at:
+            self._finish(Status.EXPIRED, "the code expired before it was verified")
+        self._require_open()
+        if self._digest is None:  # unreachable: the wait above ends with a digest or terminal
+            raise ApplicationError("no code was issued yet", type="CodeNotIssued")
+        # From here to the return there is no await: checks cannot interleave.
+        self._state.attempts_used += 1
+        if digests_match(self._digest, input.digest):
+            self._finish(Status.APPROVED, "the correct code was submitted")
+            return CheckResult(
+                status=Status.APPROVED,
+                valid=True,
+                attempts_remaining=self._state.attempts_remaining,
+            )
+        if self._state.attempts_used >= self._state.max_attempts:
+            self._finish(Status.MAX_ATTEMPTS_REACHED, "too many incorrect codes were submitted")
+        return CheckResult(
+            status=self._state.status,
+            valid=False,
+            attempts_remaining=self._state.attempts_remaining,
+        )
+
+    @check.validator
+    def _validate_check(self, input: CheckInput) -> None:
+        if len(input.digest) != _DIGEST_HEX_LEN or any(
+            c not in "0123456789abcdef" for c in input.digest
+        ):
+            raise ApplicationError("malformed code digest", type=ErrorType.INVALID_INPUT)
+        self._require_scope(input)
+        self._require_open()
+
+    # --------------------------------------------------------------- resend
+    @workflow.update
+    async def resend(self, input: ScopedInput) -> ResendResult:
+        """Deliver the same code again on the current channel, within cooldown and send limits."""
+        self._require_resend_allowed(input)
+        index = min(self._state.current_step, len(self._input.channels) - 1)
+        attempt = await self._deliver(index, DeliveryKind.RESEND)
+        return ResendResult(
+            delivery=attempt,
+            sends_remaining=max(0, self._state.max_sends - self._state.sends),
+            next_resend_at=self._state.next_resend_at or attempt.started_at,
+        )
+
+    @resend.validator
+    def _validate_resend(self, input: ScopedInput) -> None:
+        self._require_resend_allowed(input)
+
+    def _require_resend_allowed(self, input: ScopedInput) -> None:
+        self._require_scope(input)
+        self._require_open()
+        if self._state.sends >= self._state.max_sends:
+            raise ApplicationError(
+                "the maximum number of sends for this verification was reached",
+                type=ErrorType.MAX_SENDS,
+                non_retryable=True,
+            )
+        now = workflow.now()
+        ready_at = self._state.next_resend_at
+        if ready_at is None or now < ready_at or self._send_lock.locked():
+            wait_s = (ready_at - now).total_seconds() if ready_at else self._input.resend_cooldown_s
+            raise ApplicationError(
+                "a code was sent moments ago; wait before resending",
+                {"retry_after_s": max(1, math.ceil(wait_s))},
+                type=ErrorType.RESEND_COOLDOWN,
+                non_retryable=True,
+            )
+
+    # --------------------------------------------------------- next channel
+    @workflow.update
+    async def next_channel(self, input: ScopedInput) -> NextChannelResult:
+        """Fall back to the next step of the plan now, without waiting for its timer."""
+        self._require_next_allowed(input)
+        target = self._state.current_step + 1
+        self._advance(target)
+        self._wake = True
+
+        def settled() -> DeliveryAttempt | None:
+            attempt = self._step_attempt(target)
+            if attempt is None or attempt.status is DeliveryStatus.SENDING:
+                return None
+            return attempt
+
+        await workflow.wait_condition(lambda: settled() is not None or self._terminal)
+        attempt = settled()
+        if attempt is None:
+            self._require_open()
+            raise ApplicationError("the next channel was not attempted", type="NotAttempted")
+        return NextChannelResult(step_index=target, delivery=attempt)
+
+    @next_channel.validator
+    def _validate_next_channel(self, input: ScopedInput) -> None:
+        self._require_next_allowed(input)
+
+    def _require_next_allowed(self, input: ScopedInput) -> None:
+        self._require_scope(input)
+        self._require_open()
+        if self._state.current_step + 1 >= len(self._input.channels):
+            raise ApplicationError(
+                "there is no further channel in the plan",
+                type=ErrorType.NO_MORE_CHANNELS,
+                non_retryable=True,
+            )
+
+    def _step_attempt(self, index: int) -> DeliveryAttempt | None:
+        for attempt in reversed(self._state.deliveries):
+            if attempt.step_index == index and attempt.kind is DeliveryKind.STEP:
+                return attempt
+        return None
+
+    # --------------------------------------------------------------- cancel
+    @workflow.update
+    def cancel(self, input: ScopedInput) -> CancelResult:
+        """End the verification now; later checks answer that it was canceled."""
+        self._require_scope(input)
+        self._require_open()
+        self._finish(Status.CANCELED, "canceled by the application")
+        return CancelResult(status=self._state.status)
+
+    @cancel.validator
+    def _validate_cancel(self, input: ScopedInput) -> None:
+        self._require_scope(input)
+        self._require_open()
+
+    # ------------------------------------------------------ receipts, state
+    @workflow.signal
+    def delivery_receipt(self, input: DeliveryReceiptInput) -> None:
+        """A provider's delivery receipt: `failed` on the current step falls back at once."""
+        for attempt in self._state.deliveries:
+            if attempt.provider_message_id == input.provider_message_id:
+                self._apply_receipt(attempt, input)
+                return
+        if len(self._unmatched_receipts) < _MAX_BUFFERED_RECEIPTS:
+            # The receipt overtook the send's own result: apply it when that arrives.
+            self._unmatched_receipts[input.provider_message_id] = input
+
+    def _apply_receipt(self, attempt: DeliveryAttempt, receipt: DeliveryReceiptInput) -> None:
+        if attempt.status is DeliveryStatus.FAILED:
+            return
+        if receipt.status is DeliveryStatus.FAILED:
+            attempt.status = DeliveryStatus.FAILED
+            attempt.error_type = receipt.error_code or "receipt_failed"
+            if (
+                attempt.step_index == self._state.current_step
+                and not self._terminal
+                and self._step_state == _ACTIVE
+            ):
+                self._step_state = _FAILED
+        elif receipt.status is DeliveryStatus.DELIVERED:
+            attempt.status = DeliveryStatus.DELIVERED
+        attempt.updated_at = workflow.now()
+        self._wake = True
+
+    @workflow.query
+    def state(self) -> VerificationState:
+        """The verification as the workflow sees it now."""
+        return self._state
+
+
+def _failure_type(err: ActivityError) -> str:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        return cause.type
+    if isinstance(cause, TemporalTimeoutError):
+        return "DeliveryTimeout"
+    return type(cause).__name__ if cause else "DeliveryFailed"
