@@ -29,6 +29,9 @@ from otp.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Exit with pytest's own status, bypassing the native runtime's crash at interpreter exit.
+pytest_plugins = ["tests.plugins.exit_guard"]
+
 
 def _venv_binary(name: str) -> str:
     """A binary installed by the project's own dependencies, next to this interpreter."""
