@@ -1,0 +1,51 @@
+"""The shared httpx helper: Retry-After parsing and client ownership."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+from starlette.responses import JSONResponse
+
+from providers.http import ClientHolder, HttpTimeouts, resolve_locale_key, retry_after_seconds
+from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
+from tests.providers.fakes import ProviderServer, outbound
+
+
+def test_retry_after_seconds_and_http_dates() -> None:
+    now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    later = format_datetime(now + timedelta(seconds=90), usegmt=True)
+    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "5"})) == 5
+    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": later}), now=now) == 90
+    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "soon"})) is None
+    assert retry_after_seconds(httpx.Response(429)) is None
+
+
+def test_resolve_locale_key() -> None:
+    table = {"en": 1, "pt": 2, "pt-PT": 3, "zh-TW": 4}
+    assert resolve_locale_key("pt_pt", table) == "pt-PT"
+    assert resolve_locale_key("pt-BR", table) == "pt"
+    assert resolve_locale_key("zh-tw", table) == "zh-TW"
+    assert resolve_locale_key("de-AT", table) == "en"
+
+
+async def test_an_injected_client_is_used_and_left_open(server: ProviderServer) -> None:
+    server.handler = lambda req: JSONResponse({"id": "x1"})
+    async with httpx.AsyncClient(headers={"User-Agent": "otp-test"}) as client:
+        provider = HttpGatewayProvider(
+            HttpGatewayConfig(url=f"{server.url}/send", timeouts=HttpTimeouts(read_s=2.0)),
+            client=client,
+        )
+        assert (await provider.send(outbound())).message_id == "x1"
+        await provider.aclose()
+        assert not client.is_closed
+    assert server.requests[0].headers["user-agent"] == "otp-test"
+
+
+async def test_an_owned_client_is_closed() -> None:
+    holder = ClientHolder(None, HttpTimeouts(connect_s=2.0, read_s=3.0))
+    client = holder.client
+    assert client.timeout == httpx.Timeout(connect=2.0, read=3.0, write=10.0, pool=5.0)
+    await holder.aclose()
+    assert client.is_closed
