@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -79,6 +79,7 @@ class VerificationWorkflow:
         self._step_deadline = self._state.expires_at
         self._wake = False
         self._send_lock = asyncio.Lock()
+        self._next_lock = asyncio.Lock()
         self._unmatched_receipts: dict[str, DeliveryReceiptInput] = {}
 
     # ------------------------------------------------------------------ run
@@ -107,7 +108,7 @@ class VerificationWorkflow:
             index = self._state.current_step
             if index < len(plan):
                 if self._step_state == _PENDING:
-                    await self._deliver(index, DeliveryKind.STEP)
+                    await self._deliver_step(index)
                     continue
                 if self._step_state == _FAILED or now >= self._step_deadline:
                     self._advance(index + 1)
@@ -173,6 +174,23 @@ class VerificationWorkflow:
         self._wake = True
 
     # ------------------------------------------------------------- delivery
+    async def _deliver_step(self, index: int) -> None:
+        """Run step `index`'s own delivery until it settles or stops mattering.
+
+        A delivery retrying transient failures can take the step's whole budget (up to an
+        hour). If `next_channel` moves the plan on or the verification finishes meanwhile,
+        the delivery is canceled so the next step starts (or the workflow closes) at once.
+        """
+        task = asyncio.create_task(self._deliver(index, DeliveryKind.STEP))
+        await workflow.wait_condition(
+            lambda: task.done() or self._terminal or self._state.current_step != index
+        )
+        if not task.done():
+            task.cancel()
+            # Canceled while waiting for the send lock: no attempt was recorded.
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def _deliver(self, index: int, kind: DeliveryKind) -> DeliveryAttempt:
         """Deliver the code on plan step `index` (a step's own send or a resend)."""
         async with self._send_lock:
@@ -331,6 +349,12 @@ class VerificationWorkflow:
     @workflow.update
     async def next_channel(self, input: ScopedInput) -> NextChannelResult:
         """Fall back to the next step of the plan now, without waiting for its timer."""
+        # One at a time: two calls validated in the same task would otherwise both advance,
+        # skipping a step that is never delivered while the first call waits for it forever.
+        async with self._next_lock:
+            return await self._next_channel(input)
+
+    async def _next_channel(self, input: ScopedInput) -> NextChannelResult:
         self._require_next_allowed(input)
         target = self._state.current_step + 1
         self._advance(target)
@@ -424,4 +448,6 @@ def _failure_type(err: ActivityError) -> str:
         return cause.type
     if isinstance(cause, TemporalTimeoutError):
         return "DeliveryTimeout"
+    if isinstance(cause, CancelledError):
+        return "DeliveryCanceled"
     return type(cause).__name__ if cause else "DeliveryFailed"

@@ -1,0 +1,117 @@
+"""Regression tests for workflow bugs found while writing the suite."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.testing import WorkflowEnvironment
+
+from otp.domain import Channel, DeliverInput, DeliveryStatus, Status
+from tests.workflows.helpers import (
+    SCOPE,
+    FakeDeliver,
+    check_input,
+    fake_worker,
+    fixed_code,
+    make_input,
+    plan,
+    seconds,
+    start,
+    transient,
+    wait_for,
+)
+from workflows.verification import VerificationWorkflow
+
+
+async def test_next_channel_does_not_wait_for_a_delivery_that_is_retrying(
+    ts_env: WorkflowEnvironment, workflow_id: str, task_queue: str
+) -> None:
+    """Regression: next_channel blocked until the retrying step's whole budget ran out."""
+
+    async def sms_down(input: DeliverInput, _attempt: int) -> None:
+        if input.channel is Channel.SMS:
+            raise transient()
+
+    fake = FakeDeliver(sms_down)
+    async with fake_worker(ts_env.client, task_queue, fake):
+        handle = await start(
+            ts_env.client,
+            workflow_id,
+            task_queue,
+            make_input(plan((Channel.SMS, 300), (Channel.EMAIL, 300)), ttl_s=3600),
+        )
+        await wait_for(lambda: _at_least(fake, 1), what="first sms attempt")
+        moved = await asyncio.wait_for(
+            handle.execute_update(VerificationWorkflow.next_channel, SCOPE), timeout=10
+        )
+        state = await handle.query(VerificationWorkflow.state)
+        await handle.terminate("test over")
+
+    assert moved.step_index == 1 and moved.delivery.channel is Channel.EMAIL
+    sms, email = state.deliveries
+    assert sms.status is DeliveryStatus.FAILED and sms.error_type == "DeliveryCanceled"
+    assert seconds(email.started_at - sms.started_at) < 5  # not the sms step's 300 s budget
+
+
+async def test_approval_while_a_step_is_retrying_closes_the_workflow_at_once(
+    ts_env: WorkflowEnvironment, workflow_id: str, task_queue: str
+) -> None:
+    """Regression: an approved verification stayed open until a retrying delivery gave up."""
+
+    async def sms_down(input: DeliverInput, _attempt: int) -> None:
+        if input.channel is Channel.SMS:
+            raise transient()
+
+    fake = FakeDeliver(sms_down)
+    async with fake_worker(ts_env.client, task_queue, fake):
+        handle = await start(
+            ts_env.client,
+            workflow_id,
+            task_queue,
+            make_input(plan((Channel.SMS, 300), (Channel.EMAIL, 300)), ttl_s=3600),
+        )
+        await wait_for(lambda: _at_least(fake, 1), what="first sms attempt")
+        ok = await handle.execute_update(
+            VerificationWorkflow.check, check_input(workflow_id, fixed_code(workflow_id))
+        )
+        assert ok.status is Status.APPROVED
+        result = await handle.result()
+        description = await handle.describe()
+
+    assert result.status is Status.APPROVED and result.finished_at is not None
+    assert description.close_time is not None
+    assert seconds(description.close_time - result.finished_at) < 5
+    assert [d.channel for d in result.deliveries] == [Channel.SMS]  # no fallback after approval
+
+
+async def test_concurrent_next_channel_calls_each_move_one_step(
+    ts_env: WorkflowEnvironment, workflow_id: str, task_queue: str
+) -> None:
+    """Regression: two calls validated in one task skipped a step and one call never returned."""
+    fake = FakeDeliver()
+    handle = await start(
+        ts_env.client,
+        workflow_id,
+        task_queue,
+        make_input(
+            plan((Channel.SMS, 300), (Channel.EMAIL, 300), (Channel.VOICE, 300)), ttl_s=3600
+        ),
+    )
+    calls = [
+        asyncio.create_task(handle.execute_update(VerificationWorkflow.next_channel, SCOPE))
+        for _ in range(2)
+    ]
+    await asyncio.sleep(0.5)  # both are admitted before a worker takes the first task
+    async with fake_worker(ts_env.client, task_queue, fake):
+        moved = await asyncio.wait_for(asyncio.gather(*calls), timeout=10)
+        state = await handle.query(VerificationWorkflow.state)
+        await handle.terminate("test over")
+
+    assert sorted(m.step_index for m in moved) == [1, 2]
+    assert [c.channel for c in fake.calls] == [Channel.EMAIL, Channel.VOICE]
+    assert state.current_step == 2
+    assert all(d.status is DeliveryStatus.SENT for d in state.deliveries)
+
+
+async def _at_least(fake: FakeDeliver, count: int) -> bool:
+    return len(fake.calls) >= count
