@@ -1,0 +1,1 @@
+"""The HTTP facade: a thin FastAPI layer over VerificationWorkflow (see `api.main.create_app`)."""

@@ -1,0 +1,74 @@
+"""Request dependencies (`Annotated` aliases): settings, the Temporal client, the store, auth."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from temporalio.client import Client
+
+from api.auth import ApiKeyAuthenticator, Principal
+from api.errors import ServiceUnavailable, Unauthorized
+from api.service import VerificationService
+from otp.settings import Secrets, Settings
+from otp.store import Store
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key: `otp_test_...` (sandbox, no real delivery) or `otp_live_...`.",
+)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_secrets(request: Request) -> Secrets:
+    secrets: Secrets = request.app.state.secrets
+    return secrets
+
+
+def get_client(request: Request) -> Client:
+    client: Client | None = request.app.state.client
+    if client is None:
+        raise ServiceUnavailable("The API is starting; retry shortly.")
+    return client
+
+
+def get_store(request: Request) -> Store:
+    store: Store | None = request.app.state.store
+    if store is None:
+        raise ServiceUnavailable("The API is starting; retry shortly.")
+    return store
+
+
+def get_service(
+    request: Request, client: Annotated[Client, Depends(get_client)]
+) -> VerificationService:
+    settings = get_settings(request)
+    return VerificationService(
+        client, task_queue=settings.task_queue, timeouts=request.app.state.timeouts
+    )
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    authenticator: ApiKeyAuthenticator = request.app.state.authenticator
+    principal = authenticator.authenticate(credentials.credentials if credentials else None)
+    if principal is None:
+        raise Unauthorized()
+    request.state.principal = principal
+    return principal
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SecretsDep = Annotated[Secrets, Depends(get_secrets)]
+ClientDep = Annotated[Client, Depends(get_client)]
+StoreDep = Annotated[Store, Depends(get_store)]
+ServiceDep = Annotated[VerificationService, Depends(get_service)]
+AuthDep = Annotated[Principal, Depends(authenticate)]

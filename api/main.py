@@ -1,0 +1,174 @@
+"""The FastAPI application factory: `uvicorn api.main:create_app --factory`.
+
+One Temporal client and one store per process, created in the lifespan unless a
+caller (a test, an embedding process) injects them. Secrets and API keys are read
+when the app is created so a misconfiguration fails at startup, not on a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+from temporalio.client import Client
+
+from api.auth import ApiKeyAuthenticator
+from api.errors import PROBLEM_JSON, install_error_handlers, on_unexpected
+from api.routes import health, sandbox, verifications
+from api.service import Timeouts
+from otp.settings import Secrets, Settings, get_settings, load_secrets
+from otp.store import Store
+from otp.temporal import connect
+
+logger = logging.getLogger("otp.api")
+
+API_VERSION = "1.0.0"
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+DESCRIPTION = """
+Self-hosted OTP verification: start a verification for a phone number or email, the
+service delivers a one-time code over SMS, WhatsApp, voice or email with timed fallback
+between channels, then check the code the user typed.
+
+**Authentication**: `Authorization: Bearer <key>`. Test keys (`otp_test_...`) never
+deliver for real: messages land in the sandbox inbox (`GET /v1/sandbox/messages`).
+
+**Errors** are RFC 9457 problem documents (`application/problem+json`) with `type`,
+`title`, `status`, `detail` and `instance`, plus `errors` (validation),
+`status_of_verification` (409 on a finished verification) and `retry_after` (429, 503).
+"""
+
+TAGS = [
+    {"name": "verifications", "description": "Start, check and manage verifications."},
+    {"name": "sandbox", "description": "Test mode's simulated phone and mailbox."},
+    {"name": "health", "description": "Probes for orchestrators and load balancers."},
+]
+
+
+class _RedactQueryString(logging.Filter):
+    """Drop query strings from uvicorn's access log: they can hold a destination."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path, sep, _ = args[2].partition("?")
+            if sep:
+                record.args = (*args[:2], path + "?[redacted]", *args[3:])
+        return True
+
+
+_ACCESS_FILTER = _RedactQueryString()
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def _document_problems(app: FastAPI) -> None:
+    """List error responses as `application/problem+json` (what the API really sends)."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default_openapi()
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                for code, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if code == "422":
+                        # FastAPI's default HTTPValidationError is not what the API sends.
+                        response["content"] = {PROBLEM_JSON: {"schema": _PROBLEM_REF}}
+                    elif code[:1] in "45" and "application/json" in content:
+                        content[PROBLEM_JSON] = content.pop("application/json")
+        schemas = schema.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    client: Client | None = None,
+    store: Store | None = None,
+    secrets: Secrets | None = None,
+    timeouts: Timeouts | None = None,
+) -> FastAPI:
+    """Build the API. Injected client/store are used as is and never closed by the app."""
+    settings = settings or get_settings()
+    secrets = secrets or load_secrets(settings)
+    authenticator = ApiKeyAuthenticator.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned_store: Store | None = None
+        if app.state.store is None:
+            owned_store = Store(settings.store_url)
+            await owned_store.create_all()
+            app.state.store = owned_store
+        if app.state.client is None:
+            app.state.client = await connect(settings, secrets)
+            logger.info(
+                "api connected to temporal",
+                extra={
+                    "temporal": settings.temporal_target,
+                    "namespace": settings.temporal_namespace,
+                    "task_queue": settings.task_queue,
+                    "api_keys": len(authenticator),
+                },
+            )
+        try:
+            yield
+        finally:
+            if owned_store is not None:
+                await owned_store.close()
+
+    app = FastAPI(
+        title="OTP Verify API",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.secrets = secrets
+    app.state.authenticator = authenticator
+    app.state.client = client
+    app.state.store = store
+    app.state.timeouts = timeouts or Timeouts()
+
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get("X-Request-Id", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request.state.request_id = request_id
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # logged without personal data, answered as a 500 problem
+            response = await on_unexpected(request, exc)
+        response.headers["X-Request-Id"] = request_id
+        if request.url.path.startswith("/v1/"):
+            # Verification state and sandbox codes must never sit in a shared cache.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.include_router(verifications.router)
+    app.include_router(sandbox.router)
+    app.include_router(health.router)
+    _document_problems(app)
+
+    access_logger = logging.getLogger("uvicorn.access")
+    if _ACCESS_FILTER not in access_logger.filters:
+        access_logger.addFilter(_ACCESS_FILTER)
+    return app

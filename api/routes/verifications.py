@@ -1,0 +1,395 @@
+"""/v1/verifications: start, check, read, resend, fall back to the next channel, cancel."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Response, status
+
+from api.auth import Principal
+from api.deps import AuthDep, SecretsDep, ServiceDep
+from api.errors import (
+    DeliveryFailed,
+    VerificationNotFound,
+    field_error,
+    invalid,
+    param_error,
+)
+from api.schemas import (
+    DEFAULT_MAX_SENDS,
+    DEFAULT_RESEND_COOLDOWN_S,
+    VERIFICATION_ID_RE,
+    CancelResponse,
+    ChannelStepCreate,
+    ChannelStepPublic,
+    CheckRequest,
+    CheckResponse,
+    DeliveryPublic,
+    NextChannelResponse,
+    ResendResponse,
+    VerificationCreate,
+    VerificationCreated,
+    VerificationPublic,
+    problem_responses,
+)
+from api.service import now_utc
+from otp.codes import code_digest
+from otp.destinations import (
+    InvalidDestinationError,
+    looks_like_email,
+    mask,
+    parse_destination,
+)
+from otp.domain import (
+    Channel,
+    ChannelStep,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Mode,
+    Status,
+    VerificationInput,
+    VerificationState,
+)
+
+logger = logging.getLogger("otp.api")
+
+router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
+
+# Channels with a live provider. Live keys may only plan these; test keys use the sandbox
+# for every channel. Extend when a live SMS/WhatsApp/voice provider is wired into the worker.
+LIVE_CHANNELS = frozenset({Channel.EMAIL})
+
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+VerificationId = Annotated[
+    str,
+    Path(
+        description="The verification id returned by `POST /v1/verifications`.",
+        examples=["ver_k5xwq2m3b7c4d5e6f7g2h3j4kq"],
+    ),
+]
+
+
+def _require_id(verification_id: str) -> str:
+    """Malformed ids are unknown ids: answered 404 without asking Temporal."""
+    if not VERIFICATION_ID_RE.match(verification_id):
+        raise VerificationNotFound()
+    return verification_id
+
+
+def _plan(body: VerificationCreate, principal: Principal) -> tuple[list[ChannelStep], str | None]:
+    """Validate every destination for its channel; the plan and the first phone's country."""
+    errors: list[dict[str, str]] = []
+    default_channel = Channel.EMAIL if looks_like_email(body.to) else Channel.SMS
+    try:
+        top = parse_destination(body.to, default_channel).value
+    except InvalidDestinationError as exc:
+        errors.append(field_error("#/to", str(exc), "invalid_destination"))
+        top = None
+    requested = body.channels or [ChannelStepCreate(channel=default_channel)]
+    steps: list[ChannelStep] = []
+    country: str | None = None
+    for index, step in enumerate(requested):
+        if principal.mode is Mode.LIVE and step.channel not in LIVE_CHANNELS:
+            errors.append(
+                field_error(
+                    f"#/channels/{index}/channel",
+                    f"channel not available in live mode: {step.channel.value} has no live "
+                    "provider yet (available: "
+                    + ", ".join(sorted(c.value for c in LIVE_CHANNELS))
+                    + ")",
+                    "channel_unavailable",
+                )
+            )
+        if step.to is None:
+            if top is None:
+                continue  # already reported on #/to
+            raw, pointer = body.to, "#/to"
+        else:
+            raw, pointer = step.to, f"#/channels/{index}/to"
+        try:
+            destination = parse_destination(raw, step.channel)
+        except InvalidDestinationError as exc:
+            errors.append(
+                field_error(
+                    pointer,
+                    f"invalid destination for {step.channel.value}: {exc}",
+                    "invalid_destination",
+                )
+            )
+            continue
+        if country is None and step.channel.is_phone:
+            country = destination.country
+        steps.append(
+            ChannelStep(channel=step.channel, to=destination.value, timeout_s=step.timeout_s)
+        )
+    if errors:
+        raise invalid(errors)
+    return steps, country
+
+
+def _steps_public(steps: list[ChannelStep]) -> list[ChannelStepPublic]:
+    return [
+        ChannelStepPublic(channel=s.channel, to=mask(s.to), timeout_s=s.timeout_s) for s in steps
+    ]
+
+
+def _created(verification_id: str, input: VerificationInput) -> VerificationCreated:
+    created_at = input.created_at or now_utc()
+    return VerificationCreated(
+        id=verification_id,
+        status=Status.PENDING,
+        mode=input.mode,
+        to=mask(input.channels[0].to),
+        channels=_steps_public(input.channels),
+        code_length=input.code_length,
+        code_type=input.code_type,
+        locale=input.locale,
+        max_attempts=input.max_attempts,
+        attempts_remaining=input.max_attempts,
+        created_at=created_at,
+        expires_at=created_at + timedelta(seconds=input.ttl_s),
+        client_ref=input.client_ref,
+    )
+
+
+def _delivery(attempt: DeliveryAttempt) -> DeliveryPublic:
+    return DeliveryPublic(
+        step_index=attempt.step_index,
+        kind=attempt.kind,
+        channel=attempt.channel,
+        provider=attempt.provider,
+        status=attempt.status,
+        error_type=attempt.error_type,
+        started_at=attempt.started_at,
+        updated_at=attempt.updated_at,
+    )
+
+
+def _public(verification_id: str, state: VerificationState) -> VerificationPublic:
+    return VerificationPublic(
+        id=verification_id,
+        status=state.status,
+        reason=state.reason,
+        mode=state.mode,
+        to=mask(state.channels[0].to) if state.channels else "",
+        channels=_steps_public(state.channels),
+        current_step=state.current_step,
+        deliveries=[_delivery(d) for d in state.deliveries],
+        attempts_used=state.attempts_used,
+        attempts_remaining=state.attempts_remaining,
+        max_attempts=state.max_attempts,
+        sends=state.sends,
+        max_sends=state.max_sends,
+        next_resend_at=state.next_resend_at,
+        created_at=state.created_at,
+        expires_at=state.expires_at,
+        finished_at=state.finished_at,
+        client_ref=state.client_ref,
+        locale=state.locale,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VerificationCreated,
+    summary="Start a verification",
+    responses=problem_responses(401, 422, 503),
+)
+async def create_verification(
+    body: VerificationCreate,
+    response: Response,
+    principal: AuthDep,
+    service: ServiceDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description=(
+                "Retry-safe creation: the same key (per application and mode) always maps "
+                "to the same verification. A repeat answers the original response again with "
+                "`Idempotent-Replayed: true` (read the current state with GET); the same key "
+                "with a different body is a 422 problem. Keys do not expire yet: fuller "
+                "idempotency semantics (expiry, stored responses for every route) come later."
+            ),
+        ),
+    ] = None,
+) -> VerificationCreated:
+    """Issue a code and deliver it along the channel plan (with timed fallback).
+
+    Answers once the verification is durably started. Test keys deliver to the
+    sandbox inbox (`GET /v1/sandbox/messages`); live keys deliver for real.
+    """
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY_RE.match(idempotency_key):
+        raise invalid(
+            [param_error("header", "Idempotency-Key", "1 to 255 printable ASCII characters")]
+        )
+    steps, country = _plan(body, principal)
+    input = VerificationInput(
+        application_id=principal.application_id,
+        mode=principal.mode,
+        channels=steps,
+        code_length=body.code_length,
+        code_type=body.code_type,
+        ttl_s=body.ttl_s,
+        max_attempts=body.max_attempts,
+        max_sends=DEFAULT_MAX_SENDS,
+        resend_cooldown_s=DEFAULT_RESEND_COOLDOWN_S,
+        locale=body.locale,
+        brand=body.brand or "",
+        client_ref=body.client_ref,
+        country=country,
+        created_at=now_utc(),
+    )
+    started = await service.start(input, principal, idempotency_key=idempotency_key)
+    response.headers["Location"] = f"{router.prefix}/{started.id}"
+    if started.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    logger.info(
+        "verification %s",
+        "replayed" if started.replayed else "started",
+        extra={
+            "verification_id": started.id,
+            "mode": principal.mode.value,
+            "channel": steps[0].channel.value,
+            "to": mask(steps[0].to),
+            "steps": len(steps),
+        },
+    )
+    return _created(started.id, started.input)
+
+
+@router.get(
+    "/{verification_id}",
+    response_model=VerificationPublic,
+    summary="Read a verification",
+    responses=problem_responses(401, 404, 503),
+)
+async def get_verification(
+    verification_id: VerificationId, principal: AuthDep, service: ServiceDep
+) -> VerificationPublic:
+    """Status, plan, every delivery attempt, attempts used and the terminal reason."""
+    state = await service.state(_require_id(verification_id), principal)
+    return _public(verification_id, state)
+
+
+@router.post(
+    "/{verification_id}/check",
+    response_model=CheckResponse,
+    summary="Check a code",
+    responses=problem_responses(401, 404, 409, 422, 503),
+)
+async def check_verification(
+    verification_id: VerificationId,
+    body: CheckRequest,
+    principal: AuthDep,
+    service: ServiceDep,
+    secrets: SecretsDep,
+) -> CheckResponse:
+    """Compare a submitted code. A wrong code is a normal answer (`valid: false`).
+
+    Once the verification is finished (approved, expired, out of attempts, canceled,
+    undeliverable) every check is a 409 problem naming its status in
+    `status_of_verification`.
+    """
+    _require_id(verification_id)
+    digest = code_digest(secrets.code_secret, verification_id, body.code)
+    result = await service.check(verification_id, principal, digest=digest)
+    logger.info(
+        "code checked",
+        extra={
+            "verification_id": verification_id,
+            "valid": result.valid,
+            "status": result.status.value,
+            "attempts_remaining": result.attempts_remaining,
+        },
+    )
+    return CheckResponse(
+        id=verification_id,
+        status=result.status,
+        valid=result.valid,
+        attempts_remaining=result.attempts_remaining,
+    )
+
+
+@router.post(
+    "/{verification_id}/resend",
+    response_model=ResendResponse,
+    summary="Send the same code again",
+    responses=problem_responses(401, 404, 409, 429, 502, 503),
+)
+async def resend_verification(
+    verification_id: VerificationId, principal: AuthDep, service: ServiceDep
+) -> ResendResponse:
+    """Deliver the same code again on the current channel.
+
+    429 with `Retry-After` inside the resend cooldown, 429 without it once no sends are
+    left, 502 if this delivery failed.
+    """
+    result = await service.resend(_require_id(verification_id), principal)
+    delivery = _delivery(result.delivery)
+    logger.info(
+        "code resent",
+        extra={
+            "verification_id": verification_id,
+            "channel": delivery.channel.value,
+            "delivery_status": delivery.status.value,
+        },
+    )
+    if result.delivery.status is DeliveryStatus.FAILED:
+        raise DeliveryFailed(
+            "The resend could not be delivered.",
+            error_type=result.delivery.error_type,
+            delivery=delivery.model_dump(mode="json"),
+            sends_remaining=result.sends_remaining,
+        )
+    return ResendResponse(
+        id=verification_id,
+        delivery=delivery,
+        sends_remaining=result.sends_remaining,
+        next_resend_at=result.next_resend_at,
+    )
+
+
+@router.post(
+    "/{verification_id}/next-channel",
+    response_model=NextChannelResponse,
+    summary="Fall back to the next channel now",
+    responses=problem_responses(401, 404, 409, 503),
+)
+async def next_channel(
+    verification_id: VerificationId, principal: AuthDep, service: ServiceDep
+) -> NextChannelResponse:
+    """Move to the next step of the plan without waiting for the current step's timeout."""
+    result = await service.next_channel(_require_id(verification_id), principal)
+    logger.info(
+        "moved to next channel",
+        extra={
+            "verification_id": verification_id,
+            "step_index": result.step_index,
+            "channel": result.delivery.channel.value,
+            "delivery_status": result.delivery.status.value,
+        },
+    )
+    return NextChannelResponse(
+        id=verification_id, step_index=result.step_index, delivery=_delivery(result.delivery)
+    )
+
+
+@router.post(
+    "/{verification_id}/cancel",
+    response_model=CancelResponse,
+    summary="Cancel a verification",
+    responses=problem_responses(401, 404, 409, 503),
+)
+async def cancel_verification(
+    verification_id: VerificationId, principal: AuthDep, service: ServiceDep
+) -> CancelResponse:
+    """End the verification now; later checks answer 409 `canceled`."""
+    result = await service.cancel(_require_id(verification_id), principal)
+    logger.info("verification canceled", extra={"verification_id": verification_id})
+    return CancelResponse(id=verification_id, status=result.status)

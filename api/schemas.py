@@ -1,0 +1,328 @@
+"""Request and response models of the HTTP API (the /docs reference is generated from these)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from otp.codes import normalize_submitted
+from otp.domain import (
+    CODE_LENGTH_MAX,
+    CODE_LENGTH_MIN,
+    MAX_ATTEMPTS_MAX,
+    MAX_PLAN_STEPS,
+    STEP_TIMEOUT_DEFAULT_S,
+    STEP_TIMEOUT_MAX_S,
+    STEP_TIMEOUT_MIN_S,
+    TTL_MAX_S,
+    TTL_MIN_S,
+    Channel,
+    CodeType,
+    DeliveryKind,
+    DeliveryStatus,
+    Mode,
+    Status,
+)
+
+# Sends allowed per verification (plan steps + resends); the plan cannot exceed it.
+DEFAULT_MAX_SENDS = 5
+DEFAULT_RESEND_COOLDOWN_S = 30
+MAX_STEPS = min(MAX_PLAN_STEPS, DEFAULT_MAX_SENDS)
+
+VERIFICATION_ID_PATTERN = r"^ver_[a-z0-9]{20,64}$"
+VERIFICATION_ID_RE = re.compile(VERIFICATION_ID_PATTERN)
+# BCP 47 in the shapes real clients send: language[-Script][-REGION][-variant]*.
+LOCALE_PATTERN = (
+    r"^[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?(?:-(?:[A-Za-z0-9]{5,8}))*$"
+)
+_CODE_RE = re.compile(rf"^[A-Z0-9]{{{CODE_LENGTH_MIN},{CODE_LENGTH_MAX}}}$")
+
+_DESTINATION_DOC = (
+    "Phone number in international format (E.164, e.g. `+14155550123`) or email address."
+)
+
+
+class _Request(BaseModel):
+    # Unknown fields are rejected: a typo (`chanels`) must not silently fall back to defaults.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChannelStepCreate(_Request):
+    """One step of the channel plan."""
+
+    channel: Channel = Field(description="Delivery channel of this step.", examples=["sms"])
+    to: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=320,
+        description=f"Destination for this step; defaults to the top-level `to`. {_DESTINATION_DOC}",
+        examples=["+14155550123"],
+    )
+    timeout_s: int = Field(
+        default=STEP_TIMEOUT_DEFAULT_S,
+        ge=STEP_TIMEOUT_MIN_S,
+        le=STEP_TIMEOUT_MAX_S,
+        description="Seconds to wait for a correct check before falling back to the next step.",
+        examples=[30],
+    )
+
+
+class VerificationCreate(_Request):
+    """Start a verification: a code is issued and delivered along the channel plan."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"to": "+14155550123"},
+                {
+                    "to": "+14155550123",
+                    "channels": [
+                        {"channel": "sms", "timeout_s": 30},
+                        {"channel": "email", "to": "jane@example.com", "timeout_s": 120},
+                    ],
+                    "code_length": 6,
+                    "ttl_s": 600,
+                    "brand": "Acme",
+                    "client_ref": "signup-42",
+                },
+            ]
+        },
+    )
+
+    to: str = Field(
+        min_length=1,
+        max_length=320,
+        description=f"The user's destination. {_DESTINATION_DOC}",
+        examples=["+14155550123"],
+    )
+    channels: list[ChannelStepCreate] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_STEPS,
+        description=(
+            "Ordered channel plan. Default: one step on the channel implied by `to` "
+            f"(`email` if it contains `@`, else `sms`). At most {MAX_STEPS} steps."
+        ),
+    )
+    code_length: int = Field(
+        default=6, ge=CODE_LENGTH_MIN, le=CODE_LENGTH_MAX, description="Number of characters."
+    )
+    code_type: CodeType = Field(
+        default=CodeType.NUMERIC,
+        description="`numeric`, or `alphanumeric` (upper case, without look-alike characters).",
+    )
+    ttl_s: int = Field(
+        default=600, ge=TTL_MIN_S, le=TTL_MAX_S, description="Seconds until the code expires."
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, le=MAX_ATTEMPTS_MAX, description="Checks allowed before the code is void."
+    )
+    locale: str = Field(
+        default="en",
+        max_length=35,
+        pattern=LOCALE_PATTERN,
+        description="BCP 47 language tag of the message (e.g. `en`, `pt-BR`).",
+        examples=["en"],
+    )
+    brand: str | None = Field(
+        default=None, max_length=40, description="Name shown in the message.", examples=["Acme"]
+    )
+    client_ref: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Your own reference, returned as is (not personal data, please).",
+        examples=["signup-42"],
+    )
+
+
+class CheckRequest(_Request):
+    """A code the user typed."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "123456"}]})
+
+    code: str = Field(
+        min_length=1,
+        max_length=64,
+        description="The code; spaces and dashes are ignored, letters are case-insensitive.",
+    )
+
+    @field_validator("code")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        code = normalize_submitted(value)
+        if not _CODE_RE.match(code):
+            # The message never repeats the submitted value.
+            raise PydanticCustomError(
+                "code_format",
+                "the code must be {min} to {max} letters or digits (spaces and dashes are ignored)",
+                {"min": CODE_LENGTH_MIN, "max": CODE_LENGTH_MAX},
+            )
+        return code
+
+
+# ----------------------------------------------------------------- responses
+class ChannelStepPublic(BaseModel):
+    channel: Channel
+    to: str = Field(description="Masked destination.", examples=["+1415*****23"])
+    timeout_s: int
+
+
+class VerificationCreated(BaseModel):
+    """A verification as it was started."""
+
+    id: str = Field(examples=["ver_k5xwq2m3b7c4d5e6f7g2h3j4kq"])
+    status: Status = Field(examples=["pending"])
+    mode: Mode
+    to: str = Field(description="Masked destination of the first step.", examples=["+1415*****23"])
+    channels: list[ChannelStepPublic]
+    code_length: int
+    code_type: CodeType
+    locale: str
+    max_attempts: int
+    attempts_remaining: int
+    created_at: datetime
+    expires_at: datetime
+    client_ref: str | None = None
+
+
+class DeliveryPublic(BaseModel):
+    """One delivery of the code (a plan step's send or a resend). No destination."""
+
+    step_index: int = Field(description="Index of the plan step (0-based).")
+    kind: DeliveryKind
+    channel: Channel
+    provider: str | None = None
+    status: DeliveryStatus
+    error_type: str | None = Field(
+        default=None, description="Why the delivery failed (machine code), if it did."
+    )
+    started_at: datetime
+    updated_at: datetime
+
+
+class VerificationPublic(BaseModel):
+    """A verification now."""
+
+    id: str
+    status: Status
+    reason: str | None = Field(default=None, description="Why it finished, once it has.")
+    mode: Mode
+    to: str = Field(description="Masked destination of the first step.")
+    channels: list[ChannelStepPublic]
+    current_step: int = Field(description="Index of the plan step in use (0-based).")
+    deliveries: list[DeliveryPublic]
+    attempts_used: int
+    attempts_remaining: int
+    max_attempts: int
+    sends: int
+    max_sends: int
+    next_resend_at: datetime | None = None
+    created_at: datetime
+    expires_at: datetime
+    finished_at: datetime | None = None
+    client_ref: str | None = None
+    locale: str
+
+
+class CheckResponse(BaseModel):
+    id: str
+    status: Status = Field(
+        description="`approved` when the code was right; `pending` while checks remain; "
+        "`max_attempts_reached` when this wrong code was the last allowed one."
+    )
+    valid: bool
+    attempts_remaining: int
+
+
+class ResendResponse(BaseModel):
+    id: str
+    delivery: DeliveryPublic
+    sends_remaining: int
+    next_resend_at: datetime = Field(description="Earliest time of the next resend.")
+
+
+class NextChannelResponse(BaseModel):
+    id: str
+    step_index: int = Field(description="The plan step now in use (0-based).")
+    delivery: DeliveryPublic = Field(
+        description="The delivery on that step. A failed delivery still moves the plan on: "
+        "the verification falls back to any further step by itself."
+    )
+
+
+class CancelResponse(BaseModel):
+    id: str
+    status: Status = Field(examples=["canceled"])
+
+
+class SandboxMessagePublic(BaseModel):
+    """A message the sandbox provider 'delivered' (test mode only): code included."""
+
+    message_id: str
+    verification_id: str
+    channel: Channel
+    to: str = Field(description="The full destination (this is the simulated phone/mailbox).")
+    subject: str
+    body: str
+    created_at: datetime
+
+
+class SandboxMessageList(BaseModel):
+    messages: list[SandboxMessagePublic] = Field(description="Newest first.")
+
+
+class HealthStatus(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class ReadinessStatus(BaseModel):
+    status: str = Field(examples=["ok"])
+    checks: dict[str, str] = Field(examples=[{"temporal": "ok", "store": "ok"}])
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["urn:otp:problem:verification-not-found"])
+    title: str = Field(examples=["Verification not found"])
+    status: int = Field(examples=[404])
+    detail: str | None = None
+    instance: str | None = Field(default=None, examples=["/v1/verifications/ver_..."])
+    request_id: str | None = None
+    errors: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Validation problems: `pointer` (JSON pointer into the body) or "
+        "`in` + `parameter`, with `detail` and `type`.",
+    )
+    status_of_verification: Status | None = Field(
+        default=None, description="Terminal status of a finished verification (409)."
+    )
+    retry_after: int | None = Field(default=None, description="Seconds to wait (429, 503).")
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the problems a route can answer."""
+    descriptions = {
+        401: "Missing or invalid API key",
+        403: "Not allowed for this key's mode",
+        404: "Unknown verification",
+        409: "The verification is finished (or has no further channel)",
+        422: "Invalid request",
+        429: "Too many sends (see Retry-After)",
+        502: "Delivery or engine failure",
+        503: "Temporal unavailable (see Retry-After)",
+    }
+    return {
+        status: {
+            "model": Problem,
+            "description": descriptions.get(status, "Problem"),
+        }
+        for status in statuses
+    }

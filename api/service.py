@@ -1,0 +1,307 @@
+"""The API's side of VerificationWorkflow: typed handles, bounded calls, scope checks.
+
+Routes stay thin: they validate HTTP input and shape responses; this module starts the
+workflow and talks to it. Every Temporal call has an RPC deadline *and* an overall
+bound (the SDK re-polls updates after an RPC deadline), so a request never hangs when
+no worker runs; the timeout surfaces as a 503 problem through `api.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryRejectedError,
+)
+from temporalio.common import (
+    QueryRejectCondition,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import CancelledError as TemporalCancelledError
+from temporalio.exceptions import TerminatedError, WorkflowAlreadyStartedError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+from api.auth import Principal
+from api.errors import (
+    IdempotencyKeyReused,
+    VerificationAborted,
+    VerificationFinished,
+    VerificationNotFound,
+    is_not_found,
+)
+from otp import search_attributes as sa
+from otp.domain import (
+    WORKFLOW_ID_PREFIX,
+    CancelResult,
+    CheckInput,
+    CheckResult,
+    NextChannelResult,
+    ResendResult,
+    ScopedInput,
+    VerificationInput,
+    VerificationState,
+)
+from workflows.verification import VerificationWorkflow
+
+logger = logging.getLogger("otp.api")
+
+T = TypeVar("T")
+
+# Bounds added to each RPC deadline for the overall wait (connection setup, decoding).
+_SLACK_S = 1.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the API waits on Temporal before answering 503."""
+
+    rpc: timedelta = timedelta(seconds=5)  # start, query, history reads
+    update: timedelta = timedelta(seconds=10)  # check, cancel
+    delivery_update: timedelta = timedelta(seconds=30)  # resend, next-channel (they deliver)
+    health: timedelta = timedelta(seconds=2)
+
+
+def new_verification_id() -> str:
+    """`ver_` + 26 lowercase base32 characters of 128 random bits."""
+    return WORKFLOW_ID_PREFIX + base64.b32encode(os.urandom(16)).decode().rstrip("=").lower()
+
+
+def idempotent_verification_id(principal: Principal, key: str) -> str:
+    """The verification id an Idempotency-Key maps to, for one application and mode."""
+    digest = hashlib.sha256(
+        "\x1f".join((principal.application_id, principal.mode.value, key)).encode()
+    ).digest()
+    return WORKFLOW_ID_PREFIX + base64.b32encode(digest).decode().lower()[:26]
+
+
+@dataclass(frozen=True)
+class Started:
+    id: str
+    input: VerificationInput
+    replayed: bool  # an Idempotency-Key matched an existing verification
+
+
+async def _bounded(call: Awaitable[T], limit: timedelta) -> T:
+    async with asyncio.timeout(limit.total_seconds() + _SLACK_S):
+        return await call
+
+
+def _execution_status_of(err: WorkflowFailureError) -> str:
+    cause = err.cause
+    if isinstance(cause, TerminatedError):
+        return "terminated"
+    if isinstance(cause, TemporalCancelledError):
+        return "canceled"
+    if isinstance(cause, TemporalTimeoutError):
+        return "timed_out"
+    return "failed"
+
+
+def _comparable(input: VerificationInput) -> dict[str, object]:
+    return input.model_dump(mode="json", exclude={"created_at"})
+
+
+class VerificationService:
+    def __init__(self, client: Client, *, task_queue: str, timeouts: Timeouts) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self.timeouts = timeouts
+
+    def _handle(
+        self, verification_id: str
+    ) -> WorkflowHandle[VerificationWorkflow, VerificationState]:
+        return self._client.get_workflow_handle_for(VerificationWorkflow.run, verification_id)
+
+    # ------------------------------------------------------------------ start
+    async def start(
+        self, input: VerificationInput, principal: Principal, *, idempotency_key: str | None
+    ) -> Started:
+        first = input.channels[0]
+        pairs: list[SearchAttributePair[str]] = [
+            SearchAttributePair(sa.STATUS, "pending"),
+            SearchAttributePair(sa.CHANNEL, first.channel.value),
+            SearchAttributePair(sa.APPLICATION, principal.application_id),
+            SearchAttributePair(sa.MODE, principal.mode.value),
+        ]
+        if input.country:
+            pairs.append(SearchAttributePair(sa.COUNTRY, input.country))
+        verification_id = (
+            idempotent_verification_id(principal, idempotency_key)
+            if idempotency_key is not None
+            else new_verification_id()
+        )
+        t = self.timeouts.rpc
+        try:
+            handle = await _bounded(
+                self._client.start_workflow(
+                    VerificationWorkflow.run,
+                    input,
+                    id=verification_id,
+                    task_queue=self._task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=(
+                        WorkflowIDConflictPolicy.USE_EXISTING
+                        if idempotency_key is not None
+                        else WorkflowIDConflictPolicy.FAIL
+                    ),
+                    search_attributes=TypedSearchAttributes(pairs),
+                    rpc_timeout=t,
+                ),
+                t,
+            )
+        except WorkflowAlreadyStartedError:
+            if idempotency_key is None:
+                raise
+            # The key's verification exists and is already closed: replay it all the same.
+            handle = self._handle(verification_id)
+        if idempotency_key is None:
+            return Started(verification_id, input, replayed=False)
+        stored = await self._stored_input(handle)
+        if _comparable(stored) != _comparable(input):
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used with a different request body."
+            )
+        return Started(verification_id, stored, replayed=stored.created_at != input.created_at)
+
+    async def _stored_input(
+        self, handle: WorkflowHandle[VerificationWorkflow, VerificationState]
+    ) -> VerificationInput:
+        """The input the verification was started with (its first history event)."""
+        t = self.timeouts.rpc
+
+        async def first_event_input() -> VerificationInput:
+            async for event in handle.fetch_history_events(page_size=1, rpc_timeout=t):
+                payloads = event.workflow_execution_started_event_attributes.input.payloads
+                decoded = await self._client.data_converter.decode(payloads, [VerificationInput])
+                if decoded and isinstance(decoded[0], VerificationInput):
+                    return decoded[0]
+                break
+            raise VerificationNotFound()
+
+        return await _bounded(first_event_input(), t)
+
+    # ------------------------------------------------------------------ reads
+    async def state(self, verification_id: str, principal: Principal) -> VerificationState:
+        """The verification's state now (its final state once it is closed)."""
+        handle = self._handle(verification_id)
+        t = self.timeouts.rpc
+        try:
+            state = await _bounded(
+                handle.query(
+                    VerificationWorkflow.state,
+                    reject_condition=QueryRejectCondition.NOT_OPEN,
+                    rpc_timeout=t,
+                ),
+                t,
+            )
+        except WorkflowQueryRejectedError:
+            state = await self._final_state(handle)
+        _require_scope(state, principal)
+        return state
+
+    async def _final_state(
+        self, handle: WorkflowHandle[VerificationWorkflow, VerificationState]
+    ) -> VerificationState:
+        t = self.timeouts.rpc
+        try:
+            return await _bounded(handle.result(rpc_timeout=t), t)
+        except WorkflowFailureError as err:
+            raise VerificationAborted(_execution_status_of(err)) from None
+
+    # ---------------------------------------------------------------- updates
+    async def _update(
+        self,
+        handle: WorkflowHandle[VerificationWorkflow, VerificationState],
+        principal: Principal,
+        call: Callable[[], Awaitable[T]],
+        limit: timedelta,
+    ) -> T:
+        try:
+            return await _bounded(call(), limit)
+        except Exception as err:
+            if not is_not_found(err):
+                raise
+        # NOT_FOUND: either no such workflow (the final read raises 404 too) or it has
+        # already closed, or closed while the update was in flight: name its final status.
+        state = await self._final_state(handle)
+        _require_scope(state, principal)
+        raise VerificationFinished(state.status.value, state.reason)
+
+    async def check(
+        self, verification_id: str, principal: Principal, *, digest: str
+    ) -> CheckResult:
+        handle = self._handle(verification_id)
+        t = self.timeouts.update
+        arg = CheckInput(
+            digest=digest, application_id=principal.application_id, mode=principal.mode
+        )
+        return await self._update(
+            handle,
+            principal,
+            lambda: handle.execute_update(VerificationWorkflow.check, arg, rpc_timeout=t),
+            t,
+        )
+
+    async def resend(self, verification_id: str, principal: Principal) -> ResendResult:
+        handle = self._handle(verification_id)
+        t = self.timeouts.delivery_update
+        arg = _scope(principal)
+        return await self._update(
+            handle,
+            principal,
+            lambda: handle.execute_update(VerificationWorkflow.resend, arg, rpc_timeout=t),
+            t,
+        )
+
+    async def next_channel(self, verification_id: str, principal: Principal) -> NextChannelResult:
+        handle = self._handle(verification_id)
+        t = self.timeouts.delivery_update
+        arg = _scope(principal)
+        return await self._update(
+            handle,
+            principal,
+            lambda: handle.execute_update(VerificationWorkflow.next_channel, arg, rpc_timeout=t),
+            t,
+        )
+
+    async def cancel(self, verification_id: str, principal: Principal) -> CancelResult:
+        handle = self._handle(verification_id)
+        t = self.timeouts.update
+        arg = _scope(principal)
+        return await self._update(
+            handle,
+            principal,
+            lambda: handle.execute_update(VerificationWorkflow.cancel, arg, rpc_timeout=t),
+            t,
+        )
+
+    async def temporal_healthy(self) -> bool:
+        t = self.timeouts.health
+        return await _bounded(self._client.service_client.check_health(timeout=t), t)
+
+
+def _scope(principal: Principal) -> ScopedInput:
+    return ScopedInput(application_id=principal.application_id, mode=principal.mode)
+
+
+def _require_scope(state: VerificationState, principal: Principal) -> None:
+    if state.application_id != principal.application_id or state.mode != principal.mode:
+        raise VerificationNotFound()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

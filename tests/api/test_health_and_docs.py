@@ -1,0 +1,109 @@
+"""Probes, the OpenAPI document and the access-log redaction."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import _ACCESS_FILTER, create_app
+from otp.settings import Settings
+from otp.store import Store
+
+
+async def test_healthz_and_readyz(http: httpx.AsyncClient) -> None:
+    health = await http.get("/healthz")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+    ready = await http.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"status": "ok", "checks": {"temporal": "ok", "store": "ok"}}
+
+
+class _DownServiceClient:
+    async def check_health(self, **_: Any) -> bool:
+        raise ConnectionError("temporal is down")
+
+
+class _DownClient:
+    service_client = _DownServiceClient()
+
+
+async def test_readyz_is_503_when_a_dependency_is_down(
+    api_settings: Settings, dev_env: WorkflowEnvironment, store: Store, tmp_path: Any
+) -> None:
+    app = create_app(api_settings, client=_DownClient(), store=store)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+    ) as http:
+        assert (await http.get("/healthz")).status_code == 200  # liveness does not care
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.headers["content-type"] == "application/problem+json"
+        assert "retry-after" in ready.headers
+        assert ready.json()["checks"] == {"temporal": "unavailable", "store": "ok"}
+
+    broken_store = Store(f"sqlite+aiosqlite:///{tmp_path}/missing-dir/none.db")
+    app = create_app(api_settings, client=dev_env.client, store=broken_store)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+    ) as http:
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"temporal": "ok", "store": "unavailable"}
+    await broken_store.close()
+
+
+async def test_openapi_documents_every_route_and_problem(http: httpx.AsyncClient) -> None:
+    response = await http.get("/openapi.json")
+    assert response.status_code == 200
+    doc = response.json()
+    operations = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
+    assert operations == {
+        ("POST", "/v1/verifications"),
+        ("GET", "/v1/verifications/{verification_id}"),
+        ("POST", "/v1/verifications/{verification_id}/check"),
+        ("POST", "/v1/verifications/{verification_id}/resend"),
+        ("POST", "/v1/verifications/{verification_id}/next-channel"),
+        ("POST", "/v1/verifications/{verification_id}/cancel"),
+        ("GET", "/v1/sandbox/messages"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+    }
+    check = doc["paths"]["/v1/verifications/{verification_id}/check"]["post"]
+    assert check["responses"]["409"]["content"] == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    assert check["responses"]["422"]["content"] == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    assert doc["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": doc["components"]["securitySchemes"]["ApiKey"]["description"],
+    }
+    assert doc["paths"]["/v1/verifications"]["post"]["security"] == [{"ApiKey": []}]
+    assert "security" not in doc["paths"]["/healthz"]["get"]
+    create = doc["components"]["schemas"]["VerificationCreate"]
+    assert create["properties"]["to"]["description"]
+    assert create["additionalProperties"] is False
+    docs = await http.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+
+
+def test_access_log_drops_query_strings() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/v1/sandbox/messages?to=%2B14155550123", "1.1", 200),
+        None,
+    )
+    assert _ACCESS_FILTER.filter(record)
+    assert "14155550123" not in record.getMessage()
+    assert "/v1/sandbox/messages?[redacted]" in record.getMessage()
