@@ -52,5 +52,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # The HTTP client would otherwise log full URLs with query strings at INFO.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # These libraries log full URLs or SQL parameters (destinations, sandbox message bodies)
+    # at INFO/DEBUG: keep them quiet whatever the root level.
+    for noisy in ("httpx", "httpcore", "aiosqlite", "sqlalchemy.engine", "asyncpg"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

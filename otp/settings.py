@@ -43,7 +43,10 @@ class Settings(BaseSettings):
     dev_api_key: SecretStr | None = None
     api_keys: SecretStr | None = Field(
         default=None,
-        description="Comma-separated API keys (otp_test_... / otp_live_...) or sha256:<hex> hashes.",
+        description=(
+            "Comma-separated API keys (otp_test_... / otp_live_...) or their hashes "
+            "as sha256:<mode>:<hex> (mode test or live)."
+        ),
     )
     code_secret: SecretStr | None = None
     codec_keys: SecretStr | None = Field(
