@@ -99,6 +99,49 @@ def ping(
         typer.echo(f"Temporal at {target} is healthy (namespace {namespace})")
 
 
+async def register_search_attributes(target: str, namespace: str) -> list[str]:
+    """Add the custom search attributes the namespace lacks; return the names added."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+    from temporalio.client import Client
+
+    from otp import search_attributes
+
+    client = await Client.connect(target, namespace=namespace)
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+        for key in search_attributes.ALL
+        if key.name not in listed.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)
+
+
+@app.command("temporal-setup")
+def temporal_setup() -> None:
+    """Register the custom search attributes on a Temporal cluster (idempotent).
+
+    The dev server gets them as start flags; a real cluster (docker-compose) needs this
+    once per namespace.
+    """
+    settings = get_settings()
+    target, namespace = settings.temporal_target, settings.temporal_namespace
+    added = asyncio.run(register_search_attributes(target, namespace))
+    if added:
+        typer.echo(f"Registered search attributes on {target} ({namespace}): {', '.join(added)}")
+    else:
+        typer.echo(f"Search attributes already registered on {target} ({namespace})")
+
+
 def _run() -> int:
     app(prog_name="otp")  # standalone mode: always raises SystemExit
     return 0

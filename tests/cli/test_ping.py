@@ -56,3 +56,13 @@ async def test_unknown_command_is_a_usage_error() -> None:
     result = await run([PYTHON, "-m", "otp.cli", "no-such-command"])
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+async def test_temporal_setup_is_idempotent(dev_env: WorkflowEnvironment) -> None:
+    # The dev server registered every attribute at start: nothing left to add.
+    result = await run(
+        [PYTHON, "-m", "otp.cli", "temporal-setup"],
+        env=clean_env(OTP_TEMPORAL_ADDRESS=target_of(dev_env)),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "already registered" in result.stdout
