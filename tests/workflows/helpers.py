@@ -121,6 +121,26 @@ async def inbox_codes(store: Store, workflow_id: str, count: int = 1) -> list[st
     return messages
 
 
+async def wait_settled(
+    handle: WorkflowHandle[VerificationWorkflow, VerificationState], count: int = 1
+) -> VerificationState:
+    """Wait until `count` deliveries exist and none is still sending.
+
+    The sandbox row is written before the deliver activity returns. A check, cancel or
+    next_channel in that gap makes the workflow cancel the in-flight delivery, and the
+    Java time-skipping server answers a cancel racing a completion with ACTIVITY_UNKNOWN,
+    after which it stops skipping time for the whole session.
+    """
+    return await wait_state(
+        handle,
+        lambda s: (
+            len(s.deliveries) >= count
+            and all(d.status is not DeliveryStatus.SENDING for d in s.deliveries)
+        ),
+        f"{count} settled deliveries",
+    )
+
+
 async def wait_state(
     handle: WorkflowHandle[VerificationWorkflow, VerificationState],
     predicate: Callable[[VerificationState], bool],
@@ -135,6 +155,19 @@ async def wait_state(
 
     await wait_for(ok, what=what)
     return found[0]
+
+
+async def cancel_and_wait(
+    handle: WorkflowHandle[VerificationWorkflow, VerificationState],
+) -> VerificationState:
+    """End a test's verification gracefully (needs its worker).
+
+    Not `terminate`: on the Java time-skipping server, terminating a workflow while one of
+    its tasks is in flight can leave time skipping locked for the rest of the session, and
+    every later `env.sleep` then hangs.
+    """
+    await handle.execute_update(VerificationWorkflow.cancel, SCOPE)
+    return await handle.result()
 
 
 def seconds(delta: timedelta) -> float:
@@ -170,6 +203,7 @@ class DeliverCall:
     kind: str
     attempt: int
     code: str
+    activity_id: str = ""
 
 
 Behaviour = Callable[[DeliverInput, int], Awaitable[None]]
@@ -192,7 +226,9 @@ class FakeDeliver:
             input.code_length,
             input.code_type,
         )
-        self.calls.append(DeliverCall(input.channel, input.kind.value, info.attempt, code))
+        self.calls.append(
+            DeliverCall(input.channel, input.kind.value, info.attempt, code, info.activity_id)
+        )
         if self.behaviour is not None:
             await self.behaviour(input, info.attempt)
         return DeliverResult(

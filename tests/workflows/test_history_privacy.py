@@ -21,6 +21,7 @@ from tests.workflows.helpers import (
     make_input,
     plan,
     start,
+    wait_settled,
     wrong_code,
 )
 from workflows.verification import VerificationWorkflow
@@ -64,6 +65,7 @@ async def test_code_and_destinations_never_appear_in_history(
         ),
     )
     (code,) = await inbox_codes(store, workflow_id)
+    await wait_settled(handle)
     assert len(code) == 10  # the sandbox (the simulated phone) does hold the code
     await handle.execute_update(
         VerificationWorkflow.check, check_input(workflow_id, wrong_code(code))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
@@ -18,6 +19,7 @@ from otp.domain import (
 from otp.store import Store
 from tests.workflows.helpers import (
     FakeDeliver,
+    cancel_and_wait,
     fake_worker,
     inbox_codes,
     make_input,
@@ -26,6 +28,8 @@ from tests.workflows.helpers import (
     seconds,
     start,
     transient,
+    wait_for,
+    wait_settled,
     wait_state,
 )
 from workflows.verification import VerificationWorkflow
@@ -173,6 +177,7 @@ async def test_failed_delivery_receipt_falls_back_at_once(
         make_input(plan((Channel.SMS, 600), (Channel.EMAIL, 60)), ttl_s=3600),
     )
     await inbox_codes(store, workflow_id)
+    await wait_settled(handle)
     state = await wait_state(
         handle, lambda s: bool(s.deliveries) and s.deliveries[0].provider_message_id is not None
     )
@@ -196,7 +201,7 @@ async def test_failed_delivery_receipt_falls_back_at_once(
     assert seconds(email.started_at - failed.started_at) < 60  # far before the 600 s timer
     codes = await inbox_codes(store, workflow_id, count=2)
     assert codes[0] == codes[1]
-    await handle.terminate("test over")
+    await cancel_and_wait(handle)
 
 
 async def test_receipt_for_another_step_does_not_move_the_plan(
@@ -214,6 +219,7 @@ async def test_receipt_for_another_step_does_not_move_the_plan(
         make_input(plan((Channel.SMS, 600), (Channel.EMAIL, 60)), ttl_s=3600),
     )
     await inbox_codes(store, workflow_id)
+    await wait_settled(handle)
     await handle.signal(
         VerificationWorkflow.delivery_receipt,
         DeliveryReceiptInput(
@@ -223,4 +229,46 @@ async def test_receipt_for_another_step_does_not_move_the_plan(
     state = await handle.query(VerificationWorkflow.state)
     assert state.current_step == 0 and len(state.deliveries) == 1
     assert state.deliveries[0].status is DeliveryStatus.DELIVERED
-    await handle.terminate("test over")
+    await cancel_and_wait(handle)
+
+
+async def test_failed_receipt_that_overtakes_the_send_result_still_falls_back(
+    ts_env: WorkflowEnvironment, workflow_id: str, task_queue: str
+) -> None:
+    """A receipt for a message whose send has not returned yet is applied when it does."""
+    release = asyncio.Event()
+
+    async def slow_sms(input: DeliverInput, _attempt: int) -> None:
+        if input.channel is Channel.SMS:
+            await release.wait()
+
+    fake = FakeDeliver(slow_sms)
+
+    async def sms_started() -> bool:
+        return bool(fake.calls)
+
+    async with fake_worker(ts_env.client, task_queue, fake):
+        handle = await start(
+            ts_env.client,
+            workflow_id,
+            task_queue,
+            make_input(plan((Channel.SMS, 600), (Channel.EMAIL, 60)), ttl_s=3600),
+        )
+        await wait_for(sms_started, what="the sms send")
+        await handle.signal(
+            VerificationWorkflow.delivery_receipt,
+            DeliveryReceiptInput(
+                provider="fake",
+                provider_message_id=f"fake-{fake.calls[0].activity_id}",
+                status=DeliveryStatus.FAILED,
+                error_code="undelivered",
+            ),
+        )
+        release.set()
+        state = await wait_state(handle, lambda s: len(s.deliveries) == 2, "email fallback")
+        await cancel_and_wait(handle)
+
+    sms, email = state.deliveries
+    assert sms.status is DeliveryStatus.FAILED and sms.error_type == "undelivered"
+    assert email.channel is Channel.EMAIL and state.current_step == 1
+    assert seconds(email.started_at - sms.started_at) < 60

@@ -47,6 +47,7 @@ from tests.workflows.helpers import (
     plan,
     seconds,
     start,
+    wait_settled,
     wait_state,
     wrong_code,
 )
@@ -71,6 +72,7 @@ async def test_wrong_then_right_check_approves(
 ) -> None:
     handle = await start(ts_env.client, workflow_id, task_queue, make_input(max_attempts=5))
     (code,) = await inbox_codes(store, workflow_id)
+    await wait_settled(handle)
 
     wrong = await handle.execute_update(
         VerificationWorkflow.check, check_input(workflow_id, wrong_code(code))
@@ -199,6 +201,7 @@ async def test_update_sent_right_after_start_waits_for_the_code(
         first = await early
         assert first == CheckResult(status=Status.PENDING, valid=False, attempts_remaining=4)
         (code,) = await inbox_codes(store, workflow_id)
+        await wait_settled(handle)
         second = await handle.execute_update(
             VerificationWorkflow.check, check_input(workflow_id, code)
         )
@@ -227,6 +230,7 @@ async def test_resend_honours_cooldown_and_max_sends(
         make_input(plan((Channel.SMS, 300)), resend_cooldown_s=30, max_sends=3, ttl_s=3600),
     )
     (code,) = await inbox_codes(store, workflow_id)
+    await wait_settled(handle)
 
     err = await update_error(handle.execute_update(VerificationWorkflow.resend, SCOPE))
     assert err.type == ErrorType.RESEND_COOLDOWN
@@ -271,6 +275,7 @@ async def test_cancel_ends_the_verification(
 ) -> None:
     handle = await start(ts_env.client, workflow_id, task_queue, make_input())
     (code,) = await inbox_codes(store, workflow_id)
+    await wait_settled(handle)
 
     other = ScopedInput(application_id="app_other", mode=Mode.TEST)
     err = await update_error(handle.execute_update(VerificationWorkflow.cancel, other))
@@ -301,6 +306,7 @@ async def test_next_channel_moves_on_at_once_and_stops_at_the_last_step(
         make_input(plan((Channel.SMS, 300), (Channel.EMAIL, 300)), ttl_s=3600),
     )
     (code,) = await inbox_codes(store, workflow_id)
+    await wait_settled(handle)
 
     moved = await handle.execute_update(VerificationWorkflow.next_channel, SCOPE)
     assert moved.step_index == 1
@@ -332,6 +338,7 @@ async def test_check_validator_rejects_malformed_digest_without_history(
 ) -> None:
     handle = await start(ts_env.client, workflow_id, task_queue, make_input())
     (code,) = await inbox_codes(store, workflow_id)
+    await wait_settled(handle)
 
     for bad in ("not-a-digest", "A" * 64, "0" * 63, digest(workflow_id, code) + "0"):
         err = await update_error(
@@ -366,6 +373,7 @@ async def test_wrong_scope_looks_like_not_found(
 ) -> None:
     handle = await start(ts_env.client, workflow_id, task_queue, make_input())
     (code,) = await inbox_codes(store, workflow_id)
+    await wait_settled(handle)
 
     for scope in ({"application_id": "app_other"}, {"mode": Mode.LIVE}):
         err = await update_error(
