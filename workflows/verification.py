@@ -336,7 +336,12 @@ class VerificationWorkflow:
             )
         now = workflow.now()
         ready_at = self._state.next_resend_at
-        if ready_at is None or now < ready_at or self._send_lock.locked():
+        # A send in flight, or a step whose own send has not started (next_channel just
+        # moved the plan on), counts as "just sent": a resend would stand in for that send.
+        step_unsent = (
+            self._state.current_step < len(self._input.channels) and self._step_state == _PENDING
+        )
+        if ready_at is None or now < ready_at or self._send_lock.locked() or step_unsent:
             wait_s = (ready_at - now).total_seconds() if ready_at else self._input.resend_cooldown_s
             raise ApplicationError(
                 "a code was sent moments ago; wait before resending",

@@ -254,11 +254,18 @@ def fake_worker(
     deliver: FakeDeliver,
     *,
     issue: Callable[..., Awaitable[IssueCodeResult]] | None = None,
+    max_cached_workflows: int = 1000,
 ) -> Worker:
-    """A worker with the real workflow, a fake `deliver` and the given (or fixed-nonce) issue_code."""
+    """A worker with the real workflow, a fake `deliver` and the given (or fixed-nonce) issue_code.
+
+    `max_cached_workflows=0` turns sticky execution off, for tests that stop a worker and
+    start another: the time-skipping server keeps routing tasks to a stopped worker's
+    sticky queue otherwise.
+    """
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[VerificationWorkflow],
         activities=[issue or fixed_issue_code, deliver.deliver],
+        max_cached_workflows=max_cached_workflows,
     )

@@ -20,6 +20,7 @@ from tests.workflows.helpers import (
     start,
     transient,
     wait_for,
+    wait_settled,
 )
 from workflows.verification import VerificationWorkflow
 
@@ -126,3 +127,35 @@ async def test_concurrent_next_channel_calls_each_move_one_step(
 
 async def _at_least(fake: FakeDeliver, count: int) -> bool:
     return len(fake.calls) >= count
+
+
+async def test_resend_admitted_with_next_channel_does_not_replace_the_steps_own_send(
+    ts_env: WorkflowEnvironment, workflow_id: str, task_queue: str
+) -> None:
+    """Regression: a resend handled right after next_channel (same task) stood in for the new
+    step's own send, so that send never happened and next_channel waited until expiry."""
+    fake = FakeDeliver()
+    handle = await start(
+        ts_env.client,
+        workflow_id,
+        task_queue,
+        make_input(plan((Channel.SMS, 300), (Channel.EMAIL, 300)), ttl_s=3600, resend_cooldown_s=5),
+    )
+    async with fake_worker(ts_env.client, task_queue, fake, max_cached_workflows=0):
+        await wait_for(lambda: _at_least(fake, 1), what="the first step's send")
+        await wait_settled(handle)
+    await ts_env.sleep(10)  # past the resend cooldown
+    next_call = asyncio.create_task(handle.execute_update(VerificationWorkflow.next_channel, SCOPE))
+    await asyncio.sleep(0.3)
+    resend_call = asyncio.create_task(handle.execute_update(VerificationWorkflow.resend, SCOPE))
+    await asyncio.sleep(0.5)  # both are admitted before a worker takes the task
+    async with fake_worker(ts_env.client, task_queue, fake, max_cached_workflows=0):
+        moved = await asyncio.wait_for(next_call, timeout=10)
+        await asyncio.gather(resend_call, return_exceptions=True)
+        state = await wait_settled(handle, 2)
+        await cancel_and_wait(handle)
+
+    assert moved.step_index == 1
+    step_sends = [d for d in state.deliveries if d.kind.value == "step"]
+    assert [(d.step_index, d.channel) for d in step_sends] == [(0, Channel.SMS), (1, Channel.EMAIL)]
+    assert moved.delivery.channel is Channel.EMAIL and moved.delivery.kind.value == "step"
