@@ -98,8 +98,9 @@ class VerificationActivities:
             text=rendered.text,
             html=rendered.html,
             locale=input.locale,
-            # Stable across retries of this activity: a retried send is deduplicated.
-            idempotency_key=f"{info.workflow_id}:{info.activity_id}",
+            # Stable across retries of this activity (and unique per run): a retried send is
+            # deduplicated, and a reused workflow id never collides with an earlier run.
+            idempotency_key=f"{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}",
             code=code,
         )
         try:

@@ -21,10 +21,19 @@ EMAIL = "bob@example.com"
 NONCE = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 
-def activity_env(workflow_id: str, activity_id: str = "2", attempt: int = 1) -> ActivityEnvironment:
+RUN_ID = "run-1"
+
+
+def activity_env(
+    workflow_id: str, activity_id: str = "2", attempt: int = 1, run_id: str = RUN_ID
+) -> ActivityEnvironment:
     env = ActivityEnvironment()
     env.info = dataclasses.replace(
-        env.info, workflow_id=workflow_id, activity_id=activity_id, attempt=attempt
+        env.info,
+        workflow_id=workflow_id,
+        workflow_run_id=run_id,
+        activity_id=activity_id,
+        attempt=attempt,
     )
     return env
 

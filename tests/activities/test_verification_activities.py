@@ -30,6 +30,7 @@ from tests.activities.conftest import (
     APP,
     NONCE,
     PHONE,
+    RUN_ID,
     activity_env,
     deliver_input,
     make_activities,
@@ -151,7 +152,10 @@ async def test_live_mode_uses_the_channel_provider_with_a_stable_idempotency_key
     await activity_env(workflow_id, "7", attempt=3).run(acts.deliver, input)
 
     assert result.provider == "recording" and result.status is DeliveryStatus.SENT
-    assert [m.idempotency_key for m in provider.sent] == [f"{workflow_id}:7"] * 2
+    assert [m.idempotency_key for m in provider.sent] == [f"{workflow_id}:{RUN_ID}:7"] * 2
+    # A later run reusing the workflow id gets other keys (no stale dedup).
+    await activity_env(workflow_id, "7", run_id="run-2").run(acts.deliver, input)
+    assert provider.sent[-1].idempotency_key == f"{workflow_id}:run-2:7"
     # Live mode never touches the sandbox inbox.
     assert await store.list_sandbox_messages(application_id=APP, verification_id=workflow_id) == []
 
