@@ -197,12 +197,24 @@ class CancelResult(_Model):
 
 
 class DeliveryReceiptInput(_Model):
-    """A provider's delivery receipt, forwarded by the API as a signal."""
+    """A provider's delivery receipt, forwarded by the API as a signal.
+
+    `reference` is the delivery's own key (DeliverInput.delivery_key, echoed by the
+    provider in its callback), which maps a receipt even when the send's outcome, and so
+    the provider's message id, was never learned.
+    """
 
     provider: str
     provider_message_id: str
     status: DeliveryStatus
     error_code: str | None = None
+    reference: str | None = None
+
+
+def verification_id_of_reference(reference: str) -> str | None:
+    """The verification id a delivery key starts with (`ver_...:<run>:<seq>`), if any."""
+    head = reference.split(":", 1)[0]
+    return head if head.startswith(WORKFLOW_ID_PREFIX) and len(head) <= 80 else None
 
 
 class StateQueryInput(_Model):

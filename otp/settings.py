@@ -63,6 +63,55 @@ class Settings(BaseSettings):
     smtp_use_tls: bool = False
     smtp_timeout_s: float = 10.0
 
+    # --- delivery providers (live mode) -------------------------------------------------
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL at which providers reach this API for delivery receipts.",
+    )
+    webotp_domain: str | None = Field(
+        default=None, description="Adds the WebOTP line (@domain #code) to SMS when set."
+    )
+    sms_providers: str = "twilio,http_gateway"
+    whatsapp_providers: str = "meta_whatsapp,twilio"
+    voice_providers: str = "twilio"
+    email_providers: str = "smtp"
+    provider_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Transient failures tolerated per provider before failing over to the next.",
+    )
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_key_sid: str | None = None
+    twilio_api_key_secret: SecretStr | None = None
+    twilio_sms_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_whatsapp_content_sids: str | None = Field(
+        default=None, description="locale=HX... pairs, comma-separated (approved templates)."
+    )
+    twilio_voice_from: str | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+
+    meta_access_token: SecretStr | None = None
+    meta_phone_number_id: str | None = None
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    meta_template_name: str = "verification_code"
+    meta_api_version: str = "v23.0"
+    meta_base_url: str = "https://graph.facebook.com"
+
+    http_gateway_url: str | None = None
+    http_gateway_auth_header: str = "Authorization"
+    http_gateway_auth_value: SecretStr | None = None
+    http_gateway_body_template: str | None = None
+    http_gateway_message_id_path: str = "id"
+    http_gateway_idempotent: bool = Field(
+        default=False, description="The gateway deduplicates on the Idempotency-Key header."
+    )
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
 
