@@ -179,6 +179,30 @@ class UpstreamError(ApiProblem):
     status, slug, title = 502, "engine-error", "The verification engine failed"
 
 
+class InvalidWebhookSignature(ApiProblem):
+    status, slug, title = 403, "invalid-signature", "Missing or invalid webhook signature"
+
+    def __init__(self) -> None:
+        # One body for missing and wrong signatures: nothing to learn by probing.
+        super().__init__("The request is not signed by the provider this endpoint serves.")
+
+
+class WebhookNotConfigured(ApiProblem):
+    status, slug, title = 404, "webhook-not-configured", "Webhook not configured"
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(
+            f"This service has no {provider} webhook credentials configured.", provider=provider
+        )
+
+
+class PayloadTooLarge(ApiProblem):
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"The body must be at most {limit_bytes} bytes.", limit=limit_bytes)
+
+
 def field_error(pointer: str, detail: str, code: str = "value_error") -> dict[str, str]:
     """One entry of a 422 problem's `errors`: a JSON pointer into the body (RFC 6901)."""
     return {"pointer": pointer, "detail": detail, "type": code}

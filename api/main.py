@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 from api.auth import ApiKeyAuthenticator
 from api.errors import PROBLEM_JSON, install_error_handlers, on_unexpected
-from api.routes import health, sandbox, verifications
+from api.routes import health, sandbox, verifications, webhooks
 from api.service import Timeouts
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store
@@ -47,6 +47,11 @@ deliver for real: messages land in the sandbox inbox (`GET /v1/sandbox/messages`
 TAGS = [
     {"name": "verifications", "description": "Start, check and manage verifications."},
     {"name": "sandbox", "description": "Test mode's simulated phone and mailbox."},
+    {
+        "name": "webhooks",
+        "description": "Delivery receipts from providers (Twilio, Meta). Authenticated by the "
+        "provider's signature, not by an API key.",
+    },
     {"name": "health", "description": "Probes for orchestrators and load balancers."},
 ]
 
@@ -165,6 +170,7 @@ def create_app(
 
     app.include_router(verifications.router)
     app.include_router(sandbox.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     _document_problems(app)
 

@@ -285,6 +285,17 @@ class ReadinessStatus(BaseModel):
     checks: dict[str, str] = Field(examples=[{"temporal": "ok", "store": "ok"}])
 
 
+class WebhookAck(BaseModel):
+    """How much of a provider's webhook delivery reached a verification."""
+
+    statuses: int = Field(description="Message statuses the delivery carried.", examples=[1])
+    forwarded: int = Field(
+        description="Statuses forwarded to a running verification (the others could not be "
+        "mapped to one, or it had already finished).",
+        examples=[1],
+    )
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details (`application/problem+json`)."""
 
