@@ -274,6 +274,9 @@ def problem_from_temporal(exc: BaseException) -> ApiProblem:
             RPCStatusCode.UNAVAILABLE,
             RPCStatusCode.RESOURCE_EXHAUSTED,
             RPCStatusCode.CANCELLED,
+            # An update aborted before it was accepted (the workflow task it rode on
+            # failed): nothing was applied, and the same request can be sent again.
+            RPCStatusCode.FAILED_PRECONDITION,
         ):
             return ServiceUnavailable()
         return UpstreamError(

@@ -34,6 +34,7 @@ from temporalio.common import (
 from temporalio.exceptions import CancelledError as TemporalCancelledError
 from temporalio.exceptions import TerminatedError, WorkflowAlreadyStartedError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
 from api.errors import (
@@ -63,6 +64,9 @@ T = TypeVar("T")
 
 # Bounds added to each RPC deadline for the overall wait (connection setup, decoding).
 _SLACK_S = 1.0
+# Updates the server aborted before accepting them are sent again this many times.
+_UNACCEPTED_RETRIES = 3
+_UNACCEPTED_BACKOFF_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -230,11 +234,22 @@ class VerificationService:
         call: Callable[[], Awaitable[T]],
         limit: timedelta,
     ) -> T:
-        try:
-            return await _bounded(call(), limit)
-        except Exception as err:
-            if not is_not_found(err):
-                raise
+        for attempt in range(_UNACCEPTED_RETRIES + 1):
+            try:
+                return await _bounded(call(), limit)
+            except RPCError as err:
+                if (
+                    err.status == RPCStatusCode.FAILED_PRECONDITION
+                    and attempt < _UNACCEPTED_RETRIES
+                ):
+                    # The server aborted the update before accepting it (its workflow task
+                    # failed, e.g. UnhandledCommand when an activity completion raced it):
+                    # it was never applied, so sending it again is safe.
+                    await asyncio.sleep(_UNACCEPTED_BACKOFF_S * 2**attempt)
+                    continue
+                if not is_not_found(err):
+                    raise
+                break
         # NOT_FOUND: either no such workflow (the final read raises 404 too) or it has
         # already closed, or closed while the update was in flight: name its final status.
         state = await self._final_state(handle)

@@ -183,8 +183,10 @@ async def open_loop(
         try:
             await iteration(i, samples)
             samples.done += 1
-        except Exception:
+        except Exception as exc:
             samples.errors += 1
+            if samples.errors <= 3:
+                print(f"  error: {type(exc).__name__}: {exc}", file=sys.stderr)
 
     start = time.perf_counter()
     for i in range(total):
@@ -227,7 +229,11 @@ def floor_iteration(client: Client, task_queue: str, run_id: str):  # type: igno
     return iteration
 
 
-def service_iteration(http: httpx.AsyncClient, phones: list[str]):  # type: ignore[no-untyped-def]
+def service_iteration(  # type: ignore[no-untyped-def]
+    http: httpx.AsyncClient,
+    phones: list[str],
+    diagnose: Callable[[str], Awaitable[None]] | None = None,
+):
     async def iteration(i: int, s: Samples) -> None:
         to = phones[i % len(phones)]
         t0 = time.perf_counter()
@@ -248,7 +254,9 @@ def service_iteration(http: httpx.AsyncClient, phones: list[str]):  # type: igno
         c = await http.post(f"/v1/verifications/{vid}/check", json={"code": code})
         t3 = time.perf_counter()
         if c.status_code != 200 or c.json()["status"] != "approved":
-            raise RuntimeError(f"check answered {c.status_code}: {c.text[:200]}")
+            if diagnose is not None:
+                await diagnose(vid)
+            raise RuntimeError(f"check answered {c.status_code}: {c.text[:300]}")
         s.create_ms.append(ms(t1 - t0))
         s.deliver_ms.append(ms(t2 - t1))
         s.check_ms.append(ms(t3 - t2))
@@ -257,6 +265,22 @@ def service_iteration(http: httpx.AsyncClient, phones: list[str]):  # type: igno
     s_ids: list[str] = []
     iteration.ids = s_ids  # type: ignore[attr-defined]
     return iteration
+
+
+def history_diagnosis(client: Client) -> Callable[[str], Awaitable[None]]:
+    """Print what went wrong in a verification's history (failed or timed-out tasks)."""
+
+    async def diagnose(workflow_id: str) -> None:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        for event in history.events:
+            name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+            detail = ""
+            if event.HasField("workflow_task_failed_event_attributes"):
+                attrs = event.workflow_task_failed_event_attributes
+                detail = f"cause={attrs.cause} {attrs.failure.message[:200]}"
+            print(f"  {workflow_id} #{event.event_id} {name} {detail}", file=sys.stderr)
+
+    return diagnose
 
 
 # --------------------------------------------------------------------- history counting
@@ -413,12 +437,14 @@ async def main(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             await closed_loop(c, c * 2, floor_iteration(plain, floor_tq, "warm"))
-            await closed_loop(c, c * 2, service_iteration(http, phones))
+            await closed_loop(
+                c, c * 2, service_iteration(http, phones, history_diagnosis(service_client))
+            )
 
             print(f"floor: {args.iterations} iterations", file=sys.stderr)
             floor = await closed_loop(c, args.iterations, floor_iteration(plain, floor_tq, "run"))
             print(f"service: {args.iterations} iterations", file=sys.stderr)
-            svc_iter = service_iteration(http, phones)
+            svc_iter = service_iteration(http, phones, history_diagnosis(service_client))
             service = await closed_loop(c, args.iterations, svc_iter)
             half_rate = max(1.0, service.throughput / 2)
             paced_n = max(50, int(half_rate * args.paced_seconds))
@@ -426,7 +452,11 @@ async def main(args: argparse.Namespace) -> int:
                 f"service at half throughput: {half_rate:.1f}/s for {paced_n} iterations",
                 file=sys.stderr,
             )
-            paced = await open_loop(half_rate, paced_n, service_iteration(http, phones))
+            paced = await open_loop(
+                half_rate,
+                paced_n,
+                service_iteration(http, phones, history_diagnosis(service_client)),
+            )
             await asyncio.sleep(1)
             sample_ids = svc_iter.ids[:10]
             counts = [await count_history(service_client, vid) for vid in sample_ids]

@@ -87,6 +87,7 @@ def test_update_failure_details_become_members_and_headers() -> None:
         (_rpc(RPCStatusCode.NOT_FOUND), 404),
         (_rpc(RPCStatusCode.DEADLINE_EXCEEDED), 503),
         (_rpc(RPCStatusCode.UNAVAILABLE), 503),
+        (_rpc(RPCStatusCode.FAILED_PRECONDITION), 503),
         (_rpc(RPCStatusCode.INTERNAL), 502),
         (WorkflowUpdateRPCTimeoutOrCancelledError(), 503),
         (TimeoutError(), 503),
