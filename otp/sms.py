@@ -1,4 +1,6 @@
-"""SMS encoding and segment count: GSM-7 (GSM 03.38) when every character fits, else UCS-2.
+"""SMS encoding, segment count, and the machine-readable lines of a verification SMS.
+
+Encoding: GSM-7 (GSM 03.38) when every character fits, else UCS-2.
 
 A single GSM-7 SMS holds 160 septets; a concatenated one 153 per segment (the user data
 header takes the rest). Characters of the GSM extension table (`^{}\\[~]|€` and form feed)
@@ -9,6 +11,7 @@ character outside the Basic Multilingual Plane is a surrogate pair (two units), 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -80,3 +83,68 @@ def analyze(text: str) -> SmsSegments:
 
 def segment_count(text: str) -> int:
     return analyze(text).segments
+
+
+# --- WebOTP / origin-bound one-time codes and the Android SMS Retriever app hash ------------
+#
+# Origin-bound one-time codes (WICG "sms-one-time-codes", used by the WebOTP API and by
+# Safari's autocomplete=one-time-code): the LAST line of the message is `@<host> #<code>`,
+# the host and code each a run of non-whitespace characters, separated by exactly one space;
+# nothing may precede the `@` on that line. Chrome's parser accepts only `[A-Za-z0-9.-]` in
+# the host, so an internationalised domain must be given in its A-label (`xn--`) form.
+#
+# SMS Retriever (Google Play services): the message must contain the code and the app's
+# 11-character hash string (base64 of the SHA-256 of package name + signing certificate,
+# truncated), and must be no longer than 140 bytes, i.e. one SMS segment.
+
+APP_HASH_LENGTH = 11
+_APP_HASH = re.compile(r"[A-Za-z0-9+/]{11}")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_MAX_DOMAIN = 253
+
+
+def validate_web_domain(domain: str) -> str:
+    """The WebOTP host for `domain`, lower-cased; `ValueError` if it is not a bare DNS host name."""
+    if not isinstance(domain, str) or not domain:
+        raise ValueError("web_domain must be a non-empty host name such as 'example.com'")
+    if not domain.isascii():
+        raise ValueError(
+            f"web_domain {domain!r} is not ASCII: give an internationalised domain "
+            "in its IDNA A-label form (xn--...)"
+        )
+    host = domain.lower()
+    if any(ch in host for ch in ":/?#@ \t\r\n"):
+        raise ValueError(
+            f"web_domain {domain!r} must be a bare host name such as 'example.com', "
+            "without scheme, port, path or spaces"
+        )
+    labels = host.split(".")
+    if len(host) > _MAX_DOMAIN or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(
+            f"web_domain {domain!r} is not a valid DNS host name (labels of 1-63 letters, "
+            "digits or inner hyphens, separated by single dots, no trailing dot)"
+        )
+    if host != "localhost" and (len(labels) < 2 or labels[-1].isdigit()):
+        raise ValueError(
+            f"web_domain {domain!r} must be a registered domain name such as 'example.com' "
+            "(not a single label or an IP address)"
+        )
+    return host
+
+
+def validate_app_hash(app_hash: str) -> str:
+    """The SMS Retriever app hash, unchanged; `ValueError` unless 11 base64 characters."""
+    if not isinstance(app_hash, str) or not _APP_HASH.fullmatch(app_hash):
+        raise ValueError(
+            "app_hash must be the 11-character SMS Retriever hash string of the Android app "
+            "(base64 alphabet: A-Z, a-z, 0-9, '+', '/'; no padding)"
+        )
+    return app_hash
+
+
+def webotp_line(domain: str, code: str) -> str:
+    """The origin-bound one-time code line `@<domain> #<code>` (it must end the message)."""
+    host = validate_web_domain(domain)
+    if not code or any(ch.isspace() or ch == "#" for ch in code):
+        raise ValueError("the code of a WebOTP line must be non-empty, without spaces or '#'")
+    return f"@{host} #{code}"

@@ -34,6 +34,7 @@ import httpx
 
 from otp.destinations import mask
 from otp.domain import Channel, DeliveryStatus
+from otp.templates import voice_script
 from providers.base import (
     DeliveryError,
     OutboundMessage,
@@ -124,22 +125,6 @@ DEFAULT_VOICES: Mapping[str, tuple[str, str | None]] = MappingProxyType(
     }
 )
 
-# What the call says before the code and before repeating it.
-VOICE_PHRASES: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {
-        "en": ("Your verification code is", "Once again, your code is"),
-        "es": ("Tu código de verificación es", "Repito, tu código es"),
-        "fr": ("Votre code de vérification est", "Je répète, votre code est"),
-        "de": ("Ihr Bestätigungscode lautet", "Noch einmal, Ihr Code lautet"),
-        "pt": ("Seu código de verificação é", "Repetindo, seu código é"),
-        "it": ("Il tuo codice di verifica è", "Ripeto, il tuo codice è"),
-        "ja": ("あなたの確認コードは", "もう一度繰り返します。確認コードは"),
-        "zh": ("您的验证码是", "再说一遍，您的验证码是"),  # noqa: RUF001 (Chinese punctuation)
-        "ar": ("رمز التحقق الخاص بك هو", "أكرر، رمز التحقق هو"),
-        "hi": ("आपका सत्यापन कोड है", "फिर से, आपका कोड है"),
-    }
-)
-
 
 @dataclass(frozen=True)
 class TwilioConfig:
@@ -199,22 +184,32 @@ def build_twiml(
     code: str,
     locale: str,
     *,
+    brand: str = "",
     voices: Mapping[str, tuple[str, str | None]] | None = None,
     repeats: int = 2,
     pause_s: int = 1,
 ) -> str:
-    """TwiML that reads `code` one character per `<Say>`, with a pause after each, `repeats` times."""
-    language, voice = voice_for(locale, voices)
-    intro, again = VOICE_PHRASES[resolve_locale_key(locale, VOICE_PHRASES)]
+    """TwiML that reads `code` one character per `<Say>`, with a pause after each, `repeats` times.
+
+    The wording comes from `otp.templates.voice_script`; the voice speaks the language of that
+    wording (the locale's own voice when one is configured for the same language, else the
+    voice of the catalogue entry the wording fell back to)."""
+    script = voice_script(code, brand=brand, locale=locale)
+    table = {**DEFAULT_VOICES, **(voices or {})}
+    key = resolve_locale_key(locale, table)
+    if key.split("-", 1)[0] != script.language_tag.split("-", 1)[0]:
+        key = resolve_locale_key(script.language_tag, table)
+    language, voice = table[key]
     say_attrs = {"language": language}
     if voice:
         say_attrs["voice"] = voice
     response = ET.Element("Response")
     ET.SubElement(response, "Pause", length="1")  # let the callee get the phone to the ear
     for round_ in range(repeats):
-        ET.SubElement(response, "Say", say_attrs).text = intro if round_ == 0 else again
+        phrase = script.intro if round_ == 0 else script.repeat_phrase
+        ET.SubElement(response, "Say", say_attrs).text = phrase
         ET.SubElement(response, "Pause", length=str(pause_s))
-        for char in code:
+        for char in script.digits:
             ET.SubElement(response, "Say", say_attrs).text = char
             ET.SubElement(response, "Pause", length=str(pause_s))
     return ET.tostring(response, encoding="unicode", xml_declaration=False)

@@ -163,9 +163,9 @@ async def test_live_mode_uses_the_channel_provider_with_a_stable_idempotency_key
 @pytest.mark.parametrize(
     ("locale", "brand", "expected_text", "expected_subject"),
     [
-        ("es", "Acme", "Acme: Tu código de verificación es", "Tu código de verificación Acme"),
+        ("es", "Acme", "Tu código de verificación de Acme es", "Tu código de verificación de Acme"),
         ("pt-BR", "", "Seu código de verificação é", "Seu código de verificação"),
-        ("xx", "Acme", "Acme: Your verification code is", "Your Acme verification code"),
+        ("xx", "Acme", "Your Acme verification code is", "Your Acme verification code"),
     ],
 )
 async def test_locale_and_brand_are_rendered(

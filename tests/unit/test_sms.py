@@ -1,16 +1,19 @@
-"""GSM-7 / UCS-2 detection and SMS segment counts on known strings."""
+"""GSM-7 / UCS-2 detection, SMS segment counts, and WebOTP / SMS Retriever input checks."""
 
 from __future__ import annotations
 
 import pytest
 
-from providers.segments import (
+from otp.sms import (
     GSM7_BASIC,
     GSM7_EXTENSION,
     SmsEncoding,
     analyze,
     non_gsm7_characters,
     segment_count,
+    validate_app_hash,
+    validate_web_domain,
+    webotp_line,
 )
 
 
@@ -61,3 +64,64 @@ def test_non_gsm7_characters_names_the_culprits() -> None:
     assert non_gsm7_characters("Tu código de verificación es 1234") == ["ó"]
     assert non_gsm7_characters("Plain ASCII {ok} €") == []
     assert non_gsm7_characters("“quoted” – ç") == ["“", "”", "–", "ç"]  # noqa: RUF001
+
+
+@pytest.mark.parametrize(
+    ("domain", "host"),
+    [
+        ("example.com", "example.com"),
+        ("Accounts.Example-Company.COM", "accounts.example-company.com"),
+        ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+        ("localhost", "localhost"),
+        ("a" * 63 + ".com", "a" * 63 + ".com"),
+    ],
+)
+def test_valid_web_domains_are_lower_cased(domain: str, host: str) -> None:
+    assert validate_web_domain(domain) == host
+
+
+@pytest.mark.parametrize(
+    ("domain", "message"),
+    [
+        ("", "non-empty"),
+        ("https://example.com", "bare host name"),
+        ("example.com/login", "bare host name"),
+        ("example.com:8443", "bare host name"),
+        ("user@example.com", "bare host name"),
+        ("exa mple.com", "bare host name"),
+        ("example.com.", "not a valid DNS host name"),
+        (".example.com", "not a valid DNS host name"),
+        ("exa..mple.com", "not a valid DNS host name"),
+        ("-example.com", "not a valid DNS host name"),
+        ("example-.com", "not a valid DNS host name"),
+        ("under_score.com", "not a valid DNS host name"),
+        ("a" * 64 + ".com", "not a valid DNS host name"),
+        (("a" * 60 + ".") * 5 + "com", "not a valid DNS host name"),
+        ("bücher.example", "A-label"),
+        ("example", "registered domain"),
+        ("192.168.0.1", "registered domain"),
+    ],
+)
+def test_invalid_web_domains_are_rejected(domain: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        validate_web_domain(domain)
+
+
+def test_webotp_line() -> None:
+    assert webotp_line("Example.com", "482915") == "@example.com #482915"
+    for code in ("", "48 29", "48#29"):
+        with pytest.raises(ValueError, match="code of a WebOTP line"):
+            webotp_line("example.com", code)
+
+
+@pytest.mark.parametrize("app_hash", ["FA+9qCX9VSu", "abcdefghijk", "0123456789/"])
+def test_valid_app_hashes(app_hash: str) -> None:
+    assert validate_app_hash(app_hash) == app_hash
+
+
+@pytest.mark.parametrize(
+    "app_hash", ["", "FA+9qCX9VS", "FA+9qCX9VSuX", "FA+9qCX9VS=", "FA-9qCX9VSu", "FA+9qCX9VS "]
+)
+def test_invalid_app_hashes_are_rejected(app_hash: str) -> None:
+    with pytest.raises(ValueError, match="11-character SMS Retriever hash"):
+        validate_app_hash(app_hash)
