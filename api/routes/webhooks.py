@@ -35,7 +35,7 @@ from api.errors import (
 from api.schemas import VERIFICATION_ID_RE, Problem, WebhookAck
 from api.service import Timeouts
 from otp.domain import DeliveryReceiptInput, verification_id_of_reference
-from providers.signatures import (
+from otp.webhook_signatures import (
     META_SIGNATURE_HEADER,
     TWILIO_SIGNATURE_HEADER,
     DeliveryReceipt,

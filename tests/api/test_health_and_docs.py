@@ -69,6 +69,9 @@ async def test_openapi_documents_every_route_and_problem(http: httpx.AsyncClient
         ("POST", "/v1/verifications/{verification_id}/next-channel"),
         ("POST", "/v1/verifications/{verification_id}/cancel"),
         ("GET", "/v1/sandbox/messages"),
+        ("POST", "/v1/webhooks/twilio/status"),
+        ("GET", "/v1/webhooks/meta"),
+        ("POST", "/v1/webhooks/meta"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
     }

@@ -235,7 +235,7 @@ def test_invalid_web_domain_or_app_hash_is_rejected(
     channel: Channel, kwargs: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        render(channel, code=CODE, brand="", ttl_s=600, locale="en", **kwargs)  # type: ignore[arg-type]
+        render(channel, code=CODE, brand="", ttl_s=600, locale="en", **kwargs)
 
 
 def test_webotp_and_app_hash_only_change_sms() -> None:

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from otp.domain import DeliveryStatus
-from providers.signatures import (
+from otp.webhook_signatures import (
     DeliveryReceipt,
     meta_signature,
     meta_status_references,
