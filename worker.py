@@ -7,49 +7,162 @@ verification workflow and its activities until SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
+from datetime import timedelta
 
+import httpx
+from pydantic import SecretStr
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.verification import VerificationActivities
-from otp.domain import Channel
+from otp import channels
+from otp.channels import live_plan, provider_channels
+from otp.domain import DeliveryReceiptInput
 from otp.logs import setup_logging
 from otp.process import run_and_exit
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store
 from otp.temporal import connect
 from providers.base import Provider
-from providers.sandbox import SandboxProvider
+from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
+from providers.meta_whatsapp import MetaWhatsAppConfig, MetaWhatsAppProvider
+from providers.sandbox import ReceiptSink, SandboxProvider
 from providers.smtp import SmtpConfig, SmtpProvider
+from providers.twilio import TwilioConfig, TwilioProvider
 from workflows.verification import VerificationWorkflow
 
 logger = logging.getLogger("otp.worker")
 
 
-def live_providers(settings: Settings) -> dict[Channel, Provider]:
-    """Providers used by live-mode keys, from settings."""
-    smtp = SmtpProvider(
-        SmtpConfig(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            sender=settings.smtp_from,
-            username=settings.smtp_username,
-            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-            start_tls=settings.smtp_starttls,
-            use_tls=settings.smtp_use_tls,
-            timeout_s=settings.smtp_timeout_s,
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def _pairs(raw: str | None) -> dict[str, str]:
+    """`a=1,b=2` -> {"a": "1", "b": "2"}."""
+    out: dict[str, str] = {}
+    for item in (raw or "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip() and value.strip():
+            out[key.strip()] = value.strip()
+    return out
+
+
+def build_providers(
+    settings: Settings, http: httpx.AsyncClient | None = None
+) -> dict[str, Provider]:
+    """Every configured live provider by name (see otp.channels for what "configured" means)."""
+    configured = provider_channels(settings)
+    callback_base = (settings.public_url or "").rstrip("/")
+    providers: dict[str, Provider] = {
+        channels.SMTP: SmtpProvider(
+            SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                sender=settings.smtp_from,
+                username=settings.smtp_username,
+                password=_secret(settings.smtp_password) or None,
+                start_tls=settings.smtp_starttls,
+                use_tls=settings.smtp_use_tls,
+                timeout_s=settings.smtp_timeout_s,
+            )
         )
-    )
-    return {Channel.EMAIL: smtp}
+    }
+    if channels.TWILIO in configured:
+        providers[channels.TWILIO] = TwilioProvider(
+            TwilioConfig(
+                account_sid=settings.twilio_account_sid or "",
+                auth_token=_secret(settings.twilio_auth_token),
+                api_key_sid=settings.twilio_api_key_sid or "",
+                api_key_secret=_secret(settings.twilio_api_key_secret),
+                sms_from=settings.twilio_sms_from or "",
+                messaging_service_sid=settings.twilio_messaging_service_sid or "",
+                whatsapp_from=settings.twilio_whatsapp_from or "",
+                whatsapp_content_sids=_pairs(settings.twilio_whatsapp_content_sids),
+                voice_from=settings.twilio_voice_from or "",
+                status_callback_url=(
+                    f"{callback_base}/v1/webhooks/twilio/status" if callback_base else ""
+                ),
+                base_url=settings.twilio_base_url,
+            ),
+            http,
+        )
+    if channels.META_WHATSAPP in configured:
+        providers[channels.META_WHATSAPP] = MetaWhatsAppProvider(
+            MetaWhatsAppConfig(
+                phone_number_id=settings.meta_phone_number_id or "",
+                access_token=_secret(settings.meta_access_token),
+                template_name=settings.meta_template_name,
+                api_version=settings.meta_api_version,
+                base_url=settings.meta_base_url,
+            ),
+            http,
+        )
+    if channels.HTTP_GATEWAY in configured:
+        gateway = HttpGatewayConfig(
+            url=settings.http_gateway_url or "",
+            auth_header_name=settings.http_gateway_auth_header,
+            auth_header_value=_secret(settings.http_gateway_auth_value),
+            message_id_path=settings.http_gateway_message_id_path,
+            honours_idempotency_key=settings.http_gateway_idempotent,
+        )
+        if settings.http_gateway_body_template:
+            gateway = dataclasses.replace(
+                gateway, body_template=settings.http_gateway_body_template
+            )
+        providers[channels.HTTP_GATEWAY] = HttpGatewayProvider(gateway, http)
+    return providers
 
 
-def build_activities(settings: Settings, secrets: Secrets, store: Store) -> VerificationActivities:
+class WorkflowReceiptSink:
+    """Delivers the sandbox's simulated receipts as the delivery_receipt signal, shortly after
+    the send (as a provider's callback would arrive through the API)."""
+
+    def __init__(self, client: Client, delay_s: float = 0.2) -> None:
+        self._client = client
+        self._delay_s = delay_s
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self, verification_id: str, receipt: DeliveryReceiptInput) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(verification_id, receipt))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, verification_id: str, receipt: DeliveryReceiptInput) -> None:
+        await asyncio.sleep(self._delay_s)
+        handle = self._client.get_workflow_handle_for(VerificationWorkflow.run, verification_id)
+        try:
+            await handle.signal(
+                VerificationWorkflow.delivery_receipt,
+                receipt,
+                rpc_timeout=timedelta(seconds=5),
+            )
+        except RPCError as exc:
+            logger.info(
+                "sandbox receipt not delivered",
+                extra={"verification_id": verification_id, "rpc_status": exc.status.name},
+            )
+
+
+def build_activities(
+    settings: Settings,
+    secrets: Secrets,
+    store: Store,
+    *,
+    receipts: ReceiptSink | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> VerificationActivities:
+    by_name = build_providers(settings, http)
+    plan = live_plan(settings)
     return VerificationActivities(
         code_secret=secrets.code_secret,
-        sandbox=SandboxProvider(store),
-        live_providers=live_providers(settings),
+        sandbox=SandboxProvider(store, receipts),
+        live_providers={channel: by_name[names[0]] for channel, names in plan.items()},
+        providers_by_name=by_name,
     )
 
 
@@ -67,7 +180,12 @@ async def serve(settings: Settings) -> None:
     store = Store(settings.store_url)
     await store.create_all()
     client = await connect(settings, secrets)
-    worker = build_worker(client, settings, build_activities(settings, secrets, store))
+    # One HTTP connection pool for every provider adapter, closed on shutdown.
+    http = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(15.0, connect=5.0))
+    activities = build_activities(
+        settings, secrets, store, receipts=WorkflowReceiptSink(client), http=http
+    )
+    worker = build_worker(client, settings, activities)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,6 +197,7 @@ async def serve(settings: Settings) -> None:
     async with worker:
         await stop.wait()
         logger.info("worker stopping: finishing in-flight tasks")
+    await http.aclose()
     await store.close()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -17,6 +17,7 @@ from otp.domain import (
     Channel,
     DeliverInput,
     DeliverResult,
+    DeliveryStatus,
     ErrorType,
     IssueCodeInput,
     IssueCodeResult,
@@ -24,7 +25,9 @@ from otp.domain import (
 )
 from otp.templates import render
 from providers.base import (
+    DeliveryError,
     OutboundMessage,
+    OutcomeUnknownError,
     PermanentDeliveryError,
     Provider,
     TransientDeliveryError,
@@ -42,10 +45,14 @@ class VerificationActivities:
         code_secret: bytes,
         sandbox: Provider,
         live_providers: Mapping[Channel, Provider],
+        providers_by_name: Mapping[str, Provider] | None = None,
     ) -> None:
+        """`live_providers`: each channel's default; `providers_by_name`: every live provider
+        a plan step may name (failover order is the workflow's)."""
         self._secret = code_secret
         self._sandbox = sandbox
         self._live = dict(live_providers)
+        self._by_name = dict(providers_by_name or {})
 
     @activity.defn(name=ACTIVITY_ISSUE_CODE)
     async def issue_code(self, input: IssueCodeInput) -> IssueCodeResult:
@@ -58,9 +65,17 @@ class VerificationActivities:
             nonce=nonce, digest=code_digest(self._secret, input.verification_id, code)
         )
 
-    def provider_for(self, mode: Mode, channel: Channel) -> Provider:
+    def provider_for(self, mode: Mode, channel: Channel, name: str | None = None) -> Provider:
+        """Test mode: always the sandbox. Live: the named provider, else the channel's default."""
         if mode is Mode.TEST:
             return self._sandbox
+        if name is not None:
+            named = self._by_name.get(name)
+            if named is None or channel not in named.channels:
+                raise PermanentDeliveryError(
+                    "provider_unavailable", f"{name} cannot deliver {channel.value} here"
+                )
+            return named
         provider = self._live.get(channel)
         if provider is None:
             raise PermanentDeliveryError("no_provider", f"no live provider for {channel.value}")
@@ -86,9 +101,24 @@ class VerificationActivities:
             self._secret, input.verification_id, input.nonce, input.code_length, input.code_type
         )
         ttl_s = int((input.expires_at - now).total_seconds())
-        rendered = render(
-            input.channel, code=code, brand=input.brand, ttl_s=ttl_s, locale=input.locale
-        )
+        try:
+            rendered = render(
+                input.channel,
+                code=code,
+                brand=input.brand,
+                ttl_s=ttl_s,
+                locale=input.locale,
+                web_domain=input.web_domain,
+                app_hash=input.app_hash,
+            )
+        except ValueError as exc:  # a bad web domain or app hash: retrying cannot help
+            raise ApplicationError(
+                f"message could not be rendered: {exc}", type="RenderFailed", non_retryable=True
+            ) from None
+        # Stable across retries of this delivery (the workflow's delivery key, else this
+        # activity's id within its run): a retried send is deduplicated, and receipts
+        # carry it back as their reference.
+        key = input.delivery_key or f"{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}"
         message = OutboundMessage(
             verification_id=input.verification_id,
             application_id=input.application_id,
@@ -98,13 +128,13 @@ class VerificationActivities:
             text=rendered.text,
             html=rendered.html,
             locale=input.locale,
-            # Stable across retries of this activity (and unique per run): a retried send is
-            # deduplicated, and a reused workflow id never collides with an earlier run.
-            idempotency_key=f"{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}",
+            idempotency_key=key,
             code=code,
+            brand=input.brand,
         )
+        provider = self._sandbox
         try:
-            provider = self.provider_for(input.mode, input.channel)
+            provider = self.provider_for(input.mode, input.channel, input.provider)
             receipt = await provider.send(message)
         except PermanentDeliveryError as exc:
             logger.warning("delivery failed permanently: %s", exc.reason, extra=log_extra)
@@ -113,10 +143,15 @@ class VerificationActivities:
                 type=ErrorType.PERMANENT_DELIVERY,
                 non_retryable=True,
             ) from None
+        except OutcomeUnknownError:
+            return await self._reconcile(provider, message, log_extra)
         except TransientDeliveryError as exc:
             logger.info("delivery failed, will retry: %s", exc.reason, extra=log_extra)
+            delay = getattr(exc, "retry_after_s", None)
             raise ApplicationError(
-                f"delivery failed: {exc.reason}", type=ErrorType.TRANSIENT_DELIVERY
+                f"delivery failed: {exc.reason}",
+                type=ErrorType.TRANSIENT_DELIVERY,
+                next_retry_delay=timedelta(seconds=delay) if delay else None,
             ) from None
         logger.info(
             "delivered via %s",
@@ -125,4 +160,32 @@ class VerificationActivities:
         )
         return DeliverResult(
             provider=receipt.provider, provider_message_id=receipt.message_id, status=receipt.status
+        )
+
+    async def _reconcile(
+        self, provider: Provider, message: OutboundMessage, log_extra: Mapping[str, object]
+    ) -> DeliverResult:
+        """The send may have gone out but no answer came back: never blindly send again.
+
+        Ask the provider where it can tell (Twilio lists recent messages); otherwise count
+        the delivery as sent but unconfirmed. Its receipt, matched by the delivery key, or
+        the step's timer then decides.
+        """
+        finder = getattr(provider, "find_sent", None)
+        if finder is not None:
+            since = activity.info().scheduled_time - timedelta(minutes=1)
+            try:
+                found = await finder(message, since=since)
+            except DeliveryError:
+                found = None
+            if found is not None:
+                logger.info("delivery outcome reconciled", extra=log_extra)
+                return DeliverResult(
+                    provider=found.provider,
+                    provider_message_id=found.message_id,
+                    status=found.status,
+                )
+        logger.warning("delivery outcome unknown; not sending again", extra=log_extra)
+        return DeliverResult(
+            provider=provider.name, provider_message_id="", status=DeliveryStatus.SENT
         )

@@ -27,6 +27,7 @@ from otp.domain import (
     Mode,
     Status,
 )
+from otp.sms import validate_app_hash
 
 # Sends allowed per verification (plan steps + resends); the plan cannot exceed it.
 DEFAULT_MAX_SENDS = 5
@@ -138,6 +139,19 @@ class VerificationCreate(_Request):
         description="Your own reference, returned as is (not personal data, please).",
         examples=["signup-42"],
     )
+    app_hash: str | None = Field(
+        default=None,
+        description=(
+            "Android SMS Retriever app hash (11 characters): added to SMS so your Android "
+            "app can read the code without asking for SMS permission."
+        ),
+        examples=["FA+9qCX9VSu"],
+    )
+
+    @field_validator("app_hash")
+    @classmethod
+    def _check_app_hash(cls, value: str | None) -> str | None:
+        return None if value is None else validate_app_hash(value)
 
 
 class CheckRequest(_Request):

@@ -88,7 +88,8 @@ class ChannelStep(_Model):
     timeout_s: int = Field(
         default=STEP_TIMEOUT_DEFAULT_S, ge=STEP_TIMEOUT_MIN_S, le=STEP_TIMEOUT_MAX_S
     )
-    provider: str | None = None
+    # Live mode: providers in failover order (empty: the channel's default; test: sandbox).
+    providers: list[str] = Field(default_factory=list)
 
 
 class VerificationInput(_Model):
@@ -108,6 +109,10 @@ class VerificationInput(_Model):
     client_ref: str | None = None
     country: str | None = None
     created_at: datetime | None = None
+    # Transient failures tolerated per provider before the next provider of the step.
+    provider_max_attempts: int = 3
+    web_domain: str | None = None
+    app_hash: str | None = None
 
 
 class IssueCodeInput(_Model):
@@ -138,6 +143,11 @@ class DeliverInput(_Model):
     locale: str = "en"
     brand: str = ""
     expires_at: datetime
+    # `<verification id>:<run id>:<n>`: the same for every retry of this delivery; the
+    # provider's idempotency key and the reference its receipts carry back.
+    delivery_key: str | None = None
+    web_domain: str | None = None
+    app_hash: str | None = None
 
 
 class DeliverResult(_Model):
@@ -154,6 +164,7 @@ class DeliveryAttempt(_Model):
     channel: Channel
     provider: str | None = None
     provider_message_id: str | None = None
+    reference: str | None = None
     status: DeliveryStatus = DeliveryStatus.SENDING
     error_type: str | None = None
     started_at: datetime

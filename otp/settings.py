@@ -12,10 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from otp.domain import TASK_QUEUE, Mode
+from otp.sms import validate_web_domain
 
 
 class ConfigError(RuntimeError):
@@ -114,6 +115,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
+
+    @field_validator("webotp_domain")
+    @classmethod
+    def _check_webotp_domain(cls, value: str | None) -> str | None:
+        return None if not value else validate_web_domain(value)
 
     @property
     def temporal_target(self) -> str:

@@ -31,27 +31,12 @@ from typing import Any, NoReturn
 
 import httpx
 
-from providers.base import TransientDeliveryError
-
-OUTCOME_UNKNOWN = "outcome_unknown"
-
-
-class OutcomeUnknownError(TransientDeliveryError):
-    """The request may have reached the provider but no answer came back: reconcile, do not
-    blindly re-send. `reference` is what the adapter attached to the message for matching
-    (the idempotency key); it is not personal data."""
-
-    def __init__(self, message: str = "", *, reference: str = "") -> None:
-        super().__init__(OUTCOME_UNKNOWN, message or OUTCOME_UNKNOWN)
-        self.reference = reference
-
-
-class RateLimitedError(TransientDeliveryError):
-    """HTTP 429 or a provider rate-limit code; `retry_after_s` is the provider's hint."""
-
-    def __init__(self, message: str = "", *, retry_after_s: float | None = None) -> None:
-        super().__init__("rate_limited", message or "rate_limited")
-        self.retry_after_s = retry_after_s
+from providers.base import (  # noqa: F401  (re-exported for adapters and tests)
+    OUTCOME_UNKNOWN,
+    OutcomeUnknownError,
+    RateLimitedError,
+    TransientDeliveryError,
+)
 
 
 @dataclass(frozen=True)

@@ -252,7 +252,9 @@ class TwilioProvider:
         if message.channel is Channel.VOICE:
             if not message.code:
                 raise PermanentDeliveryError("code_missing", "twilio voice needs the code")
-            twiml = build_twiml(message.code, message.locale, voices=cfg.voices)
+            twiml = build_twiml(
+                message.code, message.locale, brand=message.brand, voices=cfg.voices
+            )
             if len(twiml) > TWIML_MAX_CHARS:
                 raise PermanentDeliveryError("twiml_too_long", f"{len(twiml)} characters")
             form.update({"From": cfg.voice_from, "Twiml": twiml})

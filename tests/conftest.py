@@ -138,6 +138,9 @@ def _no_ambient_otp_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def real_worker(client: Client, settings: Settings, store: Store) -> Worker:
     """A worker with the production activities (sandbox + SMTP providers) on the test's queue."""
-    from worker import build_activities, build_worker
+    from worker import WorkflowReceiptSink, build_activities, build_worker
 
-    return build_worker(client, settings, build_activities(settings, TEST_SECRETS, store))
+    activities = build_activities(
+        settings, TEST_SECRETS, store, receipts=WorkflowReceiptSink(client, delay_s=0.05)
+    )
+    return build_worker(client, settings, activities)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_DELIVER,
         ACTIVITY_ISSUE_CODE,
         CancelResult,
+        ChannelStep,
         CheckInput,
         CheckResult,
         DeliverInput,
@@ -80,7 +82,7 @@ class VerificationWorkflow:
         self._wake = False
         self._send_lock = asyncio.Lock()
         self._next_lock = asyncio.Lock()
-        self._unmatched_receipts: dict[str, DeliveryReceiptInput] = {}
+        self._unmatched_receipts: list[DeliveryReceiptInput] = []
 
     # ------------------------------------------------------------------ run
     @workflow.run
@@ -192,69 +194,119 @@ class VerificationWorkflow:
                 await task
 
     async def _deliver(self, index: int, kind: DeliveryKind) -> DeliveryAttempt:
-        """Deliver the code on plan step `index` (a step's own send or a resend)."""
+        """Deliver the code on plan step `index` (a step's own send or a resend).
+
+        A step with several providers fails over: a provider that fails permanently, or
+        transiently `provider_max_attempts` times, hands over to the next one while the
+        step's time lasts. Each provider's try is its own DeliveryAttempt in the record.
+        """
         async with self._send_lock:
             step = self._input.channels[index]
-            now = workflow.now()
-            attempt = DeliveryAttempt(
-                step_index=index,
-                kind=kind,
-                channel=step.channel,
-                provider=step.provider,
-                started_at=now,
-                updated_at=now,
-            )
-            self._state.deliveries.append(attempt)
+            started = workflow.now()
             self._state.sends += 1
-            self._state.next_resend_at = now + timedelta(seconds=self._input.resend_cooldown_s)
+            self._state.next_resend_at = started + timedelta(seconds=self._input.resend_cooldown_s)
             if index == self._state.current_step:
                 # A send (or resend) on the current step restarts its fallback timer.
                 self._step_state = _ACTIVE
-                self._step_deadline = now + timedelta(seconds=step.timeout_s)
-            budget = min(timedelta(seconds=step.timeout_s), self._state.expires_at - now)
-            budget = max(budget, timedelta(seconds=1))
+                self._step_deadline = started + timedelta(seconds=step.timeout_s)
             if self._nonce is None:
                 raise ApplicationError("no code was issued yet", type="CodeNotIssued")
-            try:
-                result = await workflow.execute_activity(
-                    ACTIVITY_DELIVER,
-                    DeliverInput(
-                        verification_id=workflow.info().workflow_id,
-                        application_id=self._input.application_id,
-                        mode=self._input.mode,
-                        step_index=index,
-                        kind=kind,
-                        channel=step.channel,
-                        to=step.to,
-                        provider=step.provider,
-                        nonce=self._nonce,
-                        code_length=self._input.code_length,
-                        code_type=self._input.code_type,
-                        locale=self._input.locale,
-                        brand=self._input.brand,
-                        expires_at=self._state.expires_at,
-                    ),
-                    result_type=DeliverResult,
-                    start_to_close_timeout=min(budget, timedelta(seconds=30)),
-                    schedule_to_close_timeout=budget,
-                    retry_policy=_DELIVERY_RETRY,
-                    summary=f"deliver {step.channel.value} (step {index + 1}, {kind.value})",
+            step_end = min(started + timedelta(seconds=step.timeout_s), self._state.expires_at)
+            providers: list[str | None] = [*step.providers] or [None]
+            attempt: DeliveryAttempt | None = None
+            for position, provider in enumerate(providers):
+                now = workflow.now()
+                if position > 0 and step_end - now < timedelta(seconds=1):
+                    break  # no time left on this step for another provider
+                attempt = await self._deliver_once(
+                    index, kind, step, provider, now, step_end, last=position == len(providers) - 1
                 )
-            except ActivityError as err:
-                attempt.status = DeliveryStatus.FAILED
-                attempt.error_type = _failure_type(err)
-                if kind is DeliveryKind.STEP and index == self._state.current_step:
-                    self._step_state = _FAILED
-            else:
-                attempt.provider = result.provider
-                attempt.provider_message_id = result.provider_message_id
-                attempt.status = result.status
-                early = self._unmatched_receipts.pop(result.provider_message_id, None)
-                if early is not None:
-                    self._apply_receipt(attempt, early)
-            attempt.updated_at = workflow.now()
+                if attempt.status is not DeliveryStatus.FAILED:
+                    break
+                if self._terminal or attempt.error_type == "DeliveryCanceled":
+                    break
+            if attempt is None:  # unreachable: the first provider is always tried
+                raise ApplicationError("no provider was tried", type="NoProviderTried")
+            if (
+                attempt.status is DeliveryStatus.FAILED
+                and kind is DeliveryKind.STEP
+                and index == self._state.current_step
+            ):
+                self._step_state = _FAILED
             self._wake = True
             return attempt
+
+    async def _deliver_once(
+        self,
+        index: int,
+        kind: DeliveryKind,
+        step: ChannelStep,
+        provider: str | None,
+        now: datetime,
+        step_end: datetime,
+        *,
+        last: bool,
+    ) -> DeliveryAttempt:
+        """One provider's try at a delivery, retried within its share of the step's time."""
+        info = workflow.info()
+        attempt = DeliveryAttempt(
+            step_index=index,
+            kind=kind,
+            channel=step.channel,
+            provider=provider,
+            started_at=now,
+            updated_at=now,
+        )
+        self._state.deliveries.append(attempt)
+        attempt.reference = f"{info.workflow_id}:{info.run_id}:{len(self._state.deliveries)}"
+        budget = max(step_end - now, timedelta(seconds=1))
+        via = f" via {provider}" if provider else ""
+        try:
+            result = await workflow.execute_activity(
+                ACTIVITY_DELIVER,
+                DeliverInput(
+                    verification_id=info.workflow_id,
+                    application_id=self._input.application_id,
+                    mode=self._input.mode,
+                    step_index=index,
+                    kind=kind,
+                    channel=step.channel,
+                    to=step.to,
+                    provider=provider,
+                    nonce=self._nonce or "",
+                    code_length=self._input.code_length,
+                    code_type=self._input.code_type,
+                    locale=self._input.locale,
+                    brand=self._input.brand,
+                    expires_at=self._state.expires_at,
+                    delivery_key=attempt.reference,
+                    web_domain=self._input.web_domain,
+                    app_hash=self._input.app_hash,
+                ),
+                result_type=DeliverResult,
+                start_to_close_timeout=min(budget, timedelta(seconds=30)),
+                schedule_to_close_timeout=budget,
+                retry_policy=(
+                    _DELIVERY_RETRY
+                    if last
+                    else dataclasses.replace(
+                        _DELIVERY_RETRY, maximum_attempts=self._input.provider_max_attempts
+                    )
+                ),
+                summary=f"deliver {step.channel.value} (step {index + 1}, {kind.value}){via}",
+            )
+        except ActivityError as err:
+            attempt.status = DeliveryStatus.FAILED
+            attempt.error_type = _failure_type(err)
+        else:
+            attempt.provider = result.provider
+            attempt.provider_message_id = result.provider_message_id
+            attempt.status = result.status
+            early = self._take_unmatched(attempt)
+            if early is not None:
+                self._apply_receipt(attempt, early)
+        attempt.updated_at = workflow.now()
+        return attempt
 
     # ---------------------------------------------------------------- check
     def _require_scope(self, input: ScopedInput | CheckInput) -> None:
@@ -417,16 +469,25 @@ class VerificationWorkflow:
     def delivery_receipt(self, input: DeliveryReceiptInput) -> None:
         """A provider's delivery receipt: `failed` on the current step falls back at once."""
         for attempt in self._state.deliveries:
-            if attempt.provider_message_id == input.provider_message_id:
+            if _receipt_matches(attempt, input):
                 self._apply_receipt(attempt, input)
                 return
         if len(self._unmatched_receipts) < _MAX_BUFFERED_RECEIPTS:
             # The receipt overtook the send's own result: apply it when that arrives.
-            self._unmatched_receipts[input.provider_message_id] = input
+            self._unmatched_receipts.append(input)
+
+    def _take_unmatched(self, attempt: DeliveryAttempt) -> DeliveryReceiptInput | None:
+        for position, receipt in enumerate(self._unmatched_receipts):
+            if _receipt_matches(attempt, receipt):
+                return self._unmatched_receipts.pop(position)
+        return None
 
     def _apply_receipt(self, attempt: DeliveryAttempt, receipt: DeliveryReceiptInput) -> None:
         if attempt.status is DeliveryStatus.FAILED:
             return
+        if not attempt.provider_message_id:
+            # Matched by reference: the send's outcome was unknown until this receipt.
+            attempt.provider_message_id = receipt.provider_message_id
         if receipt.status is DeliveryStatus.FAILED:
             attempt.status = DeliveryStatus.FAILED
             attempt.error_type = receipt.error_code or "receipt_failed"
@@ -445,6 +506,12 @@ class VerificationWorkflow:
     def state(self) -> VerificationState:
         """The verification as the workflow sees it now."""
         return self._state
+
+
+def _receipt_matches(attempt: DeliveryAttempt, receipt: DeliveryReceiptInput) -> bool:
+    if attempt.provider_message_id and attempt.provider_message_id == receipt.provider_message_id:
+        return True
+    return bool(receipt.reference) and attempt.reference == receipt.reference
 
 
 def _failure_type(err: ActivityError) -> str:

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Response, status
 
 from api.auth import Principal
-from api.deps import AuthDep, SecretsDep, ServiceDep
+from api.deps import AuthDep, SecretsDep, ServiceDep, SettingsDep
 from api.errors import (
     DeliveryFailed,
     VerificationNotFound,
@@ -36,6 +36,7 @@ from api.schemas import (
     problem_responses,
 )
 from api.service import now_utc
+from otp.channels import live_plan
 from otp.codes import code_digest
 from otp.destinations import (
     InvalidDestinationError,
@@ -53,14 +54,12 @@ from otp.domain import (
     VerificationInput,
     VerificationState,
 )
+from otp.settings import Settings
 
 logger = logging.getLogger("otp.api")
 
 router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
 
-# Channels with a live provider. Live keys may only plan these; test keys use the sandbox
-# for every channel. Extend when a live SMS/WhatsApp/voice provider is wired into the worker.
-LIVE_CHANNELS = frozenset({Channel.EMAIL})
 
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -80,7 +79,9 @@ def _require_id(verification_id: str) -> str:
     return verification_id
 
 
-def _plan(body: VerificationCreate, principal: Principal) -> tuple[list[ChannelStep], str | None]:
+def _plan(
+    body: VerificationCreate, principal: Principal, settings: Settings
+) -> tuple[list[ChannelStep], str | None]:
     """Validate every destination for its channel; the plan and the first phone's country."""
     errors: list[dict[str, str]] = []
     default_channel = Channel.EMAIL if looks_like_email(body.to) else Channel.SMS
@@ -90,16 +91,20 @@ def _plan(body: VerificationCreate, principal: Principal) -> tuple[list[ChannelS
         errors.append(field_error("#/to", str(exc), "invalid_destination"))
         top = None
     requested = body.channels or [ChannelStepCreate(channel=default_channel)]
+    # Live keys may plan only channels with a configured provider (each step then fails
+    # over across that channel's providers, in the configured order); test keys use the
+    # sandbox for every channel.
+    live = live_plan(settings) if principal.mode is Mode.LIVE else {}
     steps: list[ChannelStep] = []
     country: str | None = None
     for index, step in enumerate(requested):
-        if principal.mode is Mode.LIVE and step.channel not in LIVE_CHANNELS:
+        if principal.mode is Mode.LIVE and step.channel not in live:
             errors.append(
                 field_error(
                     f"#/channels/{index}/channel",
                     f"channel not available in live mode: {step.channel.value} has no live "
                     "provider yet (available: "
-                    + ", ".join(sorted(c.value for c in LIVE_CHANNELS))
+                    + (", ".join(sorted(c.value for c in live)) or "none")
                     + ")",
                     "channel_unavailable",
                 )
@@ -124,7 +129,12 @@ def _plan(body: VerificationCreate, principal: Principal) -> tuple[list[ChannelS
         if country is None and step.channel.is_phone:
             country = destination.country
         steps.append(
-            ChannelStep(channel=step.channel, to=destination.value, timeout_s=step.timeout_s)
+            ChannelStep(
+                channel=step.channel,
+                to=destination.value,
+                timeout_s=step.timeout_s,
+                providers=live.get(step.channel, []),
+            )
         )
     if errors:
         raise invalid(errors)
@@ -205,6 +215,7 @@ async def create_verification(
     response: Response,
     principal: AuthDep,
     service: ServiceDep,
+    settings: SettingsDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -228,7 +239,7 @@ async def create_verification(
         raise invalid(
             [param_error("header", "Idempotency-Key", "1 to 255 printable ASCII characters")]
         )
-    steps, country = _plan(body, principal)
+    steps, country = _plan(body, principal, settings)
     input = VerificationInput(
         application_id=principal.application_id,
         mode=principal.mode,
@@ -244,6 +255,9 @@ async def create_verification(
         client_ref=body.client_ref,
         country=country,
         created_at=now_utc(),
+        provider_max_attempts=settings.provider_max_attempts,
+        web_domain=settings.webotp_domain,
+        app_hash=body.app_hash,
     )
     started = await service.start(input, principal, idempotency_key=idempotency_key)
     response.headers["Location"] = f"{router.prefix}/{started.id}"

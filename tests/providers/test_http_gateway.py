@@ -10,8 +10,14 @@ import pytest
 from starlette.responses import JSONResponse, Response
 
 from otp.domain import Channel
-from providers.base import PermanentDeliveryError, TransientDeliveryError, stable_message_id
-from providers.http import HttpTimeouts, OutcomeUnknownError, RateLimitedError
+from providers.base import (
+    OutcomeUnknownError,
+    PermanentDeliveryError,
+    RateLimitedError,
+    TransientDeliveryError,
+    stable_message_id,
+)
+from providers.http import HttpTimeouts
 from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider, extract_path
 from tests.providers.fakes import Handler, ProviderServer, Recorded, outbound
 

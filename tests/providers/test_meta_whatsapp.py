@@ -9,8 +9,13 @@ import pytest
 from starlette.responses import JSONResponse, Response
 
 from otp.domain import Channel, DeliveryStatus
-from providers.base import PermanentDeliveryError, TransientDeliveryError
-from providers.http import HttpTimeouts, OutcomeUnknownError, RateLimitedError
+from providers.base import (
+    OutcomeUnknownError,
+    PermanentDeliveryError,
+    RateLimitedError,
+    TransientDeliveryError,
+)
+from providers.http import HttpTimeouts
 from providers.meta_whatsapp import MetaWhatsAppConfig, MetaWhatsAppProvider
 from tests.providers.fakes import ProviderServer, Recorded, outbound
 

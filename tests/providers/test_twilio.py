@@ -15,8 +15,13 @@ import pytest
 from starlette.responses import JSONResponse, Response
 
 from otp.domain import Channel, DeliveryStatus
-from providers.base import PermanentDeliveryError, TransientDeliveryError
-from providers.http import HttpTimeouts, OutcomeUnknownError, RateLimitedError
+from providers.base import (
+    OutcomeUnknownError,
+    PermanentDeliveryError,
+    RateLimitedError,
+    TransientDeliveryError,
+)
+from providers.http import HttpTimeouts
 from providers.twilio import TwilioConfig, TwilioProvider, build_twiml
 from tests.providers.fakes import ProviderServer, Recorded, outbound
 
