@@ -132,9 +132,27 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'otp.db').resolve()}"
 
 
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, and from secret files where a container platform puts
+    them: one file per setting, named like the variable (`otp_twilio_auth_token`), in
+    OTP_SECRETS_DIR or, when it exists, /run/secrets. The environment wins over a file."""
+    configured = os.environ.get("OTP_SECRETS_DIR")
+    secrets_dir: Path | None = None
+    if configured:
+        secrets_dir = Path(configured)
+        if not secrets_dir.is_dir():
+            raise ConfigError(f"OTP_SECRETS_DIR is not a directory: {configured}")
+    elif DEFAULT_SECRETS_DIR.is_dir():
+        secrets_dir = DEFAULT_SECRETS_DIR
+    return Settings(_secrets_dir=secrets_dir)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()
 
 
 @dataclass(frozen=True)

@@ -112,3 +112,30 @@ def test_short_code_secret_is_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="OTP_CODE_SECRET"):
         load_secrets(settings)
+
+
+def test_secret_files_fill_settings_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otp.settings import load_settings
+
+    (tmp_path / "otp_twilio_auth_token").write_text("from-file\n")
+    (tmp_path / "otp_meta_app_secret").write_text("meta-file")
+    monkeypatch.setenv("OTP_SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("OTP_META_APP_SECRET", "meta-env")
+    settings = load_settings()
+    assert settings.twilio_auth_token is not None
+    assert settings.twilio_auth_token.get_secret_value() == "from-file"
+    assert settings.meta_app_secret is not None
+    assert settings.meta_app_secret.get_secret_value() == "meta-env"
+    assert "from-file" not in repr(settings)
+
+
+def test_a_missing_secrets_dir_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otp.settings import load_settings
+
+    monkeypatch.setenv("OTP_SECRETS_DIR", str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match="OTP_SECRETS_DIR"):
+        load_settings()
