@@ -249,7 +249,9 @@ def service_iteration(  # type: ignore[no-untyped-def]
             if messages:
                 code = messages[0]["body"].split(" is ", 1)[1].split(".", 1)[0]
             else:
-                await asyncio.sleep(0.01)
+                # A phone does not poll: 20 reads a second per client keeps the reading
+                # itself from loading the API the benchmark is measuring.
+                await asyncio.sleep(0.05)
         t2 = time.perf_counter()
         c = await http.post(f"/v1/verifications/{vid}/check", json={"code": code})
         t3 = time.perf_counter()
