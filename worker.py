@@ -84,8 +84,12 @@ def build_providers(
                 whatsapp_from=settings.twilio_whatsapp_from or "",
                 whatsapp_content_sids=_pairs(settings.twilio_whatsapp_content_sids),
                 voice_from=settings.twilio_voice_from or "",
+                # Receipts need a public URL and the auth token their signature is checked
+                # with; without both, steps fall back on their timers only.
                 status_callback_url=(
-                    f"{callback_base}/v1/webhooks/twilio/status" if callback_base else ""
+                    f"{callback_base}/v1/webhooks/twilio/status"
+                    if callback_base and settings.twilio_auth_token
+                    else ""
                 ),
                 base_url=settings.twilio_base_url,
             ),

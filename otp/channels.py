@@ -15,8 +15,6 @@ HTTP_GATEWAY = "http_gateway"
 SMTP = "smtp"
 SANDBOX = "sandbox"
 
-KNOWN = frozenset({TWILIO, META_WHATSAPP, HTTP_GATEWAY, SMTP})
-
 
 def twilio_channels(settings: Settings) -> frozenset[Channel]:
     if not settings.twilio_account_sid or not (

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from otp.domain import TASK_QUEUE, Mode
@@ -21,6 +21,15 @@ from otp.sms import validate_web_domain
 
 class ConfigError(RuntimeError):
     """The configuration cannot work; the message says which setting to fix."""
+
+
+# Which provider adapters can serve which channel (the names OTP_<CHANNEL>_PROVIDERS take).
+CHANNEL_PROVIDERS: dict[str, frozenset[str]] = {
+    "sms": frozenset({"twilio", "http_gateway"}),
+    "whatsapp": frozenset({"meta_whatsapp", "twilio"}),
+    "voice": frozenset({"twilio"}),
+    "email": frozenset({"smtp"}),
+}
 
 
 class Settings(BaseSettings):
@@ -115,6 +124,18 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
+
+    @field_validator("sms_providers", "whatsapp_providers", "voice_providers", "email_providers")
+    @classmethod
+    def _check_provider_names(cls, value: str, info: ValidationInfo) -> str:
+        channel = (info.field_name or "").removesuffix("_providers")
+        allowed = CHANNEL_PROVIDERS[channel]
+        for name in (part.strip() for part in value.split(",")):
+            if name and name not in allowed:
+                raise ValueError(
+                    f"unknown {channel} provider {name!r}; choose from {', '.join(sorted(allowed))}"
+                )
+        return value
 
     @field_validator("webotp_domain")
     @classmethod

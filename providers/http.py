@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from otp.templates import resolve_locale
 from providers.base import (  # noqa: F401  (re-exported for adapters and tests)
     OUTCOME_UNKNOWN,
     OutcomeUnknownError,
@@ -165,7 +166,11 @@ def server_error(
         text += f" {detail}"
     if after is not None:
         text += f"; retry after {math.ceil(after)}s"
-    return TransientDeliveryError("provider_unavailable", text)
+    error = TransientDeliveryError("provider_unavailable", text)
+    # A 503's Retry-After is honoured like a 429's: the activity turns it into the delay
+    # before its next attempt.
+    error.retry_after_s = after  # type: ignore[attr-defined]
+    return error
 
 
 def json_body(response: httpx.Response) -> Any:
@@ -187,11 +192,7 @@ def accepted_without_id(
 
 
 def resolve_locale_key(locale: str, available: Mapping[str, Any]) -> str:
-    """Exact locale (pt-BR), then its base language (pt), then English."""
-    normalized = locale.replace("_", "-").strip()
-    parts = normalized.split("-", 1)
-    base = parts[0].lower()
-    normalized = f"{base}-{parts[1].upper()}" if len(parts) == 2 else base
-    if normalized in available:
-        return normalized
-    return base if base in available else "en"
+    """The key of `available` for `locale`, resolved exactly as the message catalogue does
+    (exact tag, shorter tags and aliases such as zh-TW -> zh-Hant, then English), so a
+    provider's template language always matches the language of the rendered text."""
+    return resolve_locale(locale, available)

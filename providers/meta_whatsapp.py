@@ -102,6 +102,7 @@ DEFAULT_LANGUAGES: Mapping[str, str] = MappingProxyType(
         "zh": "zh_CN",
         "zh-HK": "zh_HK",
         "zh-TW": "zh_TW",
+        "zh-Hant": "zh_TW",
         "ar": "ar",
         "hi": "hi",
     }

@@ -120,6 +120,8 @@ DEFAULT_VOICES: Mapping[str, tuple[str, str | None]] = MappingProxyType(
         "it": ("it-IT", "Polly.Bianca"),
         "ja": ("ja-JP", "Polly.Mizuki"),
         "zh": ("cmn-CN", "Polly.Zhiyu"),
+        # Traditional Chinese text is read in Taiwanese Mandarin (Google voice).
+        "zh-Hant": ("cmn-TW", "Google.cmn-TW-Standard-A"),
         "ar": ("arb", "Polly.Zeina"),
         "hi": ("hi-IN", "Polly.Aditi"),
     }

@@ -139,3 +139,11 @@ def test_a_missing_secrets_dir_is_a_clear_error(
     monkeypatch.setenv("OTP_SECRETS_DIR", str(tmp_path / "nope"))
     with pytest.raises(ConfigError, match="OTP_SECRETS_DIR"):
         load_settings()
+
+
+def test_unknown_or_mismatched_provider_names_are_refused_at_startup() -> None:
+    with pytest.raises(ValueError, match="unknown whatsapp provider 'meta'"):
+        Settings(whatsapp_providers="meta")
+    with pytest.raises(ValueError, match="unknown sms provider 'smtp'"):
+        Settings(sms_providers="twilio,smtp")
+    assert Settings(sms_providers="http_gateway, twilio").sms_providers == "http_gateway, twilio"
