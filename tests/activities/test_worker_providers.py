@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+import pytest
 from pydantic import SecretStr
 
 from otp.channels import live_plan
@@ -48,3 +52,21 @@ def test_only_configured_providers_are_built_and_planned_in_order() -> None:
     assert plan[Channel.SMS] == ["http_gateway", "twilio"]
     assert Channel.WHATSAPP not in plan and Channel.VOICE not in plan
     assert plan[Channel.EMAIL] == ["smtp"]
+
+
+def test_workflow_modules_get_a_bytecode_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox re-imports the workflow module per workflow: it must not recompile it."""
+    import importlib.util
+
+    import workflows.verification
+    from worker import precompile_workflows
+
+    source = Path(workflows.verification.__file__)
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    if cached.exists():
+        cached.unlink()
+    assert precompile_workflows()
+    assert cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime
