@@ -20,9 +20,11 @@ from typing import TypeVar
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryRejectedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     QueryRejectCondition,
@@ -67,6 +69,8 @@ _SLACK_S = 1.0
 # Updates the server aborted before accepting them are sent again this many times.
 _UNACCEPTED_RETRIES = 3
 _UNACCEPTED_BACKOFF_S = 0.05
+# Update failures that mean "the server is busy": the verification may have closed meanwhile.
+_BUSY = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED})
 
 
 @dataclass(frozen=True)
@@ -247,11 +251,32 @@ class VerificationService:
                     # it was never applied, so sending it again is safe.
                     await asyncio.sleep(_UNACCEPTED_BACKOFF_S * 2**attempt)
                     continue
-                if not is_not_found(err):
-                    raise
-                break
+                if is_not_found(err):
+                    break
+                if err.status in _BUSY:
+                    await self._raise_if_closed(handle, principal)
+                raise
+            except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+                await self._raise_if_closed(handle, principal)
+                raise
         # NOT_FOUND: either no such workflow (the final read raises 404 too) or it has
         # already closed, or closed while the update was in flight: name its final status.
+        state = await self._final_state(handle)
+        _require_scope(state, principal)
+        raise VerificationFinished(state.status.value, state.reason)
+
+    async def _raise_if_closed(
+        self, handle: WorkflowHandle[VerificationWorkflow, VerificationState], principal: Principal
+    ) -> None:
+        """An update that could not get through (server busy, timed out) may have lost the
+        race to the verification's end: then its final status, not "retry", is the answer."""
+        t = self.timeouts.rpc
+        try:
+            description = await _bounded(handle.describe(rpc_timeout=t), t)
+        except (RPCError, TimeoutError):
+            return  # cannot tell: the caller's own error stands
+        if description.status in (None, WorkflowExecutionStatus.RUNNING):
+            return
         state = await self._final_state(handle)
         _require_scope(state, principal)
         raise VerificationFinished(state.status.value, state.reason)

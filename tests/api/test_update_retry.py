@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
+from api.errors import VerificationFinished
 from api.service import Timeouts, VerificationService
-from otp.domain import CheckResult, Mode, Status
+from otp.domain import CheckResult, Mode, Status, VerificationState
 
 PRINCIPAL = Principal(application_id="default", mode=Mode.TEST)
 OK = CheckResult(status=Status.APPROVED, valid=True, attempts_remaining=4)
@@ -60,3 +63,59 @@ async def test_other_rpc_errors_are_not_retried(status: RPCStatusCode) -> None:
     with pytest.raises(RPCError):
         await _service()._update(None, PRINCIPAL, call, timedelta(seconds=1))  # type: ignore[arg-type]
     assert len(calls) == 1
+
+
+class _ClosedHandle:
+    """A verification that ended while the update could not get through."""
+
+    def __init__(self, status: WorkflowExecutionStatus | None) -> None:
+        self.status = status
+
+    async def describe(self, **_: Any) -> Any:
+        return SimpleNamespace(status=self.status)
+
+    async def result(self, **_: Any) -> VerificationState:
+        now = datetime.now(UTC)
+        return VerificationState(
+            application_id=PRINCIPAL.application_id,
+            mode=PRINCIPAL.mode,
+            status=Status.MAX_ATTEMPTS_REACHED,
+            reason="too many incorrect codes were submitted",
+            created_at=now,
+            expires_at=now,
+            max_attempts=5,
+            max_sends=5,
+        )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RPCError("busy", RPCStatusCode.RESOURCE_EXHAUSTED, b""),
+        RPCError("aborted", RPCStatusCode.UNAVAILABLE, b""),
+        WorkflowUpdateRPCTimeoutOrCancelledError(),
+    ],
+)
+async def test_a_busy_update_on_a_finished_verification_names_its_final_status(
+    error: Exception,
+) -> None:
+    async def call() -> CheckResult:
+        raise error
+
+    handle = _ClosedHandle(WorkflowExecutionStatus.COMPLETED)
+    with pytest.raises(VerificationFinished) as info:
+        await _service()._update(handle, PRINCIPAL, call, timedelta(seconds=1))  # type: ignore[arg-type]
+    assert info.value.extensions["status_of_verification"] == "max_attempts_reached"
+
+
+async def test_a_busy_update_on_a_running_verification_stays_retryable() -> None:
+    async def call() -> CheckResult:
+        raise RPCError("busy", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+
+    with pytest.raises(RPCError):
+        await _service()._update(
+            _ClosedHandle(WorkflowExecutionStatus.RUNNING),  # type: ignore[arg-type]
+            PRINCIPAL,
+            call,
+            timedelta(seconds=1),
+        )

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import read_code
+from tests.api.conftest import read_code, wrong_code
 from tests.proof.conftest import Api
 
 PHONE = "+1 415 555 0142"
@@ -81,6 +81,38 @@ async def test_20_parallel_correct_checks_approve_exactly_once(api: Api) -> None
     assert state["status"] == "approved"
     assert state["attempts_used"] == 1
     assert state["attempts_remaining"] == 4
+
+
+async def test_100_parallel_wrong_checks_count_exactly_max_attempts(api: Api) -> None:
+    vid, code = await _start(api, max_attempts=5)
+    url = f"/v1/verifications/{vid}/check"
+    wrong = wrong_code(code)
+
+    t0 = time.monotonic()
+    responses = await asyncio.gather(
+        *(api.http.post(url, json={"code": wrong}) for _ in range(100))
+    )
+    elapsed = time.monotonic() - t0
+    print(f"\n100 wrong checks: {elapsed:.2f}s {dict(_summary(responses))}")
+
+    _assert_no_5xx(responses)
+    ok = sorted(
+        (r.json() for r in responses if r.status_code == 200),
+        key=lambda body: -int(body["attempts_remaining"]),
+    )
+    assert [body["attempts_remaining"] for body in ok] == [4, 3, 2, 1, 0], ok
+    assert all(body["id"] == vid and body["valid"] is False for body in ok), ok
+    assert [body["status"] for body in ok] == ["pending"] * 4 + ["max_attempts_reached"], ok
+    rest = [r for r in responses if r.status_code != 200]
+    assert len(rest) == 95, _summary(responses)
+    for r in rest:
+        _assert_finished(r, vid, "check", "max_attempts_reached")
+
+    state = await _state(api, vid)
+    assert state["status"] == "max_attempts_reached"
+    assert state["attempts_used"] == 5
+    assert state["attempts_remaining"] == 0
+    assert elapsed < 40, f"100 parallel checks took {elapsed:.1f}s"
 
 
 async def test_correct_checks_racing_a_cancel_have_one_winner(api: Api) -> None:
