@@ -301,7 +301,10 @@ class VerificationWorkflow:
         else:
             attempt.provider = result.provider
             attempt.provider_message_id = result.provider_message_id
-            attempt.status = result.status
+            if attempt.status is DeliveryStatus.SENDING:
+                # A receipt that overtook this result (matched by reference) stays: a
+                # later "sent" must not undo its "failed" or "delivered".
+                attempt.status = result.status
             early = self._take_unmatched(attempt)
             if early is not None:
                 self._apply_receipt(attempt, early)

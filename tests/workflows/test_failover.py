@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -230,3 +231,51 @@ async def test_sandbox_number_without_receipt_falls_back_on_the_timer(
     sms, email = state.deliveries
     assert sms.status is DeliveryStatus.SENT
     assert 119 <= seconds(email.started_at - sms.started_at) <= 122
+
+
+async def test_a_receipt_that_overtakes_the_send_result_is_not_undone(
+    ts_env: WorkflowEnvironment, workflow_id: str, task_queue: str
+) -> None:
+    """Regression: a failed receipt matched by reference while the send was still running
+    was overwritten by the send's own "sent" result."""
+    release = asyncio.Event()
+    keys: list[str] = []
+
+    @activity.defn(name=ACTIVITY_DELIVER)
+    async def slow_deliver(input: DeliverInput) -> DeliverResult:
+        keys.append(input.delivery_key or "")
+        if len(keys) == 1:
+            await release.wait()
+        return DeliverResult(
+            provider="p1", provider_message_id=f"m{len(keys)}", status=DeliveryStatus.SENT
+        )
+
+    handle = await start(ts_env.client, workflow_id, task_queue, make_input(two_provider_plan()))
+    async with Worker(
+        ts_env.client,
+        task_queue=task_queue,
+        workflows=[VerificationWorkflow],
+        activities=[fixed_issue_code, slow_deliver],
+    ):
+        await wait_state(handle, lambda s: len(s.deliveries) == 1, "the first send")
+        await handle.signal(
+            VerificationWorkflow.delivery_receipt,
+            DeliveryReceiptInput(
+                provider="p1",
+                provider_message_id="m1",
+                status=DeliveryStatus.FAILED,
+                error_code="30003",
+                reference=keys[0],
+            ),
+        )
+        release.set()
+        state = await wait_settled(handle, 2)
+        await cancel_and_wait(handle)
+
+    first = state.deliveries[0]
+    assert (first.status, first.error_type, first.provider_message_id) == (
+        DeliveryStatus.FAILED,
+        "30003",
+        "m1",
+    )
+    assert state.current_step == 1
