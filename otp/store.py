@@ -6,11 +6,12 @@ test mode: the one place where a code may be read, and only by test-mode keys.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -64,8 +65,17 @@ class Store:
         self.engine = make_engine(url)
 
     async def create_all(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
+        """Create missing tables. The API and the worker may both do it at the same moment
+        on a fresh database: the loser of that race sees "already exists" and tries again."""
+        for attempt in range(3):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(SQLModel.metadata.create_all)
+                return
+            except (OperationalError, ProgrammingError):
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.1)
 
     async def close(self) -> None:
         await self.engine.dispose()

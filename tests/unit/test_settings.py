@@ -147,3 +147,18 @@ def test_unknown_or_mismatched_provider_names_are_refused_at_startup() -> None:
     with pytest.raises(ValueError, match="unknown sms provider 'smtp'"):
         Settings(sms_providers="twilio,smtp")
     assert Settings(sms_providers="http_gateway, twilio").sms_providers == "http_gateway, twilio"
+
+
+async def test_concurrent_table_creation_on_a_fresh_database(tmp_path: Path) -> None:
+    """The API and the worker both create the tables at start; neither may crash."""
+    import asyncio
+
+    from otp.store import Store
+
+    stores = [Store(f"sqlite+aiosqlite:///{tmp_path / 'otp.db'}") for _ in range(4)]
+    try:
+        await asyncio.gather(*(s.create_all() for s in stores))
+        assert await stores[0].list_sandbox_messages(application_id="a") == []
+    finally:
+        for s in stores:
+            await s.close()
