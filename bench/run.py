@@ -326,15 +326,7 @@ async def timeskip_scenario(secrets: Secrets, workdir: Path) -> tuple[float, flo
         data_converter=data_converter(secrets),
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in sa.ALL},
-        )
-    )
+    await sa.register(env.client)
     started = time.perf_counter() - t0
     store = Store(f"sqlite+aiosqlite:///{workdir / 'timeskip.db'}")
     await store.create_all()

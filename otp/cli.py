@@ -106,29 +106,12 @@ def ping(
 
 async def register_search_attributes(target: str, namespace: str) -> list[str]:
     """Add the custom search attributes the namespace lacks; return the names added."""
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import (
-        AddSearchAttributesRequest,
-        ListSearchAttributesRequest,
-    )
     from temporalio.client import Client
 
     from otp import search_attributes
 
     client = await Client.connect(target, namespace=namespace)
-    listed = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
-    missing = {
-        key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-        for key in search_attributes.ALL
-        if key.name not in listed.custom_attributes
-    }
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-        )
-    return sorted(missing)
+    return await search_attributes.register(client)
 
 
 @app.command("temporal-setup")

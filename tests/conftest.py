@@ -70,7 +70,7 @@ async def ts_env(secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
         data_converter=data_converter(secrets),
         test_server_existing_path=_venv_binary("temporal-test-server"),
     )
-    await register_search_attributes(env.client)
+    await sa.register(env.client)
     try:
         yield env
     finally:
@@ -89,20 +89,6 @@ async def dev_env(secrets: Secrets) -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
-
-
-async def register_search_attributes(client: Client) -> None:
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in sa.ALL
-            },
-        )
-    )
 
 
 @pytest.fixture

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from otp import search_attributes as sa
 from otp.codec import data_converter
 from otp.domain import Channel, DeliveryStatus, Status
 from otp.settings import Settings
 from otp.store import Store
-from tests.conftest import TEST_SECRETS, real_worker, register_search_attributes
+from tests.conftest import TEST_SECRETS, real_worker
 from tests.workflows.helpers import (
     check_input,
     inbox_codes,
@@ -43,7 +44,7 @@ async def record(out: Path) -> None:
         test_server_existing_path=str(binary),
     )
     try:
-        await register_search_attributes(env.client)
+        await sa.register(env.client)
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(data_dir=Path(tmp), task_queue="record-replay", env="dev")
             store = Store(f"sqlite+aiosqlite:///{Path(tmp) / 'otp.db'}")
