@@ -31,7 +31,6 @@ from typing import Any, NoReturn
 
 import httpx
 
-from otp.templates import resolve_locale
 from providers.base import (  # noqa: F401  (re-exported for adapters and tests)
     OUTCOME_UNKNOWN,
     OutcomeUnknownError,
@@ -189,10 +188,3 @@ def accepted_without_id(
         f"{provider}: HTTP {response.status_code} without a readable message id",
         reference=reference,
     )
-
-
-def resolve_locale_key(locale: str, available: Mapping[str, Any]) -> str:
-    """The key of `available` for `locale`, resolved exactly as the message catalogue does
-    (exact tag, shorter tags and aliases such as zh-TW -> zh-Hant, then English), so a
-    provider's template language always matches the language of the rendered text."""
-    return resolve_locale(locale, available)

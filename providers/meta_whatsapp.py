@@ -26,6 +26,7 @@ import httpx
 
 from otp.destinations import mask
 from otp.domain import Channel, DeliveryStatus
+from otp.templates import resolve_locale
 from providers.base import (
     DeliveryError,
     OutboundMessage,
@@ -38,7 +39,6 @@ from providers.http import (
     accepted_without_id,
     json_body,
     rate_limited,
-    resolve_locale_key,
     send_request,
     server_error,
 )
@@ -127,7 +127,7 @@ class MetaWhatsAppConfig:
 
 def template_language(locale: str, overrides: Mapping[str, str] | None = None) -> str:
     table = {**DEFAULT_LANGUAGES, **(overrides or {})}
-    return table[resolve_locale_key(locale, table)]
+    return table[resolve_locale(locale, table)]
 
 
 def build_payload(message: OutboundMessage, config: MetaWhatsAppConfig) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import httpx
 
 from otp.destinations import mask
 from otp.domain import Channel, DeliveryStatus
-from otp.templates import voice_script
+from otp.templates import resolve_locale, voice_script
 from providers.base import (
     DeliveryError,
     OutboundMessage,
@@ -47,7 +47,6 @@ from providers.http import (
     accepted_without_id,
     json_body,
     rate_limited,
-    resolve_locale_key,
     send_request,
     server_error,
 )
@@ -179,7 +178,7 @@ def voice_for(
 ) -> tuple[str, str | None]:
     """The `<Say>` language and voice for a verification locale (exact, base, then English)."""
     table = {**DEFAULT_VOICES, **(overrides or {})}
-    return table[resolve_locale_key(locale, table)]
+    return table[resolve_locale(locale, table)]
 
 
 def build_twiml(
@@ -198,9 +197,9 @@ def build_twiml(
     voice of the catalogue entry the wording fell back to)."""
     script = voice_script(code, brand=brand, locale=locale)
     table = {**DEFAULT_VOICES, **(voices or {})}
-    key = resolve_locale_key(locale, table)
+    key = resolve_locale(locale, table)
     if key.split("-", 1)[0] != script.language_tag.split("-", 1)[0]:
-        key = resolve_locale_key(script.language_tag, table)
+        key = resolve_locale(script.language_tag, table)
     language, voice = table[key]
     say_attrs = {"language": language}
     if voice:
@@ -266,7 +265,7 @@ class TwilioProvider:
         if message.channel is Channel.WHATSAPP:
             if not message.code:
                 raise PermanentDeliveryError("code_missing", "twilio whatsapp needs the code")
-            key = resolve_locale_key(message.locale, cfg.whatsapp_content_sids)
+            key = resolve_locale(message.locale, cfg.whatsapp_content_sids)
             content_sid = cfg.whatsapp_content_sids.get(key)
             if content_sid is None:
                 raise PermanentDeliveryError("template_missing", "no content SID for the locale")

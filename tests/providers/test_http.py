@@ -8,7 +8,8 @@ from email.utils import format_datetime
 import httpx
 from starlette.responses import JSONResponse
 
-from providers.http import ClientHolder, HttpTimeouts, resolve_locale_key, retry_after_seconds
+from otp.templates import resolve_locale
+from providers.http import ClientHolder, HttpTimeouts, retry_after_seconds
 from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
 from tests.providers.fakes import ProviderServer, outbound
 
@@ -22,12 +23,12 @@ def test_retry_after_seconds_and_http_dates() -> None:
     assert retry_after_seconds(httpx.Response(429)) is None
 
 
-def test_resolve_locale_key() -> None:
+def test_resolve_locale() -> None:
     table = {"en": 1, "pt": 2, "pt-PT": 3, "zh-TW": 4}
-    assert resolve_locale_key("pt_pt", table) == "pt-PT"
-    assert resolve_locale_key("pt-BR", table) == "pt"
-    assert resolve_locale_key("zh-tw", table) == "zh-TW"
-    assert resolve_locale_key("de-AT", table) == "en"
+    assert resolve_locale("pt_pt", table) == "pt-PT"
+    assert resolve_locale("pt-BR", table) == "pt"
+    assert resolve_locale("zh-tw", table) == "zh-TW"
+    assert resolve_locale("de-AT", table) == "en"
 
 
 async def test_an_injected_client_is_used_and_left_open(server: ProviderServer) -> None:
