@@ -204,7 +204,7 @@ async def serve(settings: Settings) -> None:
     precompile_workflows()
     secrets = load_secrets(settings)
     store = Store(settings.store_url)
-    await store.create_all()
+    await store.migrate()
     client = await connect(settings, secrets)
     # One HTTP connection pool for every provider adapter, closed on shutdown.
     http = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(15.0, connect=5.0))

@@ -116,7 +116,7 @@ def create_app(
         owned_store: Store | None = None
         if app.state.store is None:
             owned_store = Store(settings.store_url)
-            await owned_store.create_all()
+            await owned_store.migrate()
             app.state.store = owned_store
         if app.state.client is None:
             app.state.client = await connect(settings, secrets)

@@ -329,7 +329,7 @@ async def timeskip_scenario(secrets: Secrets, workdir: Path) -> tuple[float, flo
     await sa.register(env.client)
     started = time.perf_counter() - t0
     store = Store(f"sqlite+aiosqlite:///{workdir / 'timeskip.db'}")
-    await store.create_all()
+    await store.migrate()
     settings = Settings(task_queue="bench-timeskip", data_dir=workdir)
     try:
         async with build_worker(env.client, settings, build_activities(settings, secrets, store)):

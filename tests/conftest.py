@@ -26,6 +26,7 @@ from otp import search_attributes as sa
 from otp.codec import data_converter
 from otp.settings import Secrets, Settings
 from otp.store import Store
+from tests import databases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,6 +107,48 @@ async def store(data_dir: Path) -> AsyncIterator[Store]:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture(scope="session")
+async def postgres_template() -> AsyncIterator[str | None]:
+    """A migrated PostgreSQL database to clone per test (None: PostgreSQL unavailable)."""
+    url = databases.postgres_url()
+    if await databases.postgres_reachable(url) is not None:
+        yield None
+        return
+    name = await databases.create_database(url)
+    template = Store(databases.with_database(url, name))
+    await template.migrate()
+    await template.close()
+    try:
+        yield name
+    finally:
+        await databases.drop_database(url, name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_store(
+    request: pytest.FixtureRequest, data_dir: Path, postgres_template: str | None
+) -> AsyncIterator[Store]:
+    """The store on SQLite, then on PostgreSQL (a fresh database per test; skipped if absent)."""
+    if request.param == "sqlite":
+        s = Store(f"sqlite+aiosqlite:///{data_dir / 'any.db'}")
+        await s.migrate()
+        try:
+            yield s
+        finally:
+            await s.close()
+        return
+    url = databases.postgres_url()
+    if postgres_template is None:
+        pytest.skip(await databases.postgres_reachable(url) or "PostgreSQL unavailable")
+    name = await databases.create_database(url, template=postgres_template)
+    s = Store(databases.with_database(url, name))
+    try:
+        yield s
+    finally:
+        await s.close()
+        await databases.drop_database(url, name)
 
 
 @pytest.fixture

@@ -1,45 +1,55 @@
 """The store: SQLModel tables and keyword-only queries (SQLite by default, PostgreSQL in production).
 
-Only the sandbox inbox lives here so far. The sandbox inbox is the simulated phone of
-test mode: the one place where a code may be read, and only by test-mode keys.
+The schema is owned by Alembic migrations (`otp/migrations`); `Store.migrate()` brings a
+database to the latest revision and is safe to run from several processes at once.
+The sandbox inbox is the simulated phone of test mode: the one place where a code may
+be read, and only by test-mode keys.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from otp.store.tables import (
+    ApiKey,
+    Application,
+    IdempotencyRecord,
+    SandboxMessage,
+    SandboxMessageBase,
+    SandboxMessagePublic,
+    VerificationDestination,
+    VerificationEvent,
+    VerificationRecord,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+    utcnow,
+)
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class SandboxMessageBase(SQLModel):
-    message_id: str = Field(index=True, unique=True, max_length=64)
-    verification_id: str = Field(index=True, max_length=64)
-    application_id: str = Field(index=True, max_length=64)
-    channel: str = Field(max_length=16)
-    to: str = Field(index=True, max_length=320)
-    subject: str = Field(default="", max_length=512)
-    body: str
-    created_at: datetime = Field(default_factory=utcnow)
-
-
-class SandboxMessage(SandboxMessageBase, table=True):
-    __tablename__ = "sandbox_messages"
-    id: int | None = Field(default=None, primary_key=True)
-    idempotency_key: str = Field(unique=True, max_length=255)
-
-
-class SandboxMessagePublic(SandboxMessageBase):
-    pass
+__all__ = [
+    "ApiKey",
+    "Application",
+    "IdempotencyRecord",
+    "SandboxMessage",
+    "SandboxMessageBase",
+    "SandboxMessagePublic",
+    "Store",
+    "VerificationDestination",
+    "VerificationEvent",
+    "VerificationRecord",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
+    "make_engine",
+    "utcnow",
+]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -57,6 +67,17 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
+_MIGRATION_LOCKS: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+
+def _migration_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _MIGRATION_LOCKS.get(loop)
+    if lock is None:
+        lock = _MIGRATION_LOCKS[loop] = asyncio.Lock()
+    return lock
+
+
 class Store:
     """Async access to the tables; one per process, shared by requests and activities."""
 
@@ -64,18 +85,29 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
 
-    async def create_all(self) -> None:
-        """Create missing tables. The API and the worker may both do it at the same moment
-        on a fresh database: the loser of that race sees "already exists" and tries again."""
-        for attempt in range(3):
+    async def migrate(self) -> None:
+        """Bring the database to the latest migration.
+
+        The API and the worker both call this at startup, possibly at the same moment on
+        a fresh database: PostgreSQL serialises them with an advisory lock; on SQLite the
+        loser of the race sees "already exists" or "locked" and tries again.
+        """
+        from otp.migrations import upgrade_head
+
+        for attempt in range(5):
             try:
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(SQLModel.metadata.create_all)
+                # Alembic keeps module-global state: one migration at a time per process.
+                async with _migration_lock(), self.engine.begin() as conn:
+                    await conn.run_sync(upgrade_head)
                 return
-            except (OperationalError, ProgrammingError):
-                if attempt == 2:
+            except (OperationalError, ProgrammingError, IntegrityError):
+                if attempt == 4:
                     raise
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def create_all(self) -> None:
+        """Kept for callers of the first release: the same as `migrate()`."""
+        await self.migrate()
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -1,0 +1,214 @@
+"""Every table of the store (SQLModel). Changing one needs an Alembic migration.
+
+Nothing here ever holds a code. Destinations appear only masked (`+1415*****23`) and
+as a keyed hash for exact search; secrets (webhook signing secrets, stored idempotent
+responses) are sealed with the payload codec's AES-GCM key (`otp.sealed`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------ sandbox inbox
+class SandboxMessageBase(SQLModel):
+    message_id: str = Field(index=True, unique=True, max_length=64)
+    verification_id: str = Field(index=True, max_length=64)
+    application_id: str = Field(index=True, max_length=64)
+    channel: str = Field(max_length=16)
+    to: str = Field(index=True, max_length=320)
+    subject: str = Field(default="", max_length=512)
+    body: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SandboxMessage(SandboxMessageBase, table=True):
+    __tablename__ = "sandbox_messages"
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, max_length=255)
+
+
+class SandboxMessagePublic(SandboxMessageBase):
+    pass
+
+
+# ---------------------------------------------------------- applications and keys
+class Application(SQLModel, table=True):
+    __tablename__ = "applications"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=120)
+    brand: str = Field(default="", max_length=60)
+    # Defaults applied to requests that leave them out (see otp.applications.Defaults).
+    defaults: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Channels this application may use; empty: all of them.
+    allowed_channels: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(index=True, max_length=64, foreign_key="applications.id")
+    mode: str = Field(max_length=8)
+    name: str = Field(default="", max_length=120)
+    # SHA-256 of the whole key (hex). The key itself is shown once and never stored.
+    key_hash: str = Field(unique=True, max_length=64)
+    # `otp_test_…` + last 4 characters, to recognise a key in a list.
+    hint: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+# ------------------------------------------------------------------- verifications
+class VerificationRecord(SQLModel, table=True):
+    """One row per verification: what support and analytics read, kept after Temporal forgets."""
+
+    __tablename__ = "verifications"
+    __table_args__ = (
+        Index("ix_verifications_app_mode_created", "application_id", "mode", "created_at", "id"),
+    )
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(max_length=64)
+    mode: str = Field(max_length=8)
+    status: str = Field(index=True, max_length=32)
+    reason: str | None = Field(default=None, max_length=300)
+    # Channel of the first step, and the channel in use when it finished.
+    first_channel: str = Field(max_length=16)
+    channel: str = Field(index=True, max_length=16)
+    channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    country: str | None = Field(default=None, index=True, max_length=2)
+    to_masked: str = Field(default="", max_length=320)
+    client_ref: str | None = Field(default=None, index=True, max_length=128)
+    created_at: datetime
+    expires_at: datetime
+    finished_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+    attempts_used: int = 0
+    max_attempts: int = 0
+    sends: int = 0
+    wrong_checks: int = 0
+    fallbacks: int = 0
+    delivered: bool = False
+    delivered_at: datetime | None = None
+    time_to_verify_ms: int | None = None
+    time_to_deliver_ms: int | None = None
+    # Set by the workflow's final write: the row is complete and authoritative.
+    final: bool = False
+
+
+class VerificationDestination(SQLModel, table=True):
+    """Keyed hashes of a verification's destinations: exact search without storing them."""
+
+    __tablename__ = "verification_destinations"
+    verification_id: str = Field(primary_key=True, max_length=64)
+    destination_hash: str = Field(primary_key=True, index=True, max_length=64)
+    channel: str = Field(max_length=16)
+
+
+class VerificationEvent(SQLModel, table=True):
+    """One state change of a verification. `key` makes every write idempotent."""
+
+    __tablename__ = "verification_events"
+    __table_args__ = (UniqueConstraint("verification_id", "key", name="uq_event_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    verification_id: str = Field(index=True, max_length=64)
+    key: str = Field(max_length=128)
+    application_id: str = Field(index=True, max_length=64)
+    mode: str = Field(max_length=8)
+    type: str = Field(index=True, max_length=32)
+    occurred_at: datetime = Field(index=True)
+    recorded_at: datetime = Field(default_factory=utcnow)
+    channel: str | None = Field(default=None, max_length=16)
+    provider: str | None = Field(default=None, max_length=40)
+    provider_message_id: str | None = Field(default=None, max_length=128)
+    country: str | None = Field(default=None, max_length=2)
+    to_masked: str | None = Field(default=None, max_length=320)
+    destination_hash: str | None = Field(default=None, max_length=64)
+    step_index: int | None = None
+    attempt: int | None = None
+    duration_ms: int | None = None
+    reason: str | None = Field(default=None, max_length=300)
+    # Whether the webhooks this event triggers were handed to their workflows.
+    webhooks_dispatched: bool = False
+
+
+# ------------------------------------------------------------------- idempotency
+class IdempotencyRecord(SQLModel, table=True):
+    """An Idempotency-Key in use: in flight until its response is stored (sealed)."""
+
+    __tablename__ = "idempotency_keys"
+    application_id: str = Field(primary_key=True, max_length=64)
+    mode: str = Field(primary_key=True, max_length=8)
+    scope: str = Field(primary_key=True, max_length=160)  # method + route + resource
+    key: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64)  # SHA-256 of the request body
+    state: str = Field(max_length=16)  # in_flight | completed
+    status_code: int | None = None
+    response: str | None = None  # sealed JSON body
+    created_at: datetime = Field(default_factory=utcnow)
+    locked_until: datetime
+    expires_at: datetime = Field(index=True)
+
+
+# ---------------------------------------------------------------------- webhooks
+class WebhookEndpoint(SQLModel, table=True):
+    __tablename__ = "webhook_endpoints"
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(index=True, max_length=64)
+    mode: str = Field(max_length=8)
+    url: str = Field(max_length=2048)
+    description: str = Field(default="", max_length=300)
+    # Sealed `whsec_…` secret: the store alone cannot sign.
+    secret_sealed: str
+    event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    enabled: bool = True
+    disabled_reason: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookMessage(SQLModel, table=True):
+    """One event for one endpoint: the body is fixed, attempts add rows below."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (UniqueConstraint("message_id", "endpoint_id", name="uq_webhook_message"),)
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(index=True, max_length=64)  # the `webhook-id` header
+    endpoint_id: str = Field(index=True, max_length=64)
+    application_id: str = Field(index=True, max_length=64)
+    mode: str = Field(max_length=8)
+    event_type: str = Field(max_length=64)
+    verification_id: str | None = Field(default=None, index=True, max_length=64)
+    status: str = Field(default="pending", max_length=16)  # pending|succeeded|failed|disabled
+    attempts: int = 0
+    last_status_code: int | None = None
+    next_attempt_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (
+        UniqueConstraint("message_id", "endpoint_id", "attempt", name="uq_webhook_attempt"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(index=True, max_length=64)
+    endpoint_id: str = Field(index=True, max_length=64)
+    attempt: int
+    attempted_at: datetime = Field(default_factory=utcnow)
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=300)
+    duration_ms: int = 0
