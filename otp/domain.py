@@ -7,8 +7,11 @@ histories recorded by older code still decode.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -275,3 +278,70 @@ class ErrorType:
 # --- activity names (the workflow calls activities by name; the worker registers these) ---
 ACTIVITY_ISSUE_CODE = "issue_code"
 ACTIVITY_DELIVER = "deliver"
+
+
+# --- events and webhooks ---
+class EventType(StrEnum):
+    """Every state change of a verification, as recorded in the event log."""
+
+    CREATED = "created"
+    SEND_ATTEMPTED = "send_attempted"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # one delivery failed (the verification may still succeed)
+    FALLBACK = "fallback"
+    CHECK_FAILED = "check_failed"
+    APPROVED = "approved"
+    EXPIRED = "expired"
+    MAX_ATTEMPTS_REACHED = "max_attempts_reached"
+    CANCELED = "canceled"
+    BLOCKED = "blocked"
+    UNDELIVERABLE = "undeliverable"
+
+
+class WebhookEventType(StrEnum):
+    """Event types an application's webhook endpoints can subscribe to."""
+
+    CREATED = "verification.created"
+    DELIVERED = "verification.delivered"
+    APPROVED = "verification.approved"
+    EXPIRED = "verification.expired"
+    FAILED = "verification.failed"  # terminal: undeliverable or max attempts reached
+    CANCELED = "verification.canceled"
+    BLOCKED = "verification.blocked"
+
+
+WEBHOOK_EVENT_OF: dict[EventType, WebhookEventType] = {
+    EventType.CREATED: WebhookEventType.CREATED,
+    EventType.DELIVERED: WebhookEventType.DELIVERED,
+    EventType.APPROVED: WebhookEventType.APPROVED,
+    EventType.EXPIRED: WebhookEventType.EXPIRED,
+    EventType.MAX_ATTEMPTS_REACHED: WebhookEventType.FAILED,
+    EventType.UNDELIVERABLE: WebhookEventType.FAILED,
+    EventType.CANCELED: WebhookEventType.CANCELED,
+    EventType.BLOCKED: WebhookEventType.BLOCKED,
+}
+
+
+class WebhookEvent(_Model):
+    """One event to push to an application's endpoints (Standard Webhooks).
+
+    `id` is the `webhook-id`: stable across every attempt and every endpoint, derived
+    from the verification id and the event's log key so that a repeated dispatch of the
+    same state change is recognisably the same message. `data` holds public fields only
+    (masked destination, never a code).
+    """
+
+    id: str
+    type: WebhookEventType | str
+    application_id: str
+    mode: Mode
+    occurred_at: datetime
+    verification_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+def webhook_message_id(verification_id: str, event_key: str) -> str:
+    """`msg_` + 26 base32 characters of SHA-256(verification id, event key)."""
+    digest = hashlib.sha256(f"{verification_id}\x1f{event_key}".encode()).digest()
+    return "msg_" + base64.b32encode(digest).decode().lower()[:26]
