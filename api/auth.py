@@ -1,13 +1,19 @@
-"""API keys: parsed from settings once, kept only as SHA-256 hashes, compared in constant time.
+"""API keys: the store's keys of every application, plus keys from settings for `default`.
 
-Accepted `OTP_API_KEYS` entries (comma-separated):
-- a raw key, `otp_test_...` or `otp_live_...` (hashed at startup, the raw key is dropped);
-- `sha256:test:<hex>` / `sha256:live:<hex>`: the hash of a key of that mode;
-- `sha256:<hex>`: the hash of a key whose mode is read from its own prefix.
-In dev (`OTP_ENV=dev`) the dev stack's test key (`dev_api_key`) is accepted too.
+A presented key is hashed (SHA-256) and resolved against:
+- the keys issued through the admin API or `otp keys create`, stored only as hashes,
+  each belonging to an application and a mode;
+- `OTP_API_KEYS` entries, which belong to the application `default`:
+  a raw key `otp_test_...` / `otp_live_...` (hashed at startup, the raw key is dropped),
+  `sha256:test:<hex>` / `sha256:live:<hex>` (the hash of a key of that mode), or
+  `sha256:<hex>` (mode read from the presented key's own prefix);
+- in dev (`OTP_ENV=dev`), the dev stack's test key (`dev_api_key`), also of `default`.
 
-The mode always comes from the presented key's prefix (and must agree with a declared
-one). Every application is "default" until applications exist.
+Unknown, revoked and malformed keys are refused alike, with the same work: every
+presented key is hashed, compared with every settings key and looked up once in the
+store. Results (refusals included) are cached in process for `CACHE_TTL_S` seconds, so
+a revoked key stops working within that time on every API process (at once on the
+process that revoked it). The mode always comes from the presented key's prefix.
 """
 
 from __future__ import annotations
@@ -15,30 +21,70 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-from dataclasses import dataclass
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
-from otp.domain import Mode
+from sqlalchemy.exc import SQLAlchemyError
+
+from otp.applications import DEFAULT_APPLICATION_ID, ApplicationDefaults, ApplicationPublic
+from otp.domain import Channel, Mode
 from otp.settings import ConfigError, Settings, dev_api_key, hash_api_key
+from otp.store import Store, utcnow
+from otp.store.applications import (
+    TOUCH_INTERVAL,
+    KeyMatch,
+    find_api_key,
+    get_application,
+    touch_api_key,
+)
 
 logger = logging.getLogger("otp.api")
 
-DEFAULT_APPLICATION_ID = "default"
+__all__ = [
+    "CACHE_TTL_S",
+    "DEFAULT_APPLICATION_ID",
+    "ApiKeyAuthenticator",
+    "Principal",
+    "StoreUnavailableError",
+]
+
+# Seconds an authentication result is reused: the longest a revoked key keeps working.
+CACHE_TTL_S = 10.0
+CACHE_MAX_ENTRIES = 10_000
 _HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _KEY_PREFIXES = {mode: f"otp_{mode.value}_" for mode in Mode}
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the application the key belongs to and the key's mode."""
+    """Who is calling: the key's application and mode, and that application's policy."""
 
     application_id: str
     mode: Mode
+    key_id: str | None = None  # None: a key from settings
+    brand: str = ""
+    defaults: ApplicationDefaults = field(default_factory=ApplicationDefaults, compare=False)
+    allowed_channels: frozenset[Channel] = frozenset()  # empty: every channel
+
+    def allows(self, channel: Channel) -> bool:
+        return not self.allowed_channels or channel in self.allowed_channels
+
+
+class StoreUnavailableError(RuntimeError):
+    """The store could not be asked about a key."""
 
 
 @dataclass(frozen=True)
 class _KnownKey:
     digest: bytes  # hex SHA-256 of the key, ASCII
     mode: Mode | None  # None: take it from the presented key's prefix
+
+
+@dataclass
+class _Cached:
+    expires: float
+    principal: Principal | None
 
 
 def _mode_of(key: str) -> Mode | None:
@@ -77,11 +123,28 @@ def _parse_entry(entry: str, position: int) -> _KnownKey:
     return _KnownKey(hash_api_key(entry).encode(), mode)
 
 
-class ApiKeyAuthenticator:
-    """Knows the hashes of every accepted key; answers who a presented key belongs to."""
+def _principal_of(
+    application: ApplicationPublic | None, application_id: str, mode: Mode, key_id: str | None
+) -> Principal:
+    if application is None:  # `default` before the store has its row: the API's own defaults
+        return Principal(application_id=application_id, mode=mode, key_id=key_id)
+    return Principal(
+        application_id=application.id,
+        mode=mode,
+        key_id=key_id,
+        brand=application.brand,
+        defaults=application.defaults,
+        allowed_channels=frozenset(application.allowed_channels),
+    )
 
-    def __init__(self, keys: list[_KnownKey]) -> None:
+
+class ApiKeyAuthenticator:
+    """Resolves presented keys to principals: settings keys in memory, the rest in the store."""
+
+    def __init__(self, keys: list[_KnownKey], *, cache_ttl_s: float = CACHE_TTL_S) -> None:
         self._keys = tuple(keys)
+        self._cache_ttl_s = cache_ttl_s
+        self._cache: OrderedDict[bytes, _Cached] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiKeyAuthenticator:
@@ -92,16 +155,13 @@ class ApiKeyAuthenticator:
             keys.append(_parse_entry(entry, position))
         if settings.env == "dev":
             keys.append(_KnownKey(hash_api_key(dev_api_key(settings)).encode(), Mode.TEST))
-        if not keys:
-            logger.warning("no API keys are configured: every request will be rejected")
         return cls(keys)
 
     def __len__(self) -> int:
+        """How many keys the settings hold (keys in the store are not counted)."""
         return len(self._keys)
 
-    def authenticate(self, presented: str | None) -> Principal | None:
-        """The principal for a presented key, or None. Same work whatever the outcome."""
-        candidate = hash_api_key(presented or "").encode()
+    def _settings_match(self, presented: str | None, candidate: bytes) -> Mode | None:
         match: _KnownKey | None = None
         for known in self._keys:  # no early exit: the time does not depend on which matched
             if hmac.compare_digest(known.digest, candidate) and match is None:
@@ -111,4 +171,76 @@ class ApiKeyAuthenticator:
         mode = _mode_of(presented)
         if mode is None or (match.mode is not None and match.mode is not mode):
             return None
-        return Principal(application_id=DEFAULT_APPLICATION_ID, mode=mode)
+        return mode
+
+    def authenticate(self, presented: str | None) -> Principal | None:
+        """The principal of a settings key (application `default`), or None."""
+        mode = self._settings_match(presented, hash_api_key(presented or "").encode())
+        return None if mode is None else Principal(DEFAULT_APPLICATION_ID, mode)
+
+    async def resolve(self, presented: str | None, store: Store) -> Principal | None:
+        """The principal for a presented key, or None: settings keys, then the store.
+
+        Raises StoreUnavailableError when the store cannot answer for a key that is not
+        in the settings.
+        """
+        digest = hash_api_key(presented or "")
+        candidate = digest.encode()
+        settings_mode = self._settings_match(presented, candidate)
+        now = time.monotonic()
+        cached = self._cache.get(candidate)
+        if cached is not None and cached.expires > now:
+            return cached.principal
+        principal: Principal | None = None
+        try:
+            found = await find_api_key(store, key_hash=digest)  # always exactly one lookup
+            if settings_mode is not None:
+                application = await get_application(store, application_id=DEFAULT_APPLICATION_ID)
+                principal = _principal_of(application, DEFAULT_APPLICATION_ID, settings_mode, None)
+            elif found is not None and presented is not None and _mode_of(presented) is found.mode:
+                principal = _principal_of(
+                    found.application, found.application.id, found.mode, found.key_id
+                )
+                await self._touch(store, found)
+        except SQLAlchemyError as exc:
+            if settings_mode is None:
+                raise StoreUnavailableError("the store did not answer") from exc
+            logger.warning("store unavailable; the settings key is used without its application")
+            return Principal(DEFAULT_APPLICATION_ID, settings_mode)
+        except ValueError:
+            # Application settings the model refuses (written by hand): refuse the key.
+            logger.error("stored application settings are invalid")
+            principal = None
+        self._remember(candidate, principal, now)
+        return principal
+
+    @staticmethod
+    async def _touch(store: Store, found: KeyMatch) -> None:
+        """Record the key's use, at most once a minute (most requests write nothing)."""
+        last = found.last_used_at
+        if last is not None and utcnow() - last < TOUCH_INTERVAL:
+            return
+        try:
+            await touch_api_key(store, key_id=found.key_id)
+        except SQLAlchemyError:
+            logger.warning("could not record a key's last use", extra={"key_id": found.key_id})
+
+    def _remember(self, candidate: bytes, principal: Principal | None, now: float) -> None:
+        self._cache[candidate] = _Cached(now + self._cache_ttl_s, principal)
+        self._cache.move_to_end(candidate)
+        while len(self._cache) > CACHE_MAX_ENTRIES:
+            self._cache.popitem(last=False)
+
+    def forget(self, *, key_id: str | None = None, application_id: str | None = None) -> None:
+        """Drop cached results of a key or of an application's keys (after revoke/update)."""
+        stale = [
+            digest
+            for digest, entry in self._cache.items()
+            if entry.principal is not None
+            and (
+                (key_id is not None and entry.principal.key_id == key_id)
+                or (application_id is not None and entry.principal.application_id == application_id)
+            )
+        ]
+        for digest in stale:
+            del self._cache[digest]

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from api.auth import ApiKeyAuthenticator, Principal
+from api.auth import ApiKeyAuthenticator, Principal, StoreUnavailableError
 from api.errors import ServiceUnavailable, Unauthorized
 from api.service import VerificationService
 from otp.settings import Secrets, Settings
@@ -54,12 +54,19 @@ def get_service(
     )
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    store: Annotated[Store, Depends(get_store)],
 ) -> Principal:
+    """The caller's principal: one 401 for a missing, malformed, unknown or revoked key."""
     authenticator: ApiKeyAuthenticator = request.app.state.authenticator
-    principal = authenticator.authenticate(credentials.credentials if credentials else None)
+    try:
+        principal = await authenticator.resolve(
+            credentials.credentials if credentials else None, store
+        )
+    except StoreUnavailableError:
+        raise ServiceUnavailable("The store did not answer; retry shortly.") from None
     if principal is None:
         raise Unauthorized()
     request.state.principal = principal

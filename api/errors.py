@@ -409,3 +409,70 @@ def install_error_handlers(app: FastAPI) -> None:
     for cls in (TemporalError, RPCError, TimeoutError):
         app.add_exception_handler(cls, _on_temporal_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+# ------------------------------------------------------- applications and admin API
+class AdminUnauthorized(ApiProblem):
+    status, slug, title = 401, "admin-unauthorized", "Missing or invalid admin token"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Send the admin token (OTP_ADMIN_TOKEN) as `Authorization: Bearer <token>`.",
+            headers={"WWW-Authenticate": 'Bearer realm="otp-admin"'},
+        )
+
+
+class ApplicationNotFound(ApiProblem):
+    status, slug, title = 404, "application-not-found", "Application not found"
+
+    def __init__(self) -> None:
+        super().__init__("No application with this id exists.")
+
+
+class ApiKeyNotFound(ApiProblem):
+    status, slug, title = 404, "api-key-not-found", "API key not found"
+
+    def __init__(self) -> None:
+        super().__init__("No API key with this id exists for this application.")
+
+
+class ChannelNotAllowed(ApiProblem):
+    status, slug, title = 403, "channel-not-allowed", "Channel not allowed for this application"
+
+    def __init__(self, refused: Sequence[str], allowed: Sequence[str]) -> None:
+        super().__init__(
+            f"This application may not use {', '.join(refused)}; "
+            f"allowed channels: {', '.join(allowed)}.",
+            refused_channels=list(refused),
+            allowed_channels=list(allowed),
+        )
+
+
+class IdempotencyKeyInFlight(ApiProblem):
+    status, slug, title = (
+        409,
+        "idempotency-key-in-flight",
+        "A request with this Idempotency-Key is still being processed",
+    )
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Retry shortly: the first request with this key has not finished yet.",
+            headers={"Retry-After": "1"},
+            retry_after=1,
+        )
+
+
+# ----------------------------------------------------------------- webhook endpoints
+class WebhookEndpointNotFound(ApiProblem):
+    status, slug, title = 404, "webhook-endpoint-not-found", "Webhook endpoint not found"
+
+    def __init__(self) -> None:
+        super().__init__("No webhook endpoint with this id exists for this API key.")
+
+
+class WebhookMessageNotFound(ApiProblem):
+    status, slug, title = 404, "webhook-message-not-found", "Webhook message not found"
+
+    def __init__(self) -> None:
+        super().__init__("This endpoint has no message with this id.")

@@ -20,10 +20,11 @@ from temporalio.client import Client
 
 from api.auth import ApiKeyAuthenticator
 from api.errors import PROBLEM_JSON, install_error_handlers, on_unexpected
-from api.routes import health, sandbox, verifications, webhooks
+from api.routes import admin, health, sandbox, verifications, webhooks
 from api.service import Timeouts
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store
+from otp.store.applications import ensure_default_application
 from otp.temporal import connect
 
 logger = logging.getLogger("otp.api")
@@ -118,6 +119,7 @@ def create_app(
             owned_store = Store(settings.store_url)
             await owned_store.migrate()
             app.state.store = owned_store
+        await ensure_default_application(app.state.store)
         if app.state.client is None:
             app.state.client = await connect(settings, secrets)
             logger.info(
@@ -145,6 +147,7 @@ def create_app(
     app.state.settings = settings
     app.state.secrets = secrets
     app.state.authenticator = authenticator
+    app.state.admin_token_digest = admin.admin_token_digest(settings)
     app.state.client = client
     app.state.store = store
     app.state.timeouts = timeouts or Timeouts()
@@ -172,6 +175,7 @@ def create_app(
     app.include_router(sandbox.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
     _document_problems(app)
 
     access_logger = logging.getLogger("uvicorn.access")

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
             "as sha256:<mode>:<hex> (mode test or live)."
         ),
     )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of the admin API (/v1/admin); at least 24 characters.",
+    )
     code_secret: SecretStr | None = None
     codec_keys: SecretStr | None = Field(
         default=None,
@@ -120,6 +124,12 @@ class Settings(BaseSettings):
     http_gateway_message_id_path: str = "id"
     http_gateway_idempotent: bool = Field(
         default=False, description="The gateway deduplicates on the Idempotency-Key header."
+    )
+
+    idempotency_ttl_s: float = Field(
+        default=86400,
+        gt=0,
+        description="How long an Idempotency-Key and its stored response are kept (seconds).",
     )
 
     log_level: str = "INFO"
@@ -263,4 +273,26 @@ def dev_api_key(settings: Settings) -> str:
         return settings.dev_api_key.get_secret_value()
     path = settings.data_dir / "dev_api_key"
     _write_private(path, generate_api_key(Mode.TEST))
+    return path.read_text().strip()
+
+
+ADMIN_TOKEN_MIN_LENGTH = 24
+
+
+def admin_token(settings: Settings) -> str | None:
+    """The admin API's token: OTP_ADMIN_TOKEN, else in dev generated once into the data dir.
+
+    None in production without OTP_ADMIN_TOKEN: the admin API is then switched off.
+    """
+    if settings.admin_token is not None:
+        token = settings.admin_token.get_secret_value()
+        if len(token) < ADMIN_TOKEN_MIN_LENGTH:
+            raise ConfigError(
+                f"OTP_ADMIN_TOKEN must be at least {ADMIN_TOKEN_MIN_LENGTH} characters"
+            )
+        return token
+    if settings.env != "dev":
+        return None
+    path = settings.data_dir / "admin_token"
+    _write_private(path, "otp_admin_" + secrets.token_urlsafe(32))
     return path.read_text().strip()
