@@ -106,32 +106,49 @@ class VerificationCreate(_Request):
         min_length=1,
         max_length=MAX_STEPS,
         description=(
-            "Ordered channel plan. Default: one step on the channel implied by `to` "
-            f"(`email` if it contains `@`, else `sms`). At most {MAX_STEPS} steps."
+            "Ordered channel plan. Default: the application's default plan (its steps that "
+            "fit `to`), else one step on the channel implied by `to` (`email` if it contains "
+            f"`@`, else `sms`). At most {MAX_STEPS} steps."
         ),
     )
     code_length: int = Field(
-        default=6, ge=CODE_LENGTH_MIN, le=CODE_LENGTH_MAX, description="Number of characters."
+        default=6,
+        ge=CODE_LENGTH_MIN,
+        le=CODE_LENGTH_MAX,
+        description="Number of characters. Left out: the application's default, else 6.",
     )
     code_type: CodeType = Field(
         default=CodeType.NUMERIC,
-        description="`numeric`, or `alphanumeric` (upper case, without look-alike characters).",
+        description="`numeric`, or `alphanumeric` (upper case, without look-alike characters). "
+        "Left out: the application's default, else `numeric`.",
     )
     ttl_s: int = Field(
-        default=600, ge=TTL_MIN_S, le=TTL_MAX_S, description="Seconds until the code expires."
+        default=600,
+        ge=TTL_MIN_S,
+        le=TTL_MAX_S,
+        description="Seconds until the code expires. Left out: the application's default, "
+        "else 600.",
     )
     max_attempts: int = Field(
-        default=5, ge=1, le=MAX_ATTEMPTS_MAX, description="Checks allowed before the code is void."
+        default=5,
+        ge=1,
+        le=MAX_ATTEMPTS_MAX,
+        description="Checks allowed before the code is void. Left out: the application's "
+        "default, else 5.",
     )
     locale: str = Field(
         default="en",
         max_length=35,
         pattern=LOCALE_PATTERN,
-        description="BCP 47 language tag of the message (e.g. `en`, `pt-BR`).",
+        description="BCP 47 language tag of the message (e.g. `en`, `pt-BR`). Left out: the "
+        "application's default, else `en`.",
         examples=["en"],
     )
     brand: str | None = Field(
-        default=None, max_length=40, description="Name shown in the message.", examples=["Acme"]
+        default=None,
+        max_length=40,
+        description="Name shown in the message. Left out: the application's brand.",
+        examples=["Acme"],
     )
     client_ref: str | None = Field(
         default=None,

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Path, Response, status
 from api.auth import Principal
 from api.deps import AuthDep, SecretsDep, ServiceDep, SettingsDep
 from api.errors import (
+    ChannelNotAllowed,
     DeliveryFailed,
     VerificationNotFound,
     field_error,
@@ -79,6 +80,22 @@ def _require_id(verification_id: str) -> str:
     return verification_id
 
 
+_APP_DEFAULT_FIELDS = ("code_length", "code_type", "ttl_s", "max_attempts", "locale")
+
+
+def _with_app_defaults(body: VerificationCreate, principal: Principal) -> VerificationCreate:
+    """Fill the fields the request left out from its application's defaults."""
+    defaults = principal.defaults
+    update: dict[str, object] = {
+        name: getattr(defaults, name)
+        for name in _APP_DEFAULT_FIELDS
+        if name not in body.model_fields_set and getattr(defaults, name) is not None
+    }
+    if body.brand is None and principal.brand:
+        update["brand"] = principal.brand
+    return body.model_copy(update=update) if update else body
+
+
 def _plan(
     body: VerificationCreate, principal: Principal, settings: Settings
 ) -> tuple[list[ChannelStep], str | None]:
@@ -90,7 +107,20 @@ def _plan(
     except InvalidDestinationError as exc:
         errors.append(field_error("#/to", str(exc), "invalid_destination"))
         top = None
-    requested = body.channels or [ChannelStepCreate(channel=default_channel)]
+    # Left out: the application's default plan (its steps that fit `to`), else one step.
+    requested = (
+        body.channels
+        or [
+            ChannelStepCreate(channel=s.channel, timeout_s=s.timeout_s)
+            for s in principal.defaults.plan_for(email=default_channel is Channel.EMAIL)
+        ]
+        or [ChannelStepCreate(channel=default_channel)]
+    )
+    refused = [s.channel.value for s in requested if not principal.allows(s.channel)]
+    if refused:
+        raise ChannelNotAllowed(
+            list(dict.fromkeys(refused)), sorted(c.value for c in principal.allowed_channels)
+        )
     # Live keys may plan only channels with a configured provider (each step then fails
     # over across that channel's providers, in the configured order); test keys use the
     # sandbox for every channel.
@@ -208,7 +238,7 @@ def _public(verification_id: str, state: VerificationState) -> VerificationPubli
     status_code=status.HTTP_201_CREATED,
     response_model=VerificationCreated,
     summary="Start a verification",
-    responses=problem_responses(401, 422, 503),
+    responses=problem_responses(401, 403, 422, 503),
 )
 async def create_verification(
     body: VerificationCreate,
@@ -239,6 +269,7 @@ async def create_verification(
         raise invalid(
             [param_error("header", "Idempotency-Key", "1 to 255 printable ASCII characters")]
         )
+    body = _with_app_defaults(body, principal)
     steps, country = _plan(body, principal, settings)
     input = VerificationInput(
         application_id=principal.application_id,
@@ -256,7 +287,7 @@ async def create_verification(
         country=country,
         created_at=now_utc(),
         provider_max_attempts=settings.provider_max_attempts,
-        web_domain=settings.webotp_domain,
+        web_domain=principal.defaults.web_domain or settings.webotp_domain,
         app_hash=body.app_hash,
     )
     started = await service.start(input, principal, idempotency_key=idempotency_key)
