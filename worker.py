@@ -19,10 +19,13 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from activities.records import RecordActivities
 from activities.verification import VerificationActivities
+from activities.webhooks import WebhookActivities
 from otp import channels
 from otp.channels import live_plan, provider_channels
-from otp.domain import DeliveryReceiptInput
+from otp.domain import DeliveryReceiptInput, WebhookEvent
+from otp.events import Dispatch, EventRecorder
 from otp.logs import setup_logging
 from otp.process import run_and_exit
 from otp.settings import Secrets, Settings, get_settings, load_secrets
@@ -35,6 +38,7 @@ from providers.sandbox import ReceiptSink, SandboxProvider
 from providers.smtp import SmtpConfig, SmtpProvider
 from providers.twilio import TwilioConfig, TwilioProvider
 from workflows.verification import VerificationWorkflow
+from workflows.webhooks import WebhookDeliveryWorkflow
 
 logger = logging.getLogger("otp.worker")
 
@@ -127,9 +131,12 @@ class WorkflowReceiptSink:
     """Delivers the sandbox's simulated receipts as the delivery_receipt signal, shortly after
     the send (as a provider's callback would arrive through the API)."""
 
-    def __init__(self, client: Client, delay_s: float = 0.2) -> None:
+    def __init__(
+        self, client: Client, delay_s: float = 0.2, recorder: EventRecorder | None = None
+    ) -> None:
         self._client = client
         self._delay_s = delay_s
+        self.recorder = recorder
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __call__(self, verification_id: str, receipt: DeliveryReceiptInput) -> None:
@@ -151,6 +158,24 @@ class WorkflowReceiptSink:
                 "sandbox receipt not delivered",
                 extra={"verification_id": verification_id, "rpc_status": exc.status.name},
             )
+        if self.recorder is not None:
+            try:
+                await self.recorder.record_receipt(verification_id, receipt)
+            except Exception:
+                logger.warning(
+                    "sandbox receipt not logged",
+                    extra={"verification_id": verification_id},
+                    exc_info=True,
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerActivities:
+    """Every activity object a worker registers."""
+
+    verification: VerificationActivities
+    records: RecordActivities
+    webhooks: WebhookActivities | None = None
 
 
 def build_activities(
@@ -160,23 +185,54 @@ def build_activities(
     *,
     receipts: ReceiptSink | None = None,
     http: httpx.AsyncClient | None = None,
-) -> VerificationActivities:
+    client: Client | None = None,
+) -> WorkerActivities:
+    """The activities, wired to the providers and the store. With a `client`, events that
+    applications subscribe to start their webhook deliveries."""
     by_name = build_providers(settings, http)
     plan = live_plan(settings)
-    return VerificationActivities(
+    recorder = EventRecorder(
+        store, secrets.code_secret, dispatch=webhook_dispatcher(client, store, settings)
+    )
+    if isinstance(receipts, WorkflowReceiptSink) and receipts.recorder is None:
+        receipts.recorder = recorder
+    verification = VerificationActivities(
         code_secret=secrets.code_secret,
         sandbox=SandboxProvider(store, receipts),
         live_providers={channel: by_name[names[0]] for channel, names in plan.items()},
         providers_by_name=by_name,
+        recorder=recorder,
+    )
+    return WorkerActivities(
+        verification=verification,
+        records=RecordActivities(recorder),
+        webhooks=WebhookActivities(store, secrets, settings, http),
     )
 
 
-def build_worker(client: Client, settings: Settings, activities: VerificationActivities) -> Worker:
+def webhook_dispatcher(client: Client | None, store: Store, settings: Settings) -> Dispatch | None:
+    """Starts the webhook deliveries of one event (None without a client: nothing is sent)."""
+    if client is None:
+        return None
+    from workflows.dispatch import start_webhook_deliveries
+
+    async def dispatch(event: WebhookEvent) -> int:
+        return await start_webhook_deliveries(client, store, event, task_queue=settings.task_queue)
+
+    return dispatch
+
+
+def build_worker(client: Client, settings: Settings, activities: WorkerActivities) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[VerificationWorkflow],
-        activities=[activities.issue_code, activities.deliver],
+        workflows=[VerificationWorkflow, WebhookDeliveryWorkflow],
+        activities=[
+            activities.verification.issue_code,
+            activities.verification.deliver,
+            activities.records.record_verification,
+            *([activities.webhooks.deliver_webhook] if activities.webhooks else []),
+        ],
     )
 
 
@@ -209,7 +265,7 @@ async def serve(settings: Settings) -> None:
     # One HTTP connection pool for every provider adapter, closed on shutdown.
     http = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(15.0, connect=5.0))
     activities = build_activities(
-        settings, secrets, store, receipts=WorkflowReceiptSink(client), http=http
+        settings, secrets, store, receipts=WorkflowReceiptSink(client), http=http, client=client
     )
     worker = build_worker(client, settings, activities)
     stop = asyncio.Event()

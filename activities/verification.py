@@ -19,10 +19,13 @@ from otp.domain import (
     DeliverResult,
     DeliveryStatus,
     ErrorType,
+    EventType,
     IssueCodeInput,
     IssueCodeResult,
+    LogEntry,
     Mode,
 )
+from otp.events import EventRecorder, Verification
 from otp.templates import render
 from providers.base import (
     DeliveryError,
@@ -46,6 +49,7 @@ class VerificationActivities:
         sandbox: Provider,
         live_providers: Mapping[Channel, Provider],
         providers_by_name: Mapping[str, Provider] | None = None,
+        recorder: EventRecorder | None = None,
     ) -> None:
         """`live_providers`: each channel's default; `providers_by_name`: every live provider
         a plan step may name (failover order is the workflow's)."""
@@ -53,6 +57,7 @@ class VerificationActivities:
         self._sandbox = sandbox
         self._live = dict(live_providers)
         self._by_name = dict(providers_by_name or {})
+        self._recorder = recorder
 
     @activity.defn(name=ACTIVITY_ISSUE_CODE)
     async def issue_code(self, input: IssueCodeInput) -> IssueCodeResult:
@@ -138,13 +143,16 @@ class VerificationActivities:
             receipt = await provider.send(message)
         except PermanentDeliveryError as exc:
             logger.warning("delivery failed permanently: %s", exc.reason, extra=log_extra)
+            await self._log(input, key, provider.name, None, failed=exc.reason)
             raise ApplicationError(
                 f"delivery failed: {exc.reason}",
                 type=ErrorType.PERMANENT_DELIVERY,
                 non_retryable=True,
             ) from None
         except OutcomeUnknownError:
-            return await self._reconcile(provider, message, log_extra)
+            result = await self._reconcile(provider, message, log_extra)
+            await self._log(input, key, result.provider, result.provider_message_id)
+            return result
         except TransientDeliveryError as exc:
             logger.info("delivery failed, will retry: %s", exc.reason, extra=log_extra)
             delay = getattr(exc, "retry_after_s", None)
@@ -158,9 +166,58 @@ class VerificationActivities:
             receipt.provider,
             extra={**log_extra, "message_id": receipt.message_id},
         )
+        await self._log(input, key, receipt.provider, receipt.message_id)
         return DeliverResult(
             provider=receipt.provider, provider_message_id=receipt.message_id, status=receipt.status
         )
+
+    async def _log(
+        self,
+        input: DeliverInput,
+        key: str,
+        provider: str,
+        message_id: str | None,
+        *,
+        failed: str | None = None,
+    ) -> None:
+        """Note the send in the event log now, so support sees it while the verification
+        runs. Best effort: the workflow's final batch writes the same entries anyway."""
+        if self._recorder is None:
+            return
+        now = datetime.now(UTC)
+        common = {"channel": input.channel, "provider": provider, "step_index": input.step_index}
+        entries = [
+            LogEntry(
+                key=f"send:{key}",
+                type=EventType.SEND_ATTEMPTED,
+                occurred_at=now,
+                reason=input.kind.value,
+                **common,
+            ),
+            LogEntry(
+                key=f"{'failed' if failed else 'sent'}:{key}",
+                type=EventType.FAILED if failed else EventType.SENT,
+                occurred_at=now,
+                provider_message_id=message_id or None,
+                reason=failed,
+                **common,
+            ),
+        ]
+        verification = Verification(
+            id=input.verification_id,
+            application_id=input.application_id,
+            mode=input.mode,
+            country=input.country,
+            destinations={input.step_index: (input.channel, input.to)},
+        )
+        try:
+            await self._recorder.record(verification, entries, dispatch=False)
+        except Exception:
+            logger.warning(
+                "event log write failed; the final record will carry it",
+                extra={"verification_id": input.verification_id},
+                exc_info=True,
+            )
 
     async def _reconcile(
         self, provider: Provider, message: OutboundMessage, log_extra: Mapping[str, object]

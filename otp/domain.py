@@ -116,6 +116,11 @@ class VerificationInput(_Model):
     provider_max_attempts: int = 3
     web_domain: str | None = None
     app_hash: str | None = None
+    # The issued code, as its nonce and keyed digest (the API issues it with the start, so
+    # the workflow needs no activity for it). Absent in histories of the first release:
+    # then the workflow issues the code with a local activity.
+    code_nonce: str | None = None
+    code_digest: str | None = None
 
 
 class IssueCodeInput(_Model):
@@ -151,6 +156,7 @@ class DeliverInput(_Model):
     delivery_key: str | None = None
     web_domain: str | None = None
     app_hash: str | None = None
+    country: str | None = None
 
 
 class DeliverResult(_Model):
@@ -186,6 +192,7 @@ class CheckResult(_Model):
     status: Status
     valid: bool
     attempts_remaining: int
+    attempts_used: int = 0  # this check's number: the key of its event in the log
 
 
 class ScopedInput(_Model):
@@ -345,3 +352,38 @@ def webhook_message_id(verification_id: str, event_key: str) -> str:
     """`msg_` + 26 base32 characters of SHA-256(verification id, event key)."""
     digest = hashlib.sha256(f"{verification_id}\x1f{event_key}".encode()).digest()
     return "msg_" + base64.b32encode(digest).decode().lower()[:26]
+
+
+class LogEntry(_Model):
+    """A state change noted by the workflow, written to the event log in one batch at the end.
+
+    `key` identifies the change within its verification (`created`, `send:<delivery key>`,
+    `check:<n>`, ...): writers that record the same change earlier (the API, the delivery
+    activity) use the same key, so the log holds it once. Destinations are not carried:
+    the recorder resolves them from the step index, masks and hashes them.
+    """
+
+    key: str
+    type: EventType
+    occurred_at: datetime
+    channel: Channel | None = None
+    provider: str | None = None
+    provider_message_id: str | None = None
+    step_index: int | None = None
+    reason: str | None = None
+
+
+class RecordVerificationInput(_Model):
+    verification_id: str
+    state: VerificationState
+    entries: list[LogEntry] = Field(default_factory=list)
+    country: str | None = None
+    final: bool = True
+
+
+class RecordVerificationResult(_Model):
+    events_written: int
+    webhooks_started: int
+
+
+ACTIVITY_RECORD = "record_verification"

@@ -170,6 +170,10 @@ def real_worker(client: Client, settings: Settings, store: Store) -> Worker:
     from worker import WorkflowReceiptSink, build_activities, build_worker
 
     activities = build_activities(
-        settings, TEST_SECRETS, store, receipts=WorkflowReceiptSink(client, delay_s=0.05)
+        settings,
+        TEST_SECRETS,
+        store,
+        receipts=WorkflowReceiptSink(client, delay_s=0.05),
+        client=client,
     )
     return build_worker(client, settings, activities)

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from otp.domain import (
         ACTIVITY_DELIVER,
         ACTIVITY_ISSUE_CODE,
+        ACTIVITY_RECORD,
         CancelResult,
         ChannelStep,
         CheckInput,
@@ -35,9 +36,13 @@ with workflow.unsafe.imports_passed_through():
         DeliveryReceiptInput,
         DeliveryStatus,
         ErrorType,
+        EventType,
         IssueCodeInput,
         IssueCodeResult,
+        LogEntry,
         NextChannelResult,
+        RecordVerificationInput,
+        RecordVerificationResult,
         ResendResult,
         ScopedInput,
         Status,
@@ -53,6 +58,17 @@ _DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=[ErrorType.PERMANENT_DELIVERY, "CodeExpired"],
 )
+
+_TERMINAL_EVENT = {
+    Status.APPROVED: EventType.APPROVED,
+    Status.EXPIRED: EventType.EXPIRED,
+    Status.MAX_ATTEMPTS_REACHED: EventType.MAX_ATTEMPTS_REACHED,
+    Status.CANCELED: EventType.CANCELED,
+    Status.UNDELIVERABLE: EventType.UNDELIVERABLE,
+    Status.BLOCKED: EventType.BLOCKED,
+}
+# Histories recorded before the event log was written from the workflow lack its marker.
+_PATCH_EVENT_LOG = "event-log-v1"
 
 # Step states of the current plan step.
 _PENDING, _ACTIVE, _FAILED = "pending", "active", "failed"
@@ -83,22 +99,36 @@ class VerificationWorkflow:
         self._send_lock = asyncio.Lock()
         self._next_lock = asyncio.Lock()
         self._unmatched_receipts: list[DeliveryReceiptInput] = []
+        # State changes for the event log, written in one batch when the run ends.
+        self._log: list[LogEntry] = [
+            LogEntry(
+                key="created",
+                type=EventType.CREATED,
+                occurred_at=created,
+                channel=input.channels[0].channel if input.channels else None,
+                step_index=0,
+            )
+        ]
 
     # ------------------------------------------------------------------ run
     @workflow.run
     async def run(self, input: VerificationInput) -> VerificationState:
-        issued = await workflow.execute_local_activity(
-            ACTIVITY_ISSUE_CODE,
-            IssueCodeInput(
-                verification_id=workflow.info().workflow_id,
-                code_length=input.code_length,
-                code_type=input.code_type,
-            ),
-            result_type=IssueCodeResult,
-            start_to_close_timeout=timedelta(seconds=10),
-            summary="issue code",
-        )
-        self._digest, self._nonce = issued.digest, issued.nonce
+        if input.code_digest and input.code_nonce:
+            # Issued by the API with the start: no activity needed.
+            self._digest, self._nonce = input.code_digest, input.code_nonce
+        else:
+            issued = await workflow.execute_local_activity(
+                ACTIVITY_ISSUE_CODE,
+                IssueCodeInput(
+                    verification_id=workflow.info().workflow_id,
+                    code_length=input.code_length,
+                    code_type=input.code_type,
+                ),
+                result_type=IssueCodeResult,
+                start_to_close_timeout=timedelta(seconds=10),
+                summary="issue code",
+            )
+            self._digest, self._nonce = issued.digest, issued.nonce
         self._state.code_issued = True
 
         plan = input.channels
@@ -113,19 +143,53 @@ class VerificationWorkflow:
                     await self._deliver_step(index)
                     continue
                 if self._step_state == _FAILED or now >= self._step_deadline:
-                    self._advance(index + 1)
+                    self._advance(
+                        index + 1,
+                        "delivery failed"
+                        if self._step_state == _FAILED
+                        else "no correct code before the step's timeout",
+                    )
                     continue
             elif self._deliveries_all_failed():
                 self._finish(Status.UNDELIVERABLE, "every channel in the plan failed to deliver")
                 break
             await self._sleep_until(self._next_deadline(index), index)
 
+        if workflow.patched(_PATCH_EVENT_LOG):
+            await self._record()
         # Upsert the terminal status (and last channel) once: one action per verification.
         workflow.upsert_search_attributes(
             [sa.STATUS.value_set(self._state.status.value), self._channel_attribute()]
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
+
+    async def _record(self) -> None:
+        """Write the record and the event log in one local activity (one action).
+
+        Runs in the workflow task that reached the terminal status; a store outage is
+        retried for an hour, then the verification completes without its record (the
+        events written earlier by the API and the delivery activity remain).
+        """
+        try:
+            await workflow.execute_local_activity(
+                ACTIVITY_RECORD,
+                RecordVerificationInput(
+                    verification_id=workflow.info().workflow_id,
+                    state=self._state,
+                    entries=self._log,
+                    country=self._input.country,
+                ),
+                result_type=RecordVerificationResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(hours=1),
+                summary=f"record {self._state.status.value}",
+            )
+        except ActivityError:
+            workflow.logger.warning("the verification record could not be written")
+
+    def _note(self, type: EventType, key: str, **fields: object) -> None:
+        self._log.append(LogEntry(key=key, type=type, occurred_at=workflow.now(), **fields))
 
     @property
     def _terminal(self) -> bool:
@@ -153,10 +217,17 @@ class VerificationWorkflow:
                 timeout_summary=f"wait for check: {summary}",
             )
 
-    def _advance(self, index: int) -> None:
+    def _advance(self, index: int, reason: str) -> None:
         self._state.current_step = index
         self._step_state = _PENDING
         if index < len(self._input.channels):
+            self._note(
+                EventType.FALLBACK,
+                f"fallback:{index}",
+                channel=self._input.channels[index].channel,
+                step_index=index,
+                reason=reason,
+            )
             workflow.upsert_search_attributes([self._channel_attribute()])
 
     def _channel_attribute(self) -> SearchAttributeUpdate[str]:
@@ -174,6 +245,15 @@ class VerificationWorkflow:
         self._state.reason = reason
         self._state.finished_at = workflow.now()
         self._wake = True
+        plan = self._input.channels
+        index = min(self._state.current_step, len(plan) - 1)
+        self._note(
+            _TERMINAL_EVENT[status],
+            "terminal",
+            channel=plan[index].channel if plan else None,
+            step_index=index,
+            reason=reason,
+        )
 
     # ------------------------------------------------------------- delivery
     async def _deliver_step(self, index: int) -> None:
@@ -259,6 +339,14 @@ class VerificationWorkflow:
         )
         self._state.deliveries.append(attempt)
         attempt.reference = f"{info.workflow_id}:{info.run_id}:{len(self._state.deliveries)}"
+        self._note(
+            EventType.SEND_ATTEMPTED,
+            f"send:{attempt.reference}",
+            channel=step.channel,
+            provider=provider,
+            step_index=index,
+            reason=kind.value,
+        )
         budget = max(step_end - now, timedelta(seconds=1))
         via = f" via {provider}" if provider else ""
         try:
@@ -282,6 +370,7 @@ class VerificationWorkflow:
                     delivery_key=attempt.reference,
                     web_domain=self._input.web_domain,
                     app_hash=self._input.app_hash,
+                    country=self._input.country,
                 ),
                 result_type=DeliverResult,
                 start_to_close_timeout=min(budget, timedelta(seconds=30)),
@@ -298,6 +387,14 @@ class VerificationWorkflow:
         except ActivityError as err:
             attempt.status = DeliveryStatus.FAILED
             attempt.error_type = _failure_type(err)
+            self._note(
+                EventType.FAILED,
+                f"failed:{attempt.reference}",
+                channel=step.channel,
+                provider=provider,
+                step_index=index,
+                reason=attempt.error_type,
+            )
         else:
             attempt.provider = result.provider
             attempt.provider_message_id = result.provider_message_id
@@ -305,6 +402,14 @@ class VerificationWorkflow:
                 # A receipt that overtook this result (matched by reference) stays: a
                 # later "sent" must not undo its "failed" or "delivered".
                 attempt.status = result.status
+            self._note(
+                EventType.SENT,
+                f"sent:{attempt.reference}",
+                channel=step.channel,
+                provider=result.provider,
+                provider_message_id=result.provider_message_id or None,
+                step_index=index,
+            )
             early = self._take_unmatched(attempt)
             if early is not None:
                 self._apply_receipt(attempt, early)
@@ -339,19 +444,23 @@ class VerificationWorkflow:
             raise ApplicationError("no code was issued yet", type="CodeNotIssued")
         # From here to the return there is no await: checks cannot interleave.
         self._state.attempts_used += 1
+        used = self._state.attempts_used
         if digests_match(self._digest, input.digest):
             self._finish(Status.APPROVED, "the correct code was submitted")
             return CheckResult(
                 status=Status.APPROVED,
                 valid=True,
                 attempts_remaining=self._state.attempts_remaining,
+                attempts_used=used,
             )
-        if self._state.attempts_used >= self._state.max_attempts:
+        self._note(EventType.CHECK_FAILED, f"check:{used}", reason="incorrect code")
+        if used >= self._state.max_attempts:
             self._finish(Status.MAX_ATTEMPTS_REACHED, "too many incorrect codes were submitted")
         return CheckResult(
             status=self._state.status,
             valid=False,
             attempts_remaining=self._state.attempts_remaining,
+            attempts_used=used,
         )
 
     @check.validator
@@ -417,7 +526,7 @@ class VerificationWorkflow:
     async def _next_channel(self, input: ScopedInput) -> NextChannelResult:
         self._require_next_allowed(input)
         target = self._state.current_step + 1
-        self._advance(target)
+        self._advance(target, "requested by the application")
         self._wake = True
 
         def settled() -> DeliveryAttempt | None:
@@ -494,6 +603,15 @@ class VerificationWorkflow:
         if receipt.status is DeliveryStatus.FAILED:
             attempt.status = DeliveryStatus.FAILED
             attempt.error_type = receipt.error_code or "receipt_failed"
+            self._note(
+                EventType.FAILED,
+                f"failed:{attempt.reference}",
+                channel=attempt.channel,
+                provider=attempt.provider,
+                provider_message_id=attempt.provider_message_id,
+                step_index=attempt.step_index,
+                reason=attempt.error_type,
+            )
             if (
                 attempt.step_index == self._state.current_step
                 and not self._terminal
@@ -502,6 +620,14 @@ class VerificationWorkflow:
                 self._step_state = _FAILED
         elif receipt.status is DeliveryStatus.DELIVERED:
             attempt.status = DeliveryStatus.DELIVERED
+            self._note(
+                EventType.DELIVERED,
+                f"delivered:{attempt.reference}",
+                channel=attempt.channel,
+                provider=attempt.provider,
+                provider_message_id=attempt.provider_message_id,
+                step_index=attempt.step_index,
+            )
         attempt.updated_at = workflow.now()
         self._wake = True
 

@@ -17,6 +17,7 @@ from otp.codes import code_digest, derive_code
 from otp.domain import (
     ACTIVITY_DELIVER,
     ACTIVITY_ISSUE_CODE,
+    ACTIVITY_RECORD,
     Channel,
     ChannelStep,
     CheckInput,
@@ -28,6 +29,8 @@ from otp.domain import (
     IssueCodeInput,
     IssueCodeResult,
     Mode,
+    RecordVerificationInput,
+    RecordVerificationResult,
     ScopedInput,
     VerificationInput,
     VerificationState,
@@ -248,6 +251,22 @@ def transient(reason: str = "timeout") -> ApplicationError:
     return ApplicationError(f"delivery failed: {reason}", type=ErrorType.TRANSIENT_DELIVERY)
 
 
+class RecordedVerifications:
+    """The recording activity for workflow tests: keeps what the workflow asked to write,
+    by verification id (the real one, against the store, is tested with the dev server)."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[str, RecordVerificationInput] = {}
+
+    @activity.defn(name=ACTIVITY_RECORD)
+    async def record(self, input: RecordVerificationInput) -> RecordVerificationResult:
+        self.inputs[input.verification_id] = input
+        return RecordVerificationResult(events_written=len(input.entries), webhooks_started=0)
+
+
+RECORDED = RecordedVerifications()
+
+
 def fake_worker(
     client: Client,
     task_queue: str,
@@ -266,6 +285,6 @@ def fake_worker(
         client,
         task_queue=task_queue,
         workflows=[VerificationWorkflow],
-        activities=[issue or fixed_issue_code, deliver.deliver],
+        activities=[issue or fixed_issue_code, deliver.deliver, RECORDED.record],
         max_cached_workflows=max_cached_workflows,
     )

@@ -27,6 +27,7 @@ from providers.sandbox import MAGIC_INVALID, MAGIC_NO_RECEIPT, MAGIC_RECEIPT_FAI
 from tests.workflows.helpers import (
     EMAIL,
     PHONE,
+    RECORDED,
     cancel_and_wait,
     fixed_issue_code,
     make_input,
@@ -70,7 +71,7 @@ def worker(client: Client, task_queue: str, fake: ProviderFake) -> Worker:
         client,
         task_queue=task_queue,
         workflows=[VerificationWorkflow],
-        activities=[fixed_issue_code, fake.deliver],
+        activities=[fixed_issue_code, fake.deliver, RECORDED.record],
     )
 
 
@@ -255,7 +256,7 @@ async def test_a_receipt_that_overtakes_the_send_result_is_not_undone(
         ts_env.client,
         task_queue=task_queue,
         workflows=[VerificationWorkflow],
-        activities=[fixed_issue_code, slow_deliver],
+        activities=[fixed_issue_code, slow_deliver, RECORDED.record],
     ):
         await wait_state(handle, lambda s: len(s.deliveries) == 1, "the first send")
         await handle.signal(

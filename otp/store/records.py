@@ -1,0 +1,372 @@
+"""Verification records, their event log, search and analytics (keyword-only queries)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+
+from otp.store import Store
+from otp.store.tables import (
+    VerificationDestination,
+    VerificationEvent,
+    VerificationRecord,
+    utcnow,
+)
+
+_EVENT_COLUMNS = [c.name for c in VerificationEvent.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+
+
+def _insert(store: Store, table: Any) -> Any:
+    dialect = postgresql if store.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+async def insert_events(store: Store, *, events: Sequence[VerificationEvent]) -> int:
+    """Insert events; one whose (verification, key) is already logged is skipped. New count."""
+    if not events:
+        return 0
+    rows = [{name: getattr(e, name) for name in _EVENT_COLUMNS} for e in events]
+    for row in rows:
+        row["recorded_at"] = utcnow()
+    statement = (
+        _insert(store, VerificationEvent)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["verification_id", "key"])
+    )
+    async with store.session() as session:
+        result = await session.exec(statement)
+        await session.commit()
+    return max(0, int(result.rowcount or 0))
+
+
+async def undispatched_events(store: Store, *, verification_id: str) -> list[VerificationEvent]:
+    async with store.session() as session:
+        rows = await session.exec(
+            select(VerificationEvent)
+            .where(VerificationEvent.verification_id == verification_id)
+            .where(col(VerificationEvent.webhooks_dispatched).is_(False))
+            .order_by(col(VerificationEvent.occurred_at), col(VerificationEvent.id))
+        )
+        return list(rows.all())
+
+
+async def mark_dispatched(store: Store, *, event_id: int | None) -> None:
+    async with store.session() as session:
+        await session.exec(
+            update(VerificationEvent)
+            .where(col(VerificationEvent.id) == event_id)
+            .values(webhooks_dispatched=True)
+        )
+        await session.commit()
+
+
+async def upsert_record(
+    store: Store,
+    *,
+    record: VerificationRecord,
+    destination_hashes: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Write a verification's row. A final row always wins; a non-final one never
+    overwrites a final one (a late writer cannot undo the workflow's last word)."""
+    values = {c.name: getattr(record, c.name) for c in VerificationRecord.__table__.columns}  # type: ignore[attr-defined]
+    values["updated_at"] = utcnow()
+    statement = _insert(store, VerificationRecord).values(values)
+    changing = {k: v for k, v in values.items() if k != "id"}
+    if record.final:
+        statement = statement.on_conflict_do_update(index_elements=["id"], set_=changing)
+    else:
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_=changing,
+            where=col(VerificationRecord.final).is_(False),
+        )
+    async with store.session() as session:
+        await session.exec(statement)
+        if destination_hashes:
+            await session.exec(
+                _insert(store, VerificationDestination)
+                .values(
+                    [
+                        {"verification_id": record.id, "destination_hash": h, "channel": c}
+                        for h, c in destination_hashes
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+        await session.commit()
+
+
+async def mark_delivered(store: Store, *, verification_id: str, at: datetime) -> None:
+    """A receipt said delivered: the row says so too, whatever its state."""
+    async with store.session() as session:
+        await session.exec(
+            update(VerificationRecord)
+            .where(col(VerificationRecord.id) == verification_id)
+            .where(col(VerificationRecord.delivered).is_(False))
+            .values(delivered=True, delivered_at=at, updated_at=utcnow())
+        )
+        await session.commit()
+
+
+async def get_record(
+    store: Store, *, verification_id: str, application_id: str, mode: str
+) -> VerificationRecord | None:
+    async with store.session() as session:
+        row = await session.get(VerificationRecord, verification_id)
+    if row is None or row.application_id != application_id or row.mode != mode:
+        return None
+    return row
+
+
+async def list_events(
+    store: Store, *, verification_id: str, application_id: str, mode: str
+) -> list[VerificationEvent]:
+    async with store.session() as session:
+        rows = await session.exec(
+            select(VerificationEvent)
+            .where(VerificationEvent.verification_id == verification_id)
+            .where(VerificationEvent.application_id == application_id)
+            .where(VerificationEvent.mode == mode)
+            .order_by(col(VerificationEvent.occurred_at), col(VerificationEvent.id))
+        )
+        return list(rows.all())
+
+
+async def find_delivery_event(
+    store: Store, *, verification_id: str, provider_message_id: str
+) -> VerificationEvent | None:
+    """The send event of a delivery, found by the provider's message id."""
+    async with store.session() as session:
+        rows = await session.exec(
+            select(VerificationEvent)
+            .where(VerificationEvent.verification_id == verification_id)
+            .where(VerificationEvent.provider_message_id == provider_message_id)
+            .limit(1)
+        )
+        return rows.first()
+
+
+# ------------------------------------------------------------------------ search
+@dataclass(frozen=True)
+class SearchFilter:
+    application_id: str
+    mode: str
+    status: str | None = None
+    channel: str | None = None
+    country: str | None = None
+    destination_hash: str | None = None
+    client_ref: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+def encode_cursor(record: VerificationRecord) -> str:
+    raw = json.dumps([record.created_at.isoformat(), record.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ValueError for anything that is not a cursor this service made."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, ident = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(created), str(ident)
+    except Exception as exc:
+        raise ValueError("malformed cursor") from exc
+
+
+async def search(
+    store: Store, *, where: SearchFilter, limit: int, cursor: str | None = None
+) -> tuple[list[VerificationRecord], str | None]:
+    """Newest first; the cursor continues after the last row of the previous page."""
+    query = select(VerificationRecord).where(
+        VerificationRecord.application_id == where.application_id,
+        VerificationRecord.mode == where.mode,
+    )
+    if where.status:
+        query = query.where(VerificationRecord.status == where.status)
+    if where.channel:
+        query = query.where(VerificationRecord.channel == where.channel)
+    if where.country:
+        query = query.where(VerificationRecord.country == where.country)
+    if where.client_ref:
+        query = query.where(VerificationRecord.client_ref == where.client_ref)
+    if where.created_from:
+        query = query.where(col(VerificationRecord.created_at) >= where.created_from)
+    if where.created_to:
+        query = query.where(col(VerificationRecord.created_at) < where.created_to)
+    if where.destination_hash:
+        matching = select(VerificationDestination.verification_id).where(
+            VerificationDestination.destination_hash == where.destination_hash
+        )
+        query = query.where(col(VerificationRecord.id).in_(matching))
+    if cursor:
+        created, ident = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                col(VerificationRecord.created_at) < created,
+                and_(
+                    col(VerificationRecord.created_at) == created,
+                    col(VerificationRecord.id) < ident,
+                ),
+            )
+        )
+    query = query.order_by(
+        col(VerificationRecord.created_at).desc(), col(VerificationRecord.id).desc()
+    ).limit(limit + 1)
+    async with store.session() as session:
+        rows = list((await session.exec(query)).all())
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+# --------------------------------------------------------------------- analytics
+@dataclass
+class Bucket:
+    key: dict[str, str | None]
+    started: int = 0
+    delivered: int = 0
+    approved: int = 0
+    expired: int = 0
+    failed: int = 0
+    canceled: int = 0
+    blocked: int = 0
+    pending: int = 0
+    with_fallback: int = 0
+    checks: int = 0
+    wrong_checks: int = 0
+    verify_ms: list[int] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        times = sorted(self.verify_ms or [])
+        return {
+            **self.key,
+            "started": self.started,
+            "delivered": self.delivered,
+            "approved": self.approved,
+            "expired": self.expired,
+            "failed": self.failed,
+            "canceled": self.canceled,
+            "blocked": self.blocked,
+            "pending": self.pending,
+            "conversion_rate": _rate(self.approved, self.started),
+            "delivery_rate": _rate(self.delivered, self.started),
+            "fallback_rate": _rate(self.with_fallback, self.started),
+            "wrong_code_rate": _rate(self.wrong_checks, self.checks),
+            "time_to_verify_p50_ms": percentile(times, 50),
+            "time_to_verify_p95_ms": percentile(times, 95),
+        }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def percentile(sorted_values: Sequence[int], p: float) -> int | None:
+    """Nearest-rank percentile of already sorted values (None when empty)."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+_FAILED = {"undeliverable", "max_attempts_reached"}
+
+
+async def analytics(
+    store: Store,
+    *,
+    application_id: str,
+    mode: str,
+    created_from: datetime,
+    created_to: datetime,
+    group_by: Sequence[str],
+    max_rows: int = 200_000,
+) -> tuple[Bucket, list[Bucket]]:
+    """Totals and buckets over verifications created in [from, to), grouped by
+    any of day/channel/country. Grouping happens here so it is the same on both
+    databases; `max_rows` bounds the work (the API checks the range first)."""
+    query = (
+        sa_select(
+            col(VerificationRecord.created_at),
+            col(VerificationRecord.first_channel),
+            col(VerificationRecord.country),
+            col(VerificationRecord.status),
+            col(VerificationRecord.delivered),
+            col(VerificationRecord.fallbacks),
+            col(VerificationRecord.attempts_used),
+            col(VerificationRecord.wrong_checks),
+            col(VerificationRecord.time_to_verify_ms),
+        )
+        .where(
+            col(VerificationRecord.application_id) == application_id,
+            col(VerificationRecord.mode) == mode,
+            col(VerificationRecord.created_at) >= created_from,
+            col(VerificationRecord.created_at) < created_to,
+        )
+        .limit(max_rows)
+    )
+    total = Bucket(key={}, verify_ms=[])
+    buckets: dict[tuple[str | None, ...], Bucket] = {}
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    for created, channel, country, status, delivered, fallbacks, used, wrong, ttv in rows:
+        values = {"day": created.date().isoformat(), "channel": channel, "country": country}
+        key = {name: values[name] for name in group_by}
+        group = tuple(key.values())
+        bucket = buckets.get(group)
+        if bucket is None:
+            bucket = buckets[group] = Bucket(key=key, verify_ms=[])
+        for target in (total, bucket):
+            target.started += 1
+            target.delivered += int(bool(delivered))
+            target.approved += int(status == "approved")
+            target.expired += int(status == "expired")
+            target.failed += int(status in _FAILED)
+            target.canceled += int(status == "canceled")
+            target.blocked += int(status == "blocked")
+            target.pending += int(status == "pending")
+            target.with_fallback += int(fallbacks > 0)
+            target.checks += used
+            target.wrong_checks += wrong
+            if ttv is not None and target.verify_ms is not None:
+                target.verify_ms.append(ttv)
+    ordered = sorted(buckets.values(), key=lambda b: tuple(str(v) for v in b.key.values()))
+    return total, ordered
+
+
+# --------------------------------------------------------------------- retention
+async def purge_finished(store: Store, *, older_than: timedelta) -> int:
+    """Delete finished verifications (and their events) that ended before now - older_than."""
+    cutoff = utcnow() - older_than
+    async with store.session() as session:
+        ids = select(VerificationRecord.id).where(
+            col(VerificationRecord.finished_at).is_not(None),
+            col(VerificationRecord.finished_at) < cutoff,
+        )
+        doomed = list((await session.exec(ids)).all())
+        for start in range(0, len(doomed), 500):
+            chunk = doomed[start : start + 500]
+            await session.exec(
+                delete(VerificationEvent).where(col(VerificationEvent.verification_id).in_(chunk))
+            )
+            await session.exec(
+                delete(VerificationDestination).where(
+                    col(VerificationDestination.verification_id).in_(chunk)
+                )
+            )
+            await session.exec(
+                delete(VerificationRecord).where(col(VerificationRecord.id).in_(chunk))
+            )
+        await session.commit()
+    return len(doomed)
