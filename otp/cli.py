@@ -1,4 +1,4 @@
-"""The `otp` command: `otp dev`, `otp worker`, `otp api`, `otp ping`.
+"""The `otp` command: `otp dev`, `otp worker`, `otp api`, `otp ping`, `otp apps`, `otp keys`.
 
 Every command leaves through `otp.process.run_and_exit`, so the process exit code
 is the command's own even when the temporalio native runtime crashes while the
@@ -8,14 +8,23 @@ interpreter shuts down (sdk-python issue 300).
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from typing import Annotated, NoReturn
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from otp.logs import setup_logging
 from otp.process import run_and_exit
 from otp.settings import get_settings
+
+if TYPE_CHECKING:
+    from otp.applications import ApiKeyPublic, ApplicationPublic
+    from otp.store import Store
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="otp",
@@ -128,6 +137,270 @@ def temporal_setup() -> None:
         typer.echo(f"Registered search attributes on {target} ({namespace}): {', '.join(added)}")
     else:
         typer.echo(f"Search attributes already registered on {target} ({namespace})")
+
+
+# ------------------------------------------------------------- applications and keys
+apps_app = typer.Typer(
+    help="Applications: their defaults, allowed channels and keys (straight in the store).",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(
+    help="API keys of an application: create (shown once), list, revoke.", no_args_is_help=True
+)
+app.add_typer(apps_app, name="apps")
+app.add_typer(keys_app, name="keys")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _in_store(work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run `work` against the configured store, migrated and with its default application."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from otp.store import Store
+    from otp.store.applications import ensure_default_application
+
+    settings = get_settings()
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> T:
+        store = Store(settings.store_url)
+        try:
+            await store.migrate()
+            await ensure_default_application(store)
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except (SQLAlchemyError, OSError) as exc:
+        where = make_url(settings.store_url).render_as_string(hide_password=True)
+        _fail(f"the store at {where} failed: {type(exc).__name__}: {getattr(exc, 'orig', exc)}")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
+
+
+def _table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _describe(application: ApplicationPublic) -> None:
+    defaults = application.defaults.model_dump(mode="json", exclude_none=True)
+    allowed = ", ".join(c.value for c in application.allowed_channels) or "all"
+    typer.echo(f"{application.id}  {application.name}")
+    typer.echo(f"  brand             {application.brand or '-'}")
+    typer.echo(f"  allowed channels  {allowed}")
+    typer.echo(f"  defaults          {json.dumps(defaults) if defaults else '-'}")
+    typer.echo(f"  created           {_when(application.created_at)}")
+    typer.echo(f"  updated           {_when(application.updated_at)}")
+
+
+def _key_rows(keys: list[ApiKeyPublic]) -> list[list[str]]:
+    rows = [["ID", "MODE", "HINT", "NAME", "CREATED", "LAST USED", "STATUS"]]
+    for key in keys:
+        status = f"revoked {_when(key.revoked_at)}" if key.revoked_at else "active"
+        rows.append(
+            [
+                key.id,
+                key.mode.value,
+                key.hint,
+                key.name or "-",
+                _when(key.created_at),
+                _when(key.last_used_at),
+                status,
+            ]
+        )
+    return rows
+
+
+@apps_app.command("create")
+def apps_create(
+    name: Annotated[str, typer.Option(help="Name for people (not shown to users).")],
+    brand: Annotated[str, typer.Option(help="Name shown in messages.")] = "",
+    defaults: Annotated[
+        str | None,
+        typer.Option(
+            help='Request defaults as JSON, e.g. \'{"code_length": 8, "channels": '
+            '[{"channel": "sms", "timeout_s": 30}]}\'.'
+        ),
+    ] = None,
+    channels: Annotated[
+        str | None,
+        typer.Option("--allowed-channels", help="Comma-separated channels allowed (default: all)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an application."""
+    from pydantic import ValidationError
+
+    from otp.applications import BRAND_MAX, NAME_MAX, ApplicationDefaults, ApplicationPolicy
+    from otp.domain import Channel
+    from otp.store.applications import create_application
+
+    if not 1 <= len(name) <= NAME_MAX or len(brand) > BRAND_MAX:
+        _fail(f"--name takes 1 to {NAME_MAX} characters, --brand at most {BRAND_MAX}", 2)
+    try:
+        policy = ApplicationPolicy(
+            defaults=ApplicationDefaults.model_validate_json(defaults or "{}"),
+            allowed_channels=[Channel(c.strip()) for c in (channels or "").split(",") if c.strip()],
+        )
+    except (ValidationError, ValueError) as exc:
+        _fail(f"invalid application settings: {exc}", 2)
+    application = _in_store(
+        lambda store: create_application(
+            store,
+            name=name,
+            brand=brand,
+            defaults=policy.defaults,
+            allowed_channels=policy.allowed_channels,
+        )
+    )
+    if as_json:
+        _print_json(application.model_dump(mode="json"))
+    else:
+        _describe(application)
+
+
+@apps_app.command("list")
+def apps_list(as_json: JsonOption = False) -> None:
+    """List applications, oldest first."""
+    from otp.store.applications import list_applications
+
+    applications = _in_store(lambda store: list_applications(store, limit=10_000))
+    if as_json:
+        _print_json([a.model_dump(mode="json") for a in applications])
+        return
+    rows = [["ID", "NAME", "BRAND", "ALLOWED", "CREATED"]]
+    for a in applications:
+        allowed = ",".join(c.value for c in a.allowed_channels) or "all"
+        rows.append([a.id, a.name, a.brand or "-", allowed, _when(a.created_at)])
+    _table(rows)
+
+
+@apps_app.command("show")
+def apps_show(
+    application_id: Annotated[str, typer.Argument(help="`app_...` or `default`.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show an application and its keys."""
+    from otp.store.applications import get_application, list_api_keys
+
+    async def read(store: Store) -> tuple[ApplicationPublic | None, list[ApiKeyPublic]]:
+        application = await get_application(store, application_id=application_id)
+        keys = await list_api_keys(store, application_id=application_id) if application else []
+        return application, keys
+
+    application, keys = _in_store(read)
+    if application is None:
+        _fail(f"no application {application_id!r}")
+    if as_json:
+        _print_json(
+            {
+                **application.model_dump(mode="json"),
+                "keys": [k.model_dump(mode="json") for k in keys],
+            }
+        )
+        return
+    _describe(application)
+    typer.echo("")
+    if keys:
+        _table(_key_rows(keys))
+    else:
+        typer.echo(f"No keys yet: otp keys create --app {application.id} --mode test")
+
+
+class KeyMode(StrEnum):
+    TEST = "test"
+    LIVE = "live"
+
+
+@keys_app.command("create")
+def keys_create(
+    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    mode: Annotated[KeyMode, typer.Option(help="test: sandbox only; live: real delivery.")],
+    name: Annotated[str, typer.Option(help="Name for people, e.g. staging.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key. The key is printed this once: only its hash is stored."""
+    from otp.applications import NAME_MAX
+    from otp.domain import Mode
+    from otp.store.applications import ApplicationNotFoundError, create_api_key
+
+    if len(name) > NAME_MAX:
+        _fail(f"--name takes at most {NAME_MAX} characters", 2)
+    try:
+        created = _in_store(
+            lambda store: create_api_key(
+                store, application_id=application_id, mode=Mode(mode.value), name=name
+            )
+        )
+    except ApplicationNotFoundError:
+        _fail(f"no application {application_id!r}")
+    if as_json:
+        _print_json({"key": created.key, **created.api_key.model_dump(mode="json")})
+        return
+    typer.echo(f"Created {mode.value} key {created.api_key.id} for application {application_id}:")
+    typer.echo("")
+    typer.echo(f"  {created.key}")
+    typer.echo("")
+    typer.echo("Store it now: it is never shown again (only its hash is kept).")
+
+
+@keys_app.command("list")
+def keys_list(
+    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """List an application's keys (hints only), revoked ones included."""
+    from otp.store.applications import get_application, list_api_keys
+
+    async def read(store: Store) -> list[ApiKeyPublic] | None:
+        if await get_application(store, application_id=application_id) is None:
+            return None
+        return await list_api_keys(store, application_id=application_id)
+
+    keys = _in_store(read)
+    if keys is None:
+        _fail(f"no application {application_id!r}")
+    if as_json:
+        _print_json([k.model_dump(mode="json") for k in keys])
+    elif keys:
+        _table(_key_rows(keys))
+    else:
+        typer.echo(f"No keys for {application_id}.")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="`key_...` (see `otp keys list`).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a key for good. Running API processes refuse it within 10 seconds."""
+    from otp.store.applications import revoke_api_key
+
+    revoked = _in_store(lambda store: revoke_api_key(store, key_id=key_id))
+    if revoked is None:
+        _fail(f"no key {key_id!r}")
+    if as_json:
+        _print_json(revoked.model_dump(mode="json"))
+    else:
+        typer.echo(f"Revoked {revoked.id} ({revoked.hint}) at {_when(revoked.revoked_at)}.")
 
 
 def _run() -> int:

@@ -37,7 +37,7 @@ from types import FrameType
 from typing import TextIO
 
 from otp.search_attributes import dev_server_args
-from otp.settings import ConfigError, Settings, dev_api_key, load_secrets
+from otp.settings import ConfigError, Settings, admin_token, dev_api_key, load_secrets
 
 LOCALHOST = "127.0.0.1"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -343,6 +343,10 @@ def banner(settings: Settings, key: str) -> str:
             f"  Temporal     {temporal_target(settings)} (namespace {settings.temporal_namespace})",
             f"  Data dir     {settings.data_dir}",
             f"  Dev API key  {key}  (test mode; stored in {settings.data_dir / 'dev_api_key'})",
+            f"  Admin token  {admin_token(settings)}  (/v1/admin; "
+            f"stored in {settings.data_dir / 'admin_token'})"
+            if settings.admin_token is None
+            else "  Admin token  from OTP_ADMIN_TOKEN (/v1/admin)",
             "",
             "Start a verification:",
             f"  {curl}",
