@@ -282,8 +282,14 @@ class VerificationService:
         raise VerificationFinished(state.status.value, state.reason)
 
     async def check(
-        self, verification_id: str, principal: Principal, *, digest: str
+        self,
+        verification_id: str,
+        principal: Principal,
+        *,
+        digest: str,
+        update_id: str | None = None,
     ) -> CheckResult:
+        """Check a code. The same `update_id` again returns the first answer, counted once."""
         handle = self._handle(verification_id)
         t = self.timeouts.update
         arg = CheckInput(
@@ -292,7 +298,9 @@ class VerificationService:
         return await self._update(
             handle,
             principal,
-            lambda: handle.execute_update(VerificationWorkflow.check, arg, rpc_timeout=t),
+            lambda: handle.execute_update(
+                VerificationWorkflow.check, arg, id=update_id, rpc_timeout=t
+            ),
             t,
         )
 

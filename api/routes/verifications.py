@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Response, status
+from fastapi import APIRouter, Path, Response, status
 
 from api.auth import Principal
 from api.deps import AuthDep, SecretsDep, ServiceDep, SettingsDep
@@ -19,6 +19,7 @@ from api.errors import (
     invalid,
     param_error,
 )
+from api.idempotency import IdempotencyKeyHeader, check_update_id, idempotent
 from api.schemas import (
     DEFAULT_MAX_SENDS,
     DEFAULT_RESEND_COOLDOWN_S,
@@ -238,27 +239,16 @@ def _public(verification_id: str, state: VerificationState) -> VerificationPubli
     status_code=status.HTTP_201_CREATED,
     response_model=VerificationCreated,
     summary="Start a verification",
-    responses=problem_responses(401, 403, 422, 503),
+    responses=problem_responses(401, 403, 409, 422, 503),
 )
+@idempotent
 async def create_verification(
     body: VerificationCreate,
     response: Response,
     principal: AuthDep,
     service: ServiceDep,
     settings: SettingsDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description=(
-                "Retry-safe creation: the same key (per application and mode) always maps "
-                "to the same verification. A repeat answers the original response again with "
-                "`Idempotent-Replayed: true` (read the current state with GET); the same key "
-                "with a different body is a 422 problem. Keys do not expire yet: fuller "
-                "idempotency semantics (expiry, stored responses for every route) come later."
-            ),
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> VerificationCreated:
     """Issue a code and deliver it along the channel plan (with timed fallback).
 
@@ -328,12 +318,14 @@ async def get_verification(
     summary="Check a code",
     responses=problem_responses(401, 404, 409, 422, 503),
 )
+@idempotent
 async def check_verification(
     verification_id: VerificationId,
     body: CheckRequest,
     principal: AuthDep,
     service: ServiceDep,
     secrets: SecretsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> CheckResponse:
     """Compare a submitted code. A wrong code is a normal answer (`valid: false`).
 
@@ -343,7 +335,8 @@ async def check_verification(
     """
     _require_id(verification_id)
     digest = code_digest(secrets.code_secret, verification_id, body.code)
-    result = await service.check(verification_id, principal, digest=digest)
+    update_id = check_update_id(secrets, principal, verification_id, idempotency_key, body)
+    result = await service.check(verification_id, principal, digest=digest, update_id=update_id)
     logger.info(
         "code checked",
         extra={
