@@ -296,7 +296,16 @@ def record_of_state(
         time_to_verify_ms=_ms(state.created_at, state.finished_at) if approved else None,
         time_to_deliver_ms=_ms(state.created_at, delivered_at),
         final=final,
+        snapshot=masked_snapshot(state),
     )
+
+
+def masked_snapshot(state: VerificationState) -> dict[str, Any]:
+    """The state as JSON with every destination masked."""
+    snapshot = state.model_dump(mode="json")
+    for step in snapshot.get("channels", []):
+        step["to"] = mask(step.get("to") or "")
+    return snapshot
 
 
 def public_data(record: VerificationRecord) -> dict[str, Any]:

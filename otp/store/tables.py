@@ -106,6 +106,9 @@ class VerificationRecord(SQLModel, table=True):
     time_to_deliver_ms: int | None = None
     # Set by the workflow's final write: the row is complete and authoritative.
     final: bool = False
+    # The verification as `GET /v1/verifications/{id}` shows it, destinations masked:
+    # what that endpoint answers once Temporal no longer holds the execution.
+    snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class VerificationDestination(SQLModel, table=True):

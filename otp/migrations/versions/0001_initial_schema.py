@@ -157,6 +157,7 @@ def upgrade() -> None:
         sa.Column("time_to_verify_ms", sa.Integer(), nullable=True),
         sa.Column("time_to_deliver_ms", sa.Integer(), nullable=True),
         sa.Column("final", sa.Boolean(), nullable=False),
+        sa.Column("snapshot", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("verifications", schema=None) as batch_op:
