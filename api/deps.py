@@ -50,7 +50,10 @@ def get_service(
 ) -> VerificationService:
     settings = get_settings(request)
     return VerificationService(
-        client, task_queue=settings.task_queue, timeouts=request.app.state.timeouts
+        client,
+        task_queue=settings.task_queue,
+        timeouts=request.app.state.timeouts,
+        code_secret=get_secrets(request).code_secret,
     )
 
 

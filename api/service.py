@@ -47,6 +47,7 @@ from api.errors import (
     is_not_found,
 )
 from otp import search_attributes as sa
+from otp.codes import code_digest, derive_code, new_nonce
 from otp.domain import (
     WORKFLOW_ID_PREFIX,
     CancelResult,
@@ -120,14 +121,35 @@ def _execution_status_of(err: WorkflowFailureError) -> str:
 
 
 def _comparable(input: VerificationInput) -> dict[str, object]:
-    return input.model_dump(mode="json", exclude={"created_at"})
+    return input.model_dump(mode="json", exclude={"created_at", "code_nonce", "code_digest"})
+
+
+def issue_code(
+    code_secret: bytes, verification_id: str, input: VerificationInput
+) -> VerificationInput:
+    """The input with a freshly issued code: its nonce and keyed digest, never the code."""
+    nonce = new_nonce()
+    code = derive_code(code_secret, verification_id, nonce, input.code_length, input.code_type)
+    return input.model_copy(
+        update={"code_nonce": nonce, "code_digest": code_digest(code_secret, verification_id, code)}
+    )
 
 
 class VerificationService:
-    def __init__(self, client: Client, *, task_queue: str, timeouts: Timeouts) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        timeouts: Timeouts,
+        code_secret: bytes | None = None,
+    ) -> None:
+        """With `code_secret`, codes are issued here, with the start (nonce + keyed digest
+        in the encrypted input): the workflow then needs no activity to issue one."""
         self._client = client
         self._task_queue = task_queue
         self.timeouts = timeouts
+        self._code_secret = code_secret
 
     def _handle(
         self, verification_id: str
@@ -152,6 +174,8 @@ class VerificationService:
             if idempotency_key is not None
             else new_verification_id()
         )
+        if self._code_secret is not None:
+            input = issue_code(self._code_secret, verification_id, input)
         t = self.timeouts.rpc
         try:
             handle = await _bounded(
