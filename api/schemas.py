@@ -368,3 +368,81 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+# --- search, event log, analytics ---
+class VerificationSummary(BaseModel):
+    """A verification as the store records it (kept after Temporal forgets it)."""
+
+    id: str
+    status: Status
+    reason: str | None = None
+    mode: Mode
+    channel: Channel | None = Field(default=None, description="Channel in use last.")
+    channels: list[Channel] = Field(description="The channel plan.")
+    country: str | None = None
+    to: str = Field(description="Masked destination of the first step.")
+    client_ref: str | None = None
+    created_at: datetime
+    expires_at: datetime
+    finished_at: datetime | None = None
+    attempts_used: int
+    sends: int
+    delivered: bool = Field(description="A provider confirmed delivery of at least one send.")
+    fallbacks: int = Field(description="How many times the plan moved to its next step.")
+    time_to_verify_ms: int | None = None
+
+
+class VerificationPage(BaseModel):
+    data: list[VerificationSummary]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; absent on the last."
+    )
+
+
+class EventPublic(BaseModel):
+    type: str = Field(
+        description="created, send_attempted, sent, delivered, failed, fallback, check_failed, "
+        "approved, expired, max_attempts_reached, canceled, blocked or undeliverable."
+    )
+    occurred_at: datetime
+    channel: str | None = None
+    provider: str | None = None
+    provider_message_id: str | None = None
+    country: str | None = None
+    to: str | None = Field(default=None, description="Masked destination.")
+    step_index: int | None = None
+    reason: str | None = None
+
+
+class VerificationEvents(BaseModel):
+    id: str
+    data: list[EventPublic]
+
+
+class AnalyticsFigures(BaseModel):
+    day: str | None = None
+    channel: str | None = None
+    country: str | None = None
+    started: int
+    delivered: int
+    approved: int
+    expired: int
+    failed: int = Field(description="Undeliverable or out of attempts.")
+    canceled: int
+    blocked: int
+    pending: int
+    conversion_rate: float | None = Field(description="approved / started.")
+    delivery_rate: float | None = Field(description="delivered / started.")
+    fallback_rate: float | None = Field(description="Share of verifications that fell back.")
+    wrong_code_rate: float | None = Field(description="Wrong checks / all checks.")
+    time_to_verify_p50_ms: int | None = None
+    time_to_verify_p95_ms: int | None = None
+
+
+class AnalyticsReport(BaseModel):
+    created_after: datetime
+    created_before: datetime
+    group_by: list[str]
+    totals: AnalyticsFigures
+    groups: list[AnalyticsFigures]

@@ -7,19 +7,21 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from api.auth import Principal
-from api.deps import AuthDep, SecretsDep, ServiceDep, SettingsDep
+from api.deps import AuthDep, SecretsDep, ServiceDep, SettingsDep, StoreDep
 from api.errors import (
     ChannelNotAllowed,
     DeliveryFailed,
+    VerificationFinished,
     VerificationNotFound,
     field_error,
     invalid,
     param_error,
 )
 from api.idempotency import IdempotencyKeyHeader, check_update_id, idempotent
+from api.recording import record_check, record_created
 from api.schemas import (
     DEFAULT_MAX_SENDS,
     DEFAULT_RESEND_COOLDOWN_S,
@@ -57,6 +59,8 @@ from otp.domain import (
     VerificationState,
 )
 from otp.settings import Settings
+from otp.store import Store
+from otp.store import records as store_records
 
 logger = logging.getLogger("otp.api")
 
@@ -244,6 +248,7 @@ def _public(verification_id: str, state: VerificationState) -> VerificationPubli
 @idempotent
 async def create_verification(
     body: VerificationCreate,
+    request: Request,
     response: Response,
     principal: AuthDep,
     service: ServiceDep,
@@ -281,6 +286,8 @@ async def create_verification(
         app_hash=body.app_hash,
     )
     started = await service.start(input, principal, idempotency_key=idempotency_key)
+    if not started.replayed:
+        await record_created(request, started.id, started.input)
     response.headers["Location"] = f"{router.prefix}/{started.id}"
     if started.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -305,11 +312,35 @@ async def create_verification(
     responses=problem_responses(401, 404, 503),
 )
 async def get_verification(
-    verification_id: VerificationId, principal: AuthDep, service: ServiceDep
+    verification_id: VerificationId, principal: AuthDep, service: ServiceDep, store: StoreDep
 ) -> VerificationPublic:
-    """Status, plan, every delivery attempt, attempts used and the terminal reason."""
-    state = await service.state(_require_id(verification_id), principal)
+    """Status, plan, every delivery attempt, attempts used and the terminal reason.
+
+    Finished verifications stay readable from the store after Temporal's own retention.
+    """
+    try:
+        state = await service.state(_require_id(verification_id), principal)
+    except VerificationNotFound:
+        recorded = await _recorded_state(store, verification_id, principal)
+        if recorded is None:
+            raise
+        state = recorded
     return _public(verification_id, state)
+
+
+async def _recorded_state(
+    store: Store, verification_id: str, principal: Principal
+) -> VerificationState | None:
+    """The final state the store kept of a verification Temporal no longer holds."""
+    record = await store_records.get_record(
+        store,
+        verification_id=verification_id,
+        application_id=principal.application_id,
+        mode=principal.mode.value,
+    )
+    if record is None or not record.final or not record.snapshot:
+        return None
+    return VerificationState.model_validate(record.snapshot)
 
 
 @router.post(
@@ -322,9 +353,11 @@ async def get_verification(
 async def check_verification(
     verification_id: VerificationId,
     body: CheckRequest,
+    request: Request,
     principal: AuthDep,
     service: ServiceDep,
     secrets: SecretsDep,
+    store: StoreDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> CheckResponse:
     """Compare a submitted code. A wrong code is a normal answer (`valid: false`).
@@ -336,7 +369,14 @@ async def check_verification(
     _require_id(verification_id)
     digest = code_digest(secrets.code_secret, verification_id, body.code)
     update_id = check_update_id(secrets, principal, verification_id, idempotency_key, body)
-    result = await service.check(verification_id, principal, digest=digest, update_id=update_id)
+    try:
+        result = await service.check(verification_id, principal, digest=digest, update_id=update_id)
+    except VerificationNotFound:
+        # Past Temporal's retention the store still knows how it ended: say why.
+        state = await _recorded_state(store, verification_id, principal)
+        if state is None or not state.status.is_terminal:
+            raise
+        raise VerificationFinished(state.status.value, state.reason) from None
     logger.info(
         "code checked",
         extra={
@@ -345,6 +385,13 @@ async def check_verification(
             "status": result.status.value,
             "attempts_remaining": result.attempts_remaining,
         },
+    )
+    await record_check(
+        request,
+        verification_id,
+        result,
+        application_id=principal.application_id,
+        mode=principal.mode,
     )
     return CheckResponse(
         id=verification_id,

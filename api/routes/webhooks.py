@@ -32,6 +32,7 @@ from api.errors import (
     WebhookNotConfigured,
     is_not_found,
 )
+from api.recording import record_receipt
 from api.schemas import VERIFICATION_ID_RE, Problem, WebhookAck
 from api.service import Timeouts
 from otp.domain import DeliveryReceiptInput, verification_id_of_reference
@@ -97,6 +98,8 @@ def _verification_id(reference: str | None) -> str | None:
 async def _forward(request: Request, verification_id: str, receipt: DeliveryReceiptInput) -> bool:
     """Signal the receipt to its verification; False if that workflow is gone or closed.
 
+    Either way the receipt goes to the event log (it often arrives after the approval).
+
     Temporal outages and timeouts escape to `api.errors` (503: the provider retries).
     """
     client = get_client(request)
@@ -109,7 +112,9 @@ async def _forward(request: Request, verification_id: str, receipt: DeliveryRece
     except RPCError as err:
         if not is_not_found(err):
             raise
+        await record_receipt(request, verification_id, receipt)
         return False
+    await record_receipt(request, verification_id, receipt)
     return True
 
 

@@ -1,0 +1,134 @@
+"""The API's writes to the event log: what it learns first (a start, a wrong code, a
+delivery receipt) is logged at once, best effort. The workflow's final batch carries
+the same entries under the same keys, so a write lost here is never lost for good."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from fastapi import Request
+from temporalio.client import Client
+
+from otp.domain import (
+    CheckResult,
+    DeliveryReceiptInput,
+    EventType,
+    LogEntry,
+    Mode,
+    VerificationInput,
+    VerificationState,
+    WebhookEvent,
+)
+from otp.events import Dispatch, EventRecorder, Verification
+from otp.settings import Secrets, Settings
+from otp.store import Store, utcnow
+
+logger = logging.getLogger("otp.api")
+
+
+def recorder_for(request: Request) -> EventRecorder | None:
+    """The app's recorder (None while the API is starting)."""
+    app = request.app
+    recorder: EventRecorder | None = getattr(app.state, "recorder", None)
+    if recorder is None and app.state.store is not None and app.state.client is not None:
+        recorder = app.state.recorder = build_recorder(
+            app.state.store, app.state.client, app.state.secrets, app.state.settings
+        )
+    return recorder
+
+
+def build_recorder(
+    store: Store, client: Client, secrets: Secrets, settings: Settings
+) -> EventRecorder:
+    from workflows.dispatch import start_webhook_deliveries
+
+    async def dispatch(event: WebhookEvent) -> int:
+        return await start_webhook_deliveries(client, store, event, task_queue=settings.task_queue)
+
+    handoff: Dispatch = dispatch
+    return EventRecorder(store, secrets.code_secret, dispatch=handoff)
+
+
+async def record_created(request: Request, verification_id: str, input: VerificationInput) -> None:
+    recorder = recorder_for(request)
+    if recorder is None:
+        return
+    created = input.created_at or utcnow()
+    state = VerificationState(
+        application_id=input.application_id,
+        mode=input.mode,
+        created_at=created,
+        expires_at=created + timedelta(seconds=input.ttl_s),
+        channels=input.channels,
+        max_attempts=input.max_attempts,
+        max_sends=input.max_sends,
+        client_ref=input.client_ref,
+        locale=input.locale,
+    )
+    entry = LogEntry(
+        key="created",
+        type=EventType.CREATED,
+        occurred_at=created,
+        channel=input.channels[0].channel,
+        step_index=0,
+    )
+    try:
+        await recorder.record_state(
+            verification_id, state, [entry], country=input.country, final=False
+        )
+    except Exception:
+        logger.warning(
+            "event log write failed; the final record will carry it",
+            extra={"verification_id": verification_id},
+            exc_info=True,
+        )
+
+
+async def record_check(
+    request: Request,
+    verification_id: str,
+    result: CheckResult,
+    *,
+    application_id: str,
+    mode: Mode,
+) -> None:
+    """A wrong code, logged at once (the approval comes with the workflow's final batch)."""
+    recorder = recorder_for(request)
+    if recorder is None or result.valid or result.attempts_used <= 0:
+        return
+    entry = LogEntry(
+        key=f"check:{result.attempts_used}",
+        type=EventType.CHECK_FAILED,
+        occurred_at=utcnow(),
+        reason="incorrect code",
+    )
+    verification = Verification(
+        id=verification_id,
+        application_id=application_id,
+        mode=mode,
+        country=None,
+        destinations={},
+    )
+    try:
+        await recorder.record(verification, [entry], dispatch=False)
+    except Exception:
+        logger.warning(
+            "event log write failed; the final record will carry it",
+            extra={"verification_id": verification_id},
+            exc_info=True,
+        )
+
+
+async def record_receipt(
+    request: Request, verification_id: str, receipt: DeliveryReceiptInput
+) -> None:
+    recorder = recorder_for(request)
+    if recorder is None:
+        return
+    try:
+        await recorder.record_receipt(verification_id, receipt)
+    except Exception:
+        logger.warning(
+            "receipt not logged", extra={"verification_id": verification_id}, exc_info=True
+        )
