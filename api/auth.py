@@ -147,7 +147,9 @@ class ApiKeyAuthenticator:
         self._cache: OrderedDict[bytes, _Cached] = OrderedDict()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ApiKeyAuthenticator:
+    def from_settings(
+        cls, settings: Settings, *, cache_ttl_s: float = CACHE_TTL_S
+    ) -> ApiKeyAuthenticator:
         keys: list[_KnownKey] = []
         raw = settings.api_keys.get_secret_value() if settings.api_keys else ""
         entries = [part.strip() for part in raw.split(",") if part.strip()]
@@ -155,7 +157,7 @@ class ApiKeyAuthenticator:
             keys.append(_parse_entry(entry, position))
         if settings.env == "dev":
             keys.append(_KnownKey(hash_api_key(dev_api_key(settings)).encode(), Mode.TEST))
-        return cls(keys)
+        return cls(keys, cache_ttl_s=cache_ttl_s)
 
     def __len__(self) -> int:
         """How many keys the settings hold (keys in the store are not counted)."""
