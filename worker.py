@@ -30,6 +30,7 @@ from otp.logs import setup_logging
 from otp.process import run_and_exit
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store
+from otp.store import records as store_records
 from otp.temporal import connect
 from providers.base import Provider
 from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
@@ -222,6 +223,27 @@ def webhook_dispatcher(client: Client | None, store: Store, settings: Settings) 
     return dispatch
 
 
+async def purge_once(store: Store, settings: Settings) -> int:
+    """Drop finished verifications older than the retention (and their event logs)."""
+    if settings.record_retention_days <= 0:
+        return 0
+    deleted = await store_records.purge_finished(
+        store, older_than=timedelta(days=settings.record_retention_days)
+    )
+    if deleted:
+        logger.info("old verification records purged", extra={"deleted": deleted})
+    return deleted
+
+
+async def purge_periodically(store: Store, settings: Settings, every_s: float = 3600) -> None:
+    while True:
+        try:
+            await purge_once(store, settings)
+        except Exception:
+            logger.warning("record purge failed; retrying next hour", exc_info=True)
+        await asyncio.sleep(every_s)
+
+
 def build_worker(client: Client, settings: Settings, activities: WorkerActivities) -> Worker:
     return Worker(
         client,
@@ -276,9 +298,11 @@ async def serve(settings: Settings) -> None:
         "worker polling",
         extra={"task_queue": settings.task_queue, "temporal": settings.temporal_target},
     )
+    housekeeping = asyncio.create_task(purge_periodically(store, settings))
     async with worker:
         await stop.wait()
         logger.info("worker stopping: finishing in-flight tasks")
+    housekeeping.cancel()
     await http.aclose()
     await store.close()
 

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How long an Idempotency-Key and its stored response are kept (seconds).",
     )
+    record_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="Days the store keeps finished verifications and their event logs "
+        "(0: forever). The worker purges older ones hourly.",
+    )
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"

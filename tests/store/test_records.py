@@ -343,3 +343,15 @@ async def test_purge_drops_only_old_finished_verifications(any_store: Store) -> 
 def test_record_rows_hold_no_destination_in_clear() -> None:
     fields = set(VerificationRecord.model_fields)
     assert "to" not in fields and "to_masked" in fields
+
+
+async def test_the_worker_purge_follows_the_retention_setting(any_store: Store) -> None:
+    from otp.settings import Settings
+    from worker import purge_once
+
+    recorder = EventRecorder(any_store, TEST_SECRETS.code_secret)
+    old = datetime.now(UTC) - timedelta(days=10)
+    await recorder.record_state("ver_p1", state(created=old), entries(old), country="US", final=True)
+    assert await purge_once(any_store, Settings(record_retention_days=0)) == 0
+    assert await purge_once(any_store, Settings(record_retention_days=30)) == 0
+    assert await purge_once(any_store, Settings(record_retention_days=7)) == 1
