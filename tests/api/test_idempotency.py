@@ -21,7 +21,7 @@ from api.service import Timeouts, VerificationService
 from otp.codes import code_digest
 from otp.domain import Mode
 from otp.settings import Secrets, Settings
-from otp.store import IdempotencyRecord, Store
+from otp.store import IdempotencyRecord, Store, utcnow
 from otp.store import idempotency as records
 from tests.api.conftest import Keys, read_code, read_messages, wrong_code
 from tests.conftest import real_worker
@@ -354,3 +354,37 @@ async def test_requests_without_a_key_store_nothing(
     assert response.status_code == 422
     assert "idempotent-replayed" not in response.headers
     assert await _keys_in_store(store) == []
+
+
+async def test_the_api_purges_expired_keys_after_a_keyed_response(
+    keys: Keys, dev_env: WorkflowEnvironment, api_settings: Settings, store: Store, secrets: Secrets
+) -> None:
+    old = records.KeyRef("default", "test", "POST /v1/verifications", _key())
+    await records.begin(
+        store,
+        secrets=secrets,
+        ref=old,
+        fingerprint="f",
+        lock=timedelta(seconds=30),
+        ttl=timedelta(hours=24),
+        now=utcnow() - timedelta(days=2),
+    )
+    async with _client(dev_env, api_settings, store) as http:
+        # Without a key nothing is stored or purged.
+        await http.post(CREATE, json={"to": "+1 nope"}, headers=keys.test_headers)
+        assert [r.key for r in await _keys_in_store(store)] == [old.key]
+        # The first keyed response of the process purges in the background, then not
+        # again within the hour.
+        await http.post(CREATE, json={"to": "+1 nope"}, headers=_with_key(keys, _key()))
+        assert old.key not in [r.key for r in await _keys_in_store(store)]
+        await records.begin(
+            store,
+            secrets=secrets,
+            ref=old,
+            fingerprint="f",
+            lock=timedelta(seconds=30),
+            ttl=timedelta(hours=24),
+            now=utcnow() - timedelta(days=2),
+        )
+        await http.post(CREATE, json={"to": "+1 nope"}, headers=_with_key(keys, _key()))
+        assert old.key in [r.key for r in await _keys_in_store(store)]
