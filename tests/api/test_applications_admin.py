@@ -21,7 +21,12 @@ from otp.applications import new_api_key
 from otp.domain import Mode
 from otp.settings import Settings, admin_token
 from otp.store import Store
-from otp.store.applications import create_api_key, create_application, revoke_api_key
+from otp.store.applications import (
+    create_api_key,
+    create_application,
+    ensure_default_application,
+    revoke_api_key,
+)
 from tests.api.conftest import CODE_RE, Keys
 from tests.cli.helpers import free_port
 from tests.conftest import real_worker
@@ -467,3 +472,30 @@ async def test_refusals_take_the_same_time_whatever_the_reason(
             samples[kind].append(time.perf_counter() - started)
     medians = {kind: statistics.median(values) for kind, values in samples.items()}
     assert max(medians.values()) < 2.5 * min(medians.values()), medians
+
+
+async def test_settings_keys_belong_to_the_default_application(
+    http: httpx.AsyncClient, keys: Keys, store: Store
+) -> None:
+    # Before the default application exists (no lifespan yet) the API's own defaults apply.
+    before = await http.post("/v1/verifications", json={"to": PHONE}, headers=keys.test_headers)
+    assert before.status_code == 201, before.text
+    assert before.json()["code_length"] == 6
+    await ensure_default_application(store)
+    patched = await http.patch(
+        "/v1/admin/applications/default",
+        json={"defaults": {"code_length": 7}, "allowed_channels": ["sms"]},
+        headers=ADMIN,
+    )
+    assert patched.status_code == 200, patched.text
+    # The update dropped this process's cached principals of `default`: no wait.
+    after = await http.post("/v1/verifications", json={"to": PHONE}, headers=keys.test_headers)
+    assert after.status_code == 201, after.text
+    assert after.json()["code_length"] == 7
+    email = await http.post(
+        "/v1/verifications", json={"to": "jane@example.com"}, headers=keys.test_headers
+    )
+    assert email.status_code == 403
+    # Keys of `default` can be issued from the store too.
+    key = await new_key(http, "default", "test")
+    assert (await http.get("/v1/sandbox/messages", headers=bearer(key))).status_code == 200
