@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 from api.auth import ApiKeyAuthenticator
 from api.errors import PROBLEM_JSON, install_error_handlers, on_unexpected
-from api.routes import admin, health, sandbox, verifications, webhooks
+from api.routes import admin, health, sandbox, verifications, webhook_endpoints, webhooks
 from api.service import Timeouts
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store
@@ -174,6 +174,7 @@ def create_app(
     app.include_router(verifications.router)
     app.include_router(sandbox.router)
     app.include_router(webhooks.router)
+    app.include_router(webhook_endpoints.router)
     app.include_router(health.router)
     app.include_router(admin.router)
     _document_problems(app)
