@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from activities.webhooks import WebhookActivities
+from otp.codec import data_converter
 from otp.domain import Mode, WebhookEvent, WebhookEventType, webhook_message_id
 from otp.sealed import seal
 from otp.settings import Settings
@@ -36,6 +39,23 @@ from workflows.dispatch import start_webhook_deliveries
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 APP = "app_hooks"
+# Recorded by test_fails_twice_then_succeeds_on_the_backoff_schedule with
+# RECORD_WEBHOOK_HISTORY=1: 500, 500, then 200 (two backoff timers).
+HISTORY_FILE = (
+    Path(__file__).resolve().parent.parent / "histories" / "webhook_delivery_retried.json"
+)
+
+
+def replayer() -> Replayer:
+    return Replayer(
+        workflows=[WebhookDeliveryWorkflow], data_converter=data_converter(TEST_SECRETS)
+    )
+
+
+async def test_committed_history_replays() -> None:
+    """A change to the workflow that breaks running deliveries fails here."""
+    history = WorkflowHistory.from_json("whk_replay", HISTORY_FILE.read_text())
+    await replayer().replay_workflow(history)
 
 
 @pytest.fixture
@@ -163,6 +183,12 @@ async def test_fails_twice_then_succeeds_on_the_backoff_schedule(
     assert within_jitter(timers[1], RETRY_SCHEDULE_S[1]), timers
     gaps = await attempt_gaps_s(handle)
     assert all(abs(g - t) < 2 for g, t in zip(gaps, timers, strict=True)), (gaps, timers)
+
+    # The fresh history replays with the current code.
+    history = await handle.fetch_history()
+    await replayer().replay_workflow(history)
+    if os.environ.get("RECORD_WEBHOOK_HISTORY"):
+        HISTORY_FILE.write_text(history.to_json())
 
     message = await db.get_message(
         store, message_id=event.id, endpoint_id=endpoint.id, application_id=APP, mode="test"
