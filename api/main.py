@@ -20,7 +20,16 @@ from temporalio.client import Client
 
 from api.auth import ApiKeyAuthenticator
 from api.errors import PROBLEM_JSON, install_error_handlers, on_unexpected
-from api.routes import admin, health, sandbox, verifications, webhook_endpoints, webhooks
+from api.routes import (
+    admin,
+    analytics,
+    health,
+    sandbox,
+    search,
+    verifications,
+    webhook_endpoints,
+    webhooks,
+)
 from api.service import Timeouts
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store
@@ -171,7 +180,9 @@ def create_app(
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    app.include_router(search.router)
     app.include_router(verifications.router)
+    app.include_router(analytics.router)
     app.include_router(sandbox.router)
     app.include_router(webhooks.router)
     app.include_router(webhook_endpoints.router)

@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,9 @@ logger = logging.getLogger("otp.events")
 _DESTINATION_LABEL = b"otp/destination/v1"
 
 Dispatch = Callable[[WebhookEvent], Awaitable[int]]
+# How long "this application has (no) webhook endpoints" is trusted: an endpoint added
+# now receives events from a few seconds later on.
+ENDPOINTS_CACHE_S = 5.0
 
 TERMINAL_EVENT: dict[Status, EventType] = {
     Status.APPROVED: EventType.APPROVED,
@@ -89,6 +93,7 @@ class EventRecorder:
     store: Store
     code_secret: bytes
     dispatch: Dispatch | None = None
+    _endpoints_cache: dict[tuple[str, str], tuple[bool, float]] = field(default_factory=dict)
 
     def event_row(
         self,
@@ -126,10 +131,46 @@ class EventRecorder:
 
         `data` is the verification as webhooks show it; None reads it from the store.
         """
-        rows = [self.event_row(verification, entry) for entry in entries]
+        rows = await self._rows(verification, entries, dispatch=dispatch)
         written = await store_records.insert_events(self.store, events=rows)
+        return written, await self._after_write(verification, rows, data, dispatch=dispatch)
+
+    async def _rows(
+        self, verification: Verification, entries: Sequence[LogEntry], *, dispatch: bool
+    ) -> list[VerificationEvent]:
+        rows = [self.event_row(verification, entry) for entry in entries]
+        if dispatch and not await self._has_endpoints(verification):
+            for row in rows:  # nobody to tell: nothing will ever be due for these
+                row.webhooks_dispatched = True
+        return rows
+
+    async def _has_endpoints(self, verification: Verification) -> bool:
+        """Cached for a few seconds: the hot path does not ask on every event."""
+        if self.dispatch is None:
+            return False
+        scope = (verification.application_id, verification.mode.value)
+        now = time.monotonic()
+        cached = self._endpoints_cache.get(scope)
+        if cached is not None and now - cached[1] < ENDPOINTS_CACHE_S:
+            return cached[0]
+        found = await store_records.has_webhook_endpoints(
+            self.store, application_id=scope[0], mode=scope[1]
+        )
+        self._endpoints_cache[scope] = (found, now)
+        return found
+
+    async def _after_write(
+        self,
+        verification: Verification,
+        rows: Sequence[VerificationEvent],
+        data: dict[str, Any] | None,
+        *,
+        dispatch: bool,
+    ) -> int:
+        if not dispatch or all(row.webhooks_dispatched for row in rows):
+            return 0
         started = 0
-        if dispatch and self.dispatch is not None:
+        if self.dispatch is not None:
             if data is None:
                 record = await store_records.get_record(
                     self.store,
@@ -139,7 +180,7 @@ class EventRecorder:
                 )
                 data = public_data(record) if record else {"id": verification.id}
             started = await self._dispatch_pending(verification, data=data)
-        return written, started
+        return started
 
     async def _dispatch_pending(self, verification: Verification, *, data: dict[str, Any]) -> int:
         if self.dispatch is None:
@@ -224,12 +265,15 @@ class EventRecorder:
         """The workflow's batch: the record row from its state, then every entry."""
         verification = verification_of_state(verification_id, state, country=country)
         record = record_of_state(verification, state, entries, self.code_secret, final=final)
-        await store_records.upsert_record(
+        rows = await self._rows(verification, entries, dispatch=True)
+        written = await store_records.upsert_record(
             self.store,
             record=record,
             destination_hashes=_destination_hashes(verification, self.code_secret),
+            events=rows,
         )
-        return await self.record(verification, entries, data=public_data(record))
+        started = await self._after_write(verification, rows, public_data(record), dispatch=True)
+        return written, started
 
 
 def verification_of_state(

@@ -20,6 +20,7 @@ from otp.store.tables import (
     VerificationDestination,
     VerificationEvent,
     VerificationRecord,
+    WebhookEndpoint,
     utcnow,
 )
 
@@ -31,22 +32,40 @@ def _insert(store: Store, table: Any) -> Any:
     return dialect.insert(table)
 
 
-async def insert_events(store: Store, *, events: Sequence[VerificationEvent]) -> int:
-    """Insert events; one whose (verification, key) is already logged is skipped. New count."""
-    if not events:
-        return 0
+def _insert_events_statement(store: Store, events: Sequence[VerificationEvent]) -> Any:
     rows = [{name: getattr(e, name) for name in _EVENT_COLUMNS} for e in events]
+    now = utcnow()
     for row in rows:
-        row["recorded_at"] = utcnow()
-    statement = (
+        row["recorded_at"] = now
+    return (
         _insert(store, VerificationEvent)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["verification_id", "key"])
     )
-    async with store.session() as session:
-        result = await session.exec(statement)
-        await session.commit()
+
+
+async def insert_events(store: Store, *, events: Sequence[VerificationEvent]) -> int:
+    """Insert events; one whose (verification, key) is already logged is skipped. New count."""
+    if not events:
+        return 0
+    async with store.engine.begin() as conn:
+        result = await conn.execute(_insert_events_statement(store, events))
     return max(0, int(result.rowcount or 0))
+
+
+async def has_webhook_endpoints(store: Store, *, application_id: str, mode: str) -> bool:
+    """Whether the application has any enabled webhook endpoint in this mode."""
+    async with store.engine.connect() as conn:
+        found = await conn.execute(
+            sa_select(col(WebhookEndpoint.id))
+            .where(
+                col(WebhookEndpoint.application_id) == application_id,
+                col(WebhookEndpoint.mode) == mode,
+                col(WebhookEndpoint.enabled).is_(True),
+            )
+            .limit(1)
+        )
+        return found.first() is not None
 
 
 async def undispatched_events(store: Store, *, verification_id: str) -> list[VerificationEvent]:
@@ -75,9 +94,12 @@ async def upsert_record(
     *,
     record: VerificationRecord,
     destination_hashes: Sequence[tuple[str, str]] = (),
-) -> None:
-    """Write a verification's row. A final row always wins; a non-final one never
-    overwrites a final one (a late writer cannot undo the workflow's last word)."""
+    events: Sequence[VerificationEvent] = (),
+) -> int:
+    """Write a verification's row (and, in the same transaction, its destinations' hashes
+    and new events; returns how many events were new). A final row always wins; a
+    non-final one never overwrites a final one (a late writer cannot undo the workflow's
+    last word)."""
     values = {c.name: getattr(record, c.name) for c in VerificationRecord.__table__.columns}  # type: ignore[attr-defined]
     values["updated_at"] = utcnow()
     statement = _insert(store, VerificationRecord).values(values)
@@ -103,7 +125,12 @@ async def upsert_record(
                 )
                 .on_conflict_do_nothing()
             )
+        written = 0
+        if events:
+            result = await session.exec(_insert_events_statement(store, events))
+            written = max(0, int(result.rowcount or 0))
         await session.commit()
+    return written
 
 
 async def mark_delivered(store: Store, *, verification_id: str, at: datetime) -> None:

@@ -20,7 +20,7 @@ from otp.domain import (
     WebhookEvent,
 )
 from otp.events import EventRecorder, destination_hash
-from otp.store import Store, VerificationRecord
+from otp.store import Store, VerificationRecord, WebhookEndpoint
 from otp.store import records as store_records
 from otp.store.records import SearchFilter
 from tests.conftest import TEST_SECRETS
@@ -85,6 +85,21 @@ def entries(created: datetime = T0, *extra: LogEntry) -> list[LogEntry]:
     ]
 
 
+async def _add_endpoint(store: Store, mode: str = "test") -> None:
+    """An enabled endpoint, so that subscribed events are due for dispatch."""
+    async with store.session() as session:
+        session.add(
+            WebhookEndpoint(
+                id=f"we_{mode}",
+                application_id=APP,
+                mode=mode,
+                url="http://127.0.0.1:9/hook",
+                secret_sealed="v1.x.y",
+            )
+        )
+        await session.commit()
+
+
 class Dispatched:
     def __init__(self) -> None:
         self.events: list[WebhookEvent] = []
@@ -95,6 +110,7 @@ class Dispatched:
 
 
 async def test_events_are_written_once_whoever_writes_them(any_store: Store) -> None:
+    await _add_endpoint(any_store)
     dispatched = Dispatched()
     recorder = EventRecorder(any_store, TEST_SECRETS.code_secret, dispatch=dispatched)
     terminal = LogEntry(key="terminal", type=EventType.APPROVED, occurred_at=T0, step_index=0)
@@ -151,6 +167,7 @@ async def test_a_late_non_final_write_never_undoes_the_final_record(any_store: S
 
 
 async def test_a_receipt_after_the_end_is_logged_and_marks_delivery(any_store: Store) -> None:
+    await _add_endpoint(any_store)
     dispatched = Dispatched()
     recorder = EventRecorder(any_store, TEST_SECRETS.code_secret, dispatch=dispatched)
     await recorder.record_state(
@@ -351,7 +368,20 @@ async def test_the_worker_purge_follows_the_retention_setting(any_store: Store) 
 
     recorder = EventRecorder(any_store, TEST_SECRETS.code_secret)
     old = datetime.now(UTC) - timedelta(days=10)
-    await recorder.record_state("ver_p1", state(created=old), entries(old), country="US", final=True)
+    await recorder.record_state(
+        "ver_p1", state(created=old), entries(old), country="US", final=True
+    )
     assert await purge_once(any_store, Settings(record_retention_days=0)) == 0
     assert await purge_once(any_store, Settings(record_retention_days=30)) == 0
     assert await purge_once(any_store, Settings(record_retention_days=7)) == 1
+
+
+async def test_without_endpoints_nothing_is_due_for_dispatch(any_store: Store) -> None:
+    dispatched = Dispatched()
+    recorder = EventRecorder(any_store, TEST_SECRETS.code_secret, dispatch=dispatched)
+    terminal = LogEntry(key="terminal", type=EventType.APPROVED, occurred_at=T0, step_index=0)
+    assert await recorder.record_state(
+        "ver_n1", state(), entries(T0, terminal), country="US", final=True
+    ) == (3, 0)
+    assert dispatched.events == []
+    assert await store_records.undispatched_events(any_store, verification_id="ver_n1") == []
