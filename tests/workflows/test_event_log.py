@@ -1,0 +1,111 @@
+"""The event log batch the workflow writes when it ends (time-skipping server, real
+recording activity against the SQLite store)."""
+
+from __future__ import annotations
+
+from temporalio.client import WorkflowUpdateStage
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from otp.codes import code_digest, derive_code
+from otp.domain import Channel, CodeType, Status, VerificationInput
+from otp.store import Store
+from otp.store import records as store_records
+from tests.conftest import TEST_SECRETS
+from tests.workflows.helpers import (
+    APP,
+    FIXED_NONCE,
+    RECORDED,
+    FakeDeliver,
+    check_input,
+    fake_worker,
+    make_input,
+    plan,
+    start,
+    wrong_code,
+)
+from workflows.verification import VerificationWorkflow
+
+
+def issued(workflow_id: str, input: VerificationInput) -> VerificationInput:
+    """The input as the API starts it: the code issued up front (nonce + digest)."""
+    code = derive_code(TEST_SECRETS.code_secret, workflow_id, FIXED_NONCE, 6, CodeType.NUMERIC)
+    return input.model_copy(
+        update={
+            "code_nonce": FIXED_NONCE,
+            "code_digest": code_digest(TEST_SECRETS.code_secret, workflow_id, code),
+        }
+    )
+
+
+async def test_fallback_then_approval_is_logged_in_order(
+    ts_env: WorkflowEnvironment,
+    sandbox_worker: Worker,
+    store: Store,
+    workflow_id: str,
+    task_queue: str,
+) -> None:
+    input = issued(
+        workflow_id, make_input(plan((Channel.SMS, 30), (Channel.EMAIL, 60)), country="US")
+    )
+    handle = await start(ts_env.client, workflow_id, task_queue, input)
+    code = derive_code(TEST_SECRETS.code_secret, workflow_id, FIXED_NONCE, 6, CodeType.NUMERIC)
+    await ts_env.sleep(45)  # past the sms step's 30 s: the email step is delivered
+    wrong = await handle.start_update(
+        VerificationWorkflow.check,
+        check_input(workflow_id, wrong_code(code)),
+        wait_for_stage=WorkflowUpdateStage.COMPLETED,
+    )
+    assert not (await wrong.result()).valid
+    await handle.execute_update(VerificationWorkflow.check, check_input(workflow_id, code))
+    result = await handle.result()
+    assert result.status is Status.APPROVED
+
+    events = await store_records.list_events(
+        store, verification_id=workflow_id, application_id=APP, mode="test"
+    )
+    types = [e.type for e in events]
+    assert types[0] == "created" and types[-1] == "approved"
+    assert types.index("fallback") > types.index("sent")
+    assert types.count("send_attempted") == 2 and types.count("check_failed") == 1
+    fallback = next(e for e in events if e.type == "fallback")
+    assert fallback.channel == "email" and fallback.to_masked == "a***@example.com"
+    record = await store_records.get_record(
+        store, verification_id=workflow_id, application_id=APP, mode="test"
+    )
+    assert record is not None and record.final and record.status == "approved"
+    assert record.fallbacks == 1 and record.wrong_checks == 1 and record.attempts_used == 2
+    assert record.time_to_verify_ms is not None and record.time_to_verify_ms >= 45_000
+    assert record.country == "US" and record.channel == "email"
+
+
+async def test_expiry_is_logged_with_its_reason(
+    ts_env: WorkflowEnvironment, workflow_id: str, task_queue: str
+) -> None:
+    deliver = FakeDeliver()
+    async with fake_worker(ts_env.client, task_queue, deliver):
+        handle = await start(
+            ts_env.client,
+            workflow_id,
+            task_queue,
+            issued(workflow_id, make_input(plan((Channel.SMS, 30)), ttl_s=120)),
+        )
+        assert (await handle.result()).status is Status.EXPIRED
+    recorded = RECORDED.inputs[workflow_id]
+    assert recorded.final and recorded.state.status is Status.EXPIRED
+    types = [e.type.value for e in recorded.entries]
+    assert types == ["created", "send_attempted", "sent", "expired"]
+    assert recorded.entries[-1].reason
+
+
+async def test_runs_that_issue_their_code_by_activity_write_no_batch(
+    ts_env: WorkflowEnvironment, workflow_id: str, task_queue: str
+) -> None:
+    """The first release's runs (no code in the input) must replay without the batch."""
+    deliver = FakeDeliver()
+    async with fake_worker(ts_env.client, task_queue, deliver):
+        handle = await start(
+            ts_env.client, workflow_id, task_queue, make_input(plan((Channel.SMS, 30)), ttl_s=60)
+        )
+        await handle.result()
+    assert workflow_id not in RECORDED.inputs
