@@ -353,14 +353,36 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else None
     if exc.status_code == 404 and detail == "Not Found":
         detail = "No such resource."
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     return problem_response(
         request,
         status=exc.status_code,
         type_="about:blank",
         title=titles.get(exc.status_code, detail or "HTTP error"),
         detail=detail,
-        headers=exc.headers,
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers to (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    path = request.url.path
+    pending: list[Any] = list(request.app.routes)
+    while pending:
+        route = pending.pop()
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            pending.extend(included.routes)
+            continue
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def _on_api_problem(request: Request, exc: Exception) -> Response:

@@ -141,6 +141,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
 
+    @field_validator("admin_token", "api_keys", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`OTP_ADMIN_TOKEN=` (as compose passes an unset optional) means unset."""
+        return None if value == "" else value
+
     @field_validator("sms_providers", "whatsapp_providers", "voice_providers", "email_providers")
     @classmethod
     def _check_provider_names(cls, value: str, info: ValidationInfo) -> str:

@@ -77,13 +77,17 @@ async def test_wrong_then_right_check_approves(
     wrong = await handle.execute_update(
         VerificationWorkflow.check, check_input(workflow_id, wrong_code(code))
     )
-    assert wrong == CheckResult(status=Status.PENDING, valid=False, attempts_remaining=4, attempts_used=1)
+    assert wrong == CheckResult(
+        status=Status.PENDING, valid=False, attempts_remaining=4, attempts_used=1
+    )
     # What the user typed is normalised before hashing: spaces and case do not matter.
     spaced = f"{code[:3]} {code[3:]}"
     right = await handle.execute_update(
         VerificationWorkflow.check, check_input(workflow_id, spaced)
     )
-    assert right == CheckResult(status=Status.APPROVED, valid=True, attempts_remaining=3, attempts_used=2)
+    assert right == CheckResult(
+        status=Status.APPROVED, valid=True, attempts_remaining=3, attempts_used=2
+    )
 
     result = await handle.result()
     assert result.status is Status.APPROVED and result.attempts_used == 2
@@ -199,7 +203,9 @@ async def test_update_sent_right_after_start_waits_for_the_code(
     await asyncio.sleep(0.3)  # the update reaches the workflow in its very first task
     async with real_worker(ts_env.client, settings, store):
         first = await early
-        assert first == CheckResult(status=Status.PENDING, valid=False, attempts_remaining=4, attempts_used=1)
+        assert first == CheckResult(
+            status=Status.PENDING, valid=False, attempts_remaining=4, attempts_used=1
+        )
         (code,) = await inbox_codes(store, workflow_id)
         await wait_settled(handle)
         second = await handle.execute_update(
