@@ -148,12 +148,14 @@ class WorkflowReceiptSink:
     async def _send(self, verification_id: str, receipt: DeliveryReceiptInput) -> None:
         await asyncio.sleep(self._delay_s)
         handle = self._client.get_workflow_handle_for(VerificationWorkflow.run, verification_id)
+        signaled = False
         try:
             await handle.signal(
                 VerificationWorkflow.delivery_receipt,
                 receipt,
                 rpc_timeout=timedelta(seconds=5),
             )
+            signaled = True
         except RPCError as exc:
             logger.info(
                 "sandbox receipt not delivered",
@@ -161,7 +163,7 @@ class WorkflowReceiptSink:
             )
         if self.recorder is not None:
             try:
-                await self.recorder.record_receipt(verification_id, receipt)
+                await self.recorder.record_receipt(verification_id, receipt, signaled=signaled)
             except Exception:
                 logger.warning(
                     "sandbox receipt not logged",
@@ -303,6 +305,7 @@ async def serve(settings: Settings) -> None:
         await stop.wait()
         logger.info("worker stopping: finishing in-flight tasks")
     housekeeping.cancel()
+    await activities.verification.drain_logs()
     await http.aclose()
     await store.close()
 

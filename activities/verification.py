@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -58,6 +59,7 @@ class VerificationActivities:
         self._live = dict(live_providers)
         self._by_name = dict(providers_by_name or {})
         self._recorder = recorder
+        self._log_tasks: set[asyncio.Task[None]] = set()
 
     @activity.defn(name=ACTIVITY_ISSUE_CODE)
     async def issue_code(self, input: IssueCodeInput) -> IssueCodeResult:
@@ -143,7 +145,7 @@ class VerificationActivities:
             receipt = await provider.send(message)
         except PermanentDeliveryError as exc:
             logger.warning("delivery failed permanently: %s", exc.reason, extra=log_extra)
-            await self._log(input, key, provider.name, None, failed=exc.reason)
+            self._log(input, key, provider.name, None, failed=exc.reason)
             raise ApplicationError(
                 f"delivery failed: {exc.reason}",
                 type=ErrorType.PERMANENT_DELIVERY,
@@ -151,7 +153,7 @@ class VerificationActivities:
             ) from None
         except OutcomeUnknownError:
             result = await self._reconcile(provider, message, log_extra)
-            await self._log(input, key, result.provider, result.provider_message_id)
+            self._log(input, key, result.provider, result.provider_message_id)
             return result
         except TransientDeliveryError as exc:
             logger.info("delivery failed, will retry: %s", exc.reason, extra=log_extra)
@@ -166,12 +168,12 @@ class VerificationActivities:
             receipt.provider,
             extra={**log_extra, "message_id": receipt.message_id},
         )
-        await self._log(input, key, receipt.provider, receipt.message_id)
+        self._log(input, key, receipt.provider, receipt.message_id)
         return DeliverResult(
             provider=receipt.provider, provider_message_id=receipt.message_id, status=receipt.status
         )
 
-    async def _log(
+    def _log(
         self,
         input: DeliverInput,
         key: str,
@@ -180,8 +182,34 @@ class VerificationActivities:
         *,
         failed: str | None = None,
     ) -> None:
-        """Note the send in the event log now, so support sees it while the verification
-        runs. Best effort: the workflow's final batch writes the same entries anyway."""
+        """Note the send in the event log, so support sees it while the verification runs.
+
+        In the background, after the activity has answered: the code may be on the phone
+        already, and a check that overtakes this activity's completion costs the
+        workflow a retried task. Best effort: the final batch writes the same entries.
+        """
+        if self._recorder is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._write_log(input, key, provider, message_id, failed=failed)
+        )
+        self._log_tasks.add(task)
+        task.add_done_callback(self._log_tasks.discard)
+
+    async def drain_logs(self) -> None:
+        """Wait for the event log writes still running (at shutdown, in tests)."""
+        while self._log_tasks:
+            await asyncio.gather(*list(self._log_tasks), return_exceptions=True)
+
+    async def _write_log(
+        self,
+        input: DeliverInput,
+        key: str,
+        provider: str,
+        message_id: str | None,
+        *,
+        failed: str | None,
+    ) -> None:
         if self._recorder is None:
             return
         now = datetime.now(UTC)

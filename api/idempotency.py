@@ -147,7 +147,7 @@ class _Context:
     settings: Settings
 
 
-def _context(
+async def _context(
     request: Request,
     response: Response,
     background: BackgroundTasks,

@@ -121,13 +121,13 @@ async def record_check(
 
 
 async def record_receipt(
-    request: Request, verification_id: str, receipt: DeliveryReceiptInput
+    request: Request, verification_id: str, receipt: DeliveryReceiptInput, *, signaled: bool = False
 ) -> None:
     recorder = recorder_for(request)
     if recorder is None:
         return
     try:
-        await recorder.record_receipt(verification_id, receipt)
+        await recorder.record_receipt(verification_id, receipt, signaled=signaled)
     except Exception:
         logger.warning(
             "receipt not logged", extra={"verification_id": verification_id}, exc_info=True

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -99,9 +99,10 @@ class EventRecorder:
         self,
         verification: Verification,
         entry: LogEntry,
-    ) -> VerificationEvent:
+    ) -> dict[str, Any]:
+        """The event's columns (a dict: building model objects costs more than the write)."""
         to = verification.destination(entry.step_index)
-        return VerificationEvent(
+        return dict(
             verification_id=verification.id,
             key=entry.key,
             application_id=verification.application_id,
@@ -116,6 +117,7 @@ class EventRecorder:
             destination_hash=destination_hash(self.code_secret, to) if to else None,
             step_index=entry.step_index,
             reason=entry.reason,
+            webhooks_dispatched=False,
         )
 
     async def record(
@@ -137,11 +139,11 @@ class EventRecorder:
 
     async def _rows(
         self, verification: Verification, entries: Sequence[LogEntry], *, dispatch: bool
-    ) -> list[VerificationEvent]:
+    ) -> list[dict[str, Any]]:
         rows = [self.event_row(verification, entry) for entry in entries]
         if dispatch and not await self._has_endpoints(verification):
             for row in rows:  # nobody to tell: nothing will ever be due for these
-                row.webhooks_dispatched = True
+                row["webhooks_dispatched"] = True
         return rows
 
     async def _has_endpoints(self, verification: Verification) -> bool:
@@ -162,12 +164,12 @@ class EventRecorder:
     async def _after_write(
         self,
         verification: Verification,
-        rows: Sequence[VerificationEvent],
+        rows: Sequence[dict[str, Any]],
         data: dict[str, Any] | None,
         *,
         dispatch: bool,
     ) -> int:
-        if not dispatch or all(row.webhooks_dispatched for row in rows):
+        if not dispatch or all(row["webhooks_dispatched"] for row in rows):
             return 0
         started = 0
         if self.dispatch is not None:
@@ -178,7 +180,7 @@ class EventRecorder:
                     application_id=verification.application_id,
                     mode=verification.mode.value,
                 )
-                data = public_data(record) if record else {"id": verification.id}
+                data = public_data(record.model_dump()) if record else {"id": verification.id}
             started = await self._dispatch_pending(verification, data=data)
         return started
 
@@ -206,15 +208,28 @@ class EventRecorder:
             await store_records.mark_dispatched(self.store, event_id=event.id)
         return started
 
-    async def record_receipt(self, verification_id: str, receipt: DeliveryReceiptInput) -> bool:
+    async def record_receipt(
+        self, verification_id: str, receipt: DeliveryReceiptInput, *, signaled: bool = False
+    ) -> bool:
         """A provider's receipt, logged whether or not the workflow still runs (receipts
-        often arrive after the code was already verified). False: nothing to log it
-        against yet (no record row, or a receipt that names no known delivery)."""
+        often arrive after the code was already verified). False: not logged now (no
+        record row, a receipt naming no known delivery, or `signaled` — the running
+        workflow got it and its final batch will log it — with no webhook endpoint
+        waiting for a `verification.delivered`)."""
         if receipt.status not in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED):
             return False
         async with self.store.session() as session:
             record = await session.get(VerificationRecord, verification_id)
         if record is None:
+            return False
+        verification = Verification(
+            id=verification_id,
+            application_id=record.application_id,
+            mode=Mode(record.mode),
+            country=record.country,
+            destinations={},
+        )
+        if signaled and not await self._has_endpoints(verification):
             return False
         reference = receipt.reference
         sent = None
@@ -240,17 +255,10 @@ class EventRecorder:
             step_index=sent.step_index if sent else None,
             reason=None if delivered else (receipt.error_code or "receipt_failed"),
         )
-        verification = Verification(
-            id=verification_id,
-            application_id=record.application_id,
-            mode=Mode(record.mode),
-            country=record.country,
-            destinations={},
-        )
         if delivered:
             await store_records.mark_delivered(self.store, verification_id=verification_id, at=now)
             record.delivered, record.delivered_at = True, now
-        await self.record(verification, [entry], data=public_data(record))
+        await self.record(verification, [entry], data=public_data(record.model_dump()))
         return True
 
     async def record_state(
@@ -309,13 +317,15 @@ def record_of_state(
     code_secret: bytes,
     *,
     final: bool,
-) -> VerificationRecord:
+) -> dict[str, Any]:
     plan = state.channels
     current = plan[min(state.current_step, len(plan) - 1)] if plan else None
     delivered = [d for d in state.deliveries if d.status is DeliveryStatus.DELIVERED]
     delivered_at = min((d.updated_at for d in delivered), default=None)
     approved = state.status is Status.APPROVED
-    return VerificationRecord(
+    # A dict of columns: building a validated model costs more than writing it.
+    return dict(
+        updated_at=utcnow(),
         id=verification.id,
         application_id=state.application_id,
         mode=state.mode.value,
@@ -352,22 +362,22 @@ def masked_snapshot(state: VerificationState) -> dict[str, Any]:
     return snapshot
 
 
-def public_data(record: VerificationRecord) -> dict[str, Any]:
+def public_data(record: Mapping[str, Any]) -> dict[str, Any]:
     """The verification as webhooks show it: no code, the destination masked."""
     return {
-        "id": record.id,
-        "status": record.status,
-        "reason": record.reason,
-        "channel": record.channel,
-        "channels": list(record.channels),
-        "country": record.country,
-        "to": record.to_masked,
-        "client_ref": record.client_ref,
-        "created_at": record.created_at.isoformat(),
-        "expires_at": record.expires_at.isoformat(),
-        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
-        "attempts_used": record.attempts_used,
-        "sends": record.sends,
+        "id": record["id"],
+        "status": record["status"],
+        "reason": record["reason"],
+        "channel": record["channel"],
+        "channels": list(record["channels"]),
+        "country": record["country"],
+        "to": record["to_masked"],
+        "client_ref": record["client_ref"],
+        "created_at": record["created_at"].isoformat(),
+        "expires_at": record["expires_at"].isoformat(),
+        "finished_at": record["finished_at"].isoformat() if record["finished_at"] else None,
+        "attempts_used": record["attempts_used"],
+        "sends": record["sends"],
     }
 
 

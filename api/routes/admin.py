@@ -66,7 +66,7 @@ def admin_token_digest(settings: Settings) -> bytes | None:
     return None if token is None else hashlib.sha256(token.encode()).digest()
 
 
-def require_admin(
+async def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_bearer)],
 ) -> None:

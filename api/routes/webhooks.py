@@ -114,7 +114,7 @@ async def _forward(request: Request, verification_id: str, receipt: DeliveryRece
             raise
         await record_receipt(request, verification_id, receipt)
         return False
-    await record_receipt(request, verification_id, receipt)
+    await record_receipt(request, verification_id, receipt, signaled=True)
     return True
 
 

@@ -9,11 +9,13 @@ be read, and only by test-mode keys.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -84,6 +86,27 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.is_sqlite = url.startswith("sqlite")
+        self._write_lock: asyncio.Lock | None = None
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction. On SQLite, one at a time per process: SQLite allows one
+        writer anyway, and waiting here wakes at once where SQLite's busy handler sleeps
+        in steps of up to 100 ms (measured: it halved throughput under load)."""
+        async with self.write_guard(), self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def write_guard(self) -> AsyncIterator[None]:
+        """Hold around a session's writes and commit (see `writing`); free on PostgreSQL."""
+        if not self.is_sqlite:
+            yield
+            return
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            yield
 
     async def migrate(self) -> None:
         """Bring the database to the latest migration.
@@ -138,7 +161,7 @@ class Store:
             subject=subject,
             body=body,
         )
-        async with self.session() as session:
+        async with self.write_guard(), self.session() as session:
             session.add(row)
             try:
                 await session.commit()

@@ -24,33 +24,55 @@ from otp.store.tables import (
     utcnow,
 )
 
-_EVENT_COLUMNS = [c.name for c in VerificationEvent.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+EVENT_COLUMNS = tuple(
+    c.name
+    for c in VerificationEvent.__table__.columns  # type: ignore[attr-defined]
+    if c.name != "id"
+)
+RECORD_COLUMNS = tuple(c.name for c in VerificationRecord.__table__.columns)  # type: ignore[attr-defined]
+
+# Statements are built once per dialect and executed with parameters, so SQLAlchemy
+# compiles each once (a statement carrying its values is compiled on every call).
+_STATEMENTS: dict[str, dict[str, Any]] = {}
 
 
-def _insert(store: Store, table: Any) -> Any:
-    dialect = postgresql if store.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
-def _insert_events_statement(store: Store, events: Sequence[VerificationEvent]) -> Any:
-    rows = [{name: getattr(e, name) for name in _EVENT_COLUMNS} for e in events]
-    now = utcnow()
-    for row in rows:
-        row["recorded_at"] = now
-    return (
-        _insert(store, VerificationEvent)
-        .values(rows)
+def _statements(store: Store) -> dict[str, Any]:
+    name = store.engine.dialect.name
+    built = _STATEMENTS.get(name)
+    if built is not None:
+        return built
+    dialect: Any = postgresql if name == "postgresql" else sqlite
+    record = dialect.insert(VerificationRecord)
+    changing = {c: record.excluded[c] for c in RECORD_COLUMNS if c != "id"}
+    built = _STATEMENTS[name] = {
+        "record_final": record.on_conflict_do_update(index_elements=["id"], set_=changing),
+        "record_pending": record.on_conflict_do_update(
+            index_elements=["id"],
+            set_=changing,
+            where=col(VerificationRecord.final).is_(False),
+        ),
+        "destination": dialect.insert(VerificationDestination).on_conflict_do_nothing(),
+        "events": dialect.insert(VerificationEvent)
         .on_conflict_do_nothing(index_elements=["verification_id", "key"])
-    )
+        .returning(col(VerificationEvent.id)),
+    }
+    return built
 
 
-async def insert_events(store: Store, *, events: Sequence[VerificationEvent]) -> int:
-    """Insert events; one whose (verification, key) is already logged is skipped. New count."""
+async def _insert_events(conn: Any, store: Store, events: Sequence[dict[str, Any]]) -> int:
+    now = utcnow()
+    params = [{**{name: e.get(name) for name in EVENT_COLUMNS}, "recorded_at": now} for e in events]
+    result = await conn.execute(_statements(store)["events"], params)
+    return len(result.all())
+
+
+async def insert_events(store: Store, *, events: Sequence[dict[str, Any]]) -> int:
+    """Insert events (column dicts); one whose (verification, key) is already logged is
+    skipped. Returns how many were new."""
     if not events:
         return 0
-    async with store.engine.begin() as conn:
-        result = await conn.execute(_insert_events_statement(store, events))
-    return max(0, int(result.rowcount or 0))
+    async with store.writing() as conn:
+        return await _insert_events(conn, store, events)
 
 
 async def has_webhook_endpoints(store: Store, *, application_id: str, mode: str) -> bool:
@@ -80,7 +102,7 @@ async def undispatched_events(store: Store, *, verification_id: str) -> list[Ver
 
 
 async def mark_dispatched(store: Store, *, event_id: int | None) -> None:
-    async with store.session() as session:
+    async with store.write_guard(), store.session() as session:
         await session.exec(
             update(VerificationEvent)
             .where(col(VerificationEvent.id) == event_id)
@@ -92,50 +114,35 @@ async def mark_dispatched(store: Store, *, event_id: int | None) -> None:
 async def upsert_record(
     store: Store,
     *,
-    record: VerificationRecord,
+    record: dict[str, Any],
     destination_hashes: Sequence[tuple[str, str]] = (),
-    events: Sequence[VerificationEvent] = (),
+    events: Sequence[dict[str, Any]] = (),
 ) -> int:
-    """Write a verification's row (and, in the same transaction, its destinations' hashes
-    and new events; returns how many events were new). A final row always wins; a
-    non-final one never overwrites a final one (a late writer cannot undo the workflow's
-    last word)."""
-    values = {c.name: getattr(record, c.name) for c in VerificationRecord.__table__.columns}  # type: ignore[attr-defined]
+    """Write a verification's row (column dict) and, in the same transaction, its
+    destinations' hashes and new events; returns how many events were new. A final row
+    always wins; a non-final one never overwrites a final one (a late writer cannot undo
+    the workflow's last word)."""
+    statements = _statements(store)
+    values = {name: record.get(name) for name in RECORD_COLUMNS}
     values["updated_at"] = utcnow()
-    statement = _insert(store, VerificationRecord).values(values)
-    changing = {k: v for k, v in values.items() if k != "id"}
-    if record.final:
-        statement = statement.on_conflict_do_update(index_elements=["id"], set_=changing)
-    else:
-        statement = statement.on_conflict_do_update(
-            index_elements=["id"],
-            set_=changing,
-            where=col(VerificationRecord.final).is_(False),
+    async with store.writing() as conn:
+        await conn.execute(
+            statements["record_final" if values["final"] else "record_pending"], values
         )
-    async with store.session() as session:
-        await session.exec(statement)
         if destination_hashes:
-            await session.exec(
-                _insert(store, VerificationDestination)
-                .values(
-                    [
-                        {"verification_id": record.id, "destination_hash": h, "channel": c}
-                        for h, c in destination_hashes
-                    ]
-                )
-                .on_conflict_do_nothing()
+            await conn.execute(
+                statements["destination"],
+                [
+                    {"verification_id": values["id"], "destination_hash": h, "channel": c}
+                    for h, c in destination_hashes
+                ],
             )
-        written = 0
-        if events:
-            result = await session.exec(_insert_events_statement(store, events))
-            written = max(0, int(result.rowcount or 0))
-        await session.commit()
-    return written
+        return await _insert_events(conn, store, events) if events else 0
 
 
 async def mark_delivered(store: Store, *, verification_id: str, at: datetime) -> None:
     """A receipt said delivered: the row says so too, whatever its state."""
-    async with store.session() as session:
+    async with store.write_guard(), store.session() as session:
         await session.exec(
             update(VerificationRecord)
             .where(col(VerificationRecord.id) == verification_id)
@@ -376,7 +383,7 @@ async def analytics(
 async def purge_finished(store: Store, *, older_than: timedelta) -> int:
     """Delete finished verifications (and their events) that ended before now - older_than."""
     cutoff = utcnow() - older_than
-    async with store.session() as session:
+    async with store.write_guard(), store.session() as session:
         ids = select(VerificationRecord.id).where(
             col(VerificationRecord.finished_at).is_not(None),
             col(VerificationRecord.finished_at) < cutoff,
