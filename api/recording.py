@@ -5,7 +5,6 @@ the same entries under the same keys, so a write lost here is never lost for goo
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from fastapi import Request
 from temporalio.client import Client
@@ -55,17 +54,7 @@ async def record_created(request: Request, verification_id: str, input: Verifica
     if recorder is None:
         return
     created = input.created_at or utcnow()
-    state = VerificationState(
-        application_id=input.application_id,
-        mode=input.mode,
-        created_at=created,
-        expires_at=created + timedelta(seconds=input.ttl_s),
-        channels=input.channels,
-        max_attempts=input.max_attempts,
-        max_sends=input.max_sends,
-        client_ref=input.client_ref,
-        locale=input.locale,
-    )
+    state = VerificationState.initial(input, created)
     entry = LogEntry(
         key="created",
         type=EventType.CREATED,

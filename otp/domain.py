@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -268,6 +268,21 @@ class VerificationState(_Model):
     @property
     def attempts_remaining(self) -> int:
         return max(0, self.max_attempts - self.attempts_used)
+
+    @classmethod
+    def initial(cls, input: VerificationInput, created_at: datetime) -> VerificationState:
+        """The state of a verification just started with `input`."""
+        return cls(
+            application_id=input.application_id,
+            mode=input.mode,
+            created_at=created_at,
+            expires_at=created_at + timedelta(seconds=input.ttl_s),
+            channels=input.channels,
+            max_attempts=input.max_attempts,
+            max_sends=input.max_sends,
+            client_ref=input.client_ref,
+            locale=input.locale,
+        )
 
 
 # --- business error types carried as ApplicationError.type (stable, part of the API mapping) ---

@@ -78,17 +78,7 @@ class VerificationWorkflow:
     def __init__(self, input: VerificationInput) -> None:
         created = input.created_at or workflow.info().start_time
         self._input = input
-        self._state = VerificationState(
-            application_id=input.application_id,
-            mode=input.mode,
-            created_at=created,
-            expires_at=created + timedelta(seconds=input.ttl_s),
-            channels=input.channels,
-            max_attempts=input.max_attempts,
-            max_sends=input.max_sends,
-            client_ref=input.client_ref,
-            locale=input.locale,
-        )
+        self._state = VerificationState.initial(input, created)
         self._digest: str | None = None
         self._nonce: str | None = None
         self._step_state = _PENDING

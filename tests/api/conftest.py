@@ -19,6 +19,7 @@ from api.service import Timeouts
 from otp.domain import Mode
 from otp.settings import Secrets, Settings, generate_api_key, hash_api_key
 from otp.store import Store
+from tests.conftest import real_worker
 
 # The code is the one word of 4-10 upper-case letters or digits in every template.
 CODE_RE = re.compile(r"\b([0-9A-Z]{4,10})\b")
@@ -92,6 +93,15 @@ async def http(
         transport=httpx.ASGITransport(app=app), base_url="http://api.test"
     ) as client:
         yield client
+
+
+@pytest.fixture
+async def worker(
+    dev_env: WorkflowEnvironment, api_settings: Settings, store: Store
+) -> AsyncIterator[None]:
+    """A worker with the production activities on the test's queue and store."""
+    async with real_worker(dev_env.client, api_settings, store):
+        yield
 
 
 async def read_messages(

@@ -30,14 +30,6 @@ CREATE = "/v1/verifications"
 PRINCIPAL = Principal(application_id="default", mode=Mode.TEST)
 
 
-@pytest.fixture
-async def worker(
-    dev_env: WorkflowEnvironment, api_settings: Settings, store: Store
-) -> AsyncIterator[None]:
-    async with real_worker(dev_env.client, api_settings, store):
-        yield
-
-
 @asynccontextmanager
 async def _client(
     dev_env: WorkflowEnvironment,

@@ -4,30 +4,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.testing import WorkflowEnvironment
 
-from otp.settings import Settings
 from otp.store import Store
 from tests.api.conftest import Keys, read_code, wrong_code
-from tests.conftest import real_worker
 
 PHONE = "+14155550142"
-
-
-@pytest.fixture
-async def worker(
-    dev_env: WorkflowEnvironment, api_settings: Settings, store: Store
-) -> AsyncIterator[None]:
-    async with real_worker(dev_env.client, api_settings, store):
-        yield
 
 
 async def _create(http: httpx.AsyncClient, keys: Keys, **body: Any) -> str:

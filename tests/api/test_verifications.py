@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,15 +16,6 @@ from otp import search_attributes as sa
 from otp.settings import Settings
 from otp.store import Store
 from tests.api.conftest import Keys, code_in, read_code, read_messages, wrong_code
-from tests.conftest import real_worker
-
-
-@pytest.fixture
-async def worker(
-    dev_env: WorkflowEnvironment, api_settings: Settings, store: Store
-) -> AsyncIterator[None]:
-    async with real_worker(dev_env.client, api_settings, store):
-        yield
 
 
 async def _create(http: httpx.AsyncClient, keys: Keys, **body: Any) -> str:

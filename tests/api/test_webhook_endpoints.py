@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from otp.settings import Settings
-from otp.store import Store
 from tests.api.conftest import Keys
-from tests.conftest import real_worker
 from tests.webhook_receiver import Receiver, Reply, serve, spec_verify
 
 BASE = "/v1/webhook-endpoints"
-
-
-@pytest.fixture
-async def worker(
-    dev_env: WorkflowEnvironment, api_settings: Settings, store: Store
-) -> AsyncIterator[None]:
-    async with real_worker(dev_env.client, api_settings, store):
-        yield
 
 
 async def _create(http: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
