@@ -62,3 +62,11 @@ def mask(value: str) -> str:
     if len(value) <= 6:
         return "*" * len(value)
     return value[:5] + "*" * (len(value) - 7) + value[-2:]
+
+
+def number_prefix(e164: str) -> str | None:
+    """The number range a phone number belongs to: itself without its last 4 digits
+    (`+14155550123` → `+1415555`). None for anything that is not an E.164 number."""
+    if not e164.startswith("+") or not e164[1:].isdigit() or len(e164) < 9:
+        return None
+    return e164[:-4]

@@ -295,6 +295,9 @@ class ErrorType:
     NO_MORE_CHANNELS = "NoMoreChannels"
     PERMANENT_DELIVERY = "PermanentDeliveryFailure"
     TRANSIENT_DELIVERY = "TransientDeliveryFailure"
+    # A risk gate refused the send: the verification ends `blocked`. The first detail is
+    # {"reason": "<why, for the record; no destination>"}.
+    BLOCKED = "Blocked"
 
 
 # --- activity names (the workflow calls activities by name; the worker registers these) ---

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from otp.destinations import mask
+from otp.destinations import mask, number_prefix
 from otp.domain import (
     WEBHOOK_EVENT_OF,
     Channel,
@@ -336,6 +336,7 @@ def record_of_state(
         channels=[step.channel.value for step in plan],
         country=verification.country,
         to_masked=mask(plan[0].to) if plan else "",
+        prefix=next((number_prefix(step.to) for step in plan if step.channel.is_phone), None),
         client_ref=state.client_ref,
         created_at=state.created_at,
         expires_at=state.expires_at,

@@ -56,7 +56,7 @@ _DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=[ErrorType.PERMANENT_DELIVERY, "CodeExpired"],
+    non_retryable_error_types=[ErrorType.PERMANENT_DELIVERY, ErrorType.BLOCKED, "CodeExpired"],
 )
 
 _TERMINAL_EVENT = {
@@ -87,6 +87,7 @@ class VerificationWorkflow:
         self._send_lock = asyncio.Lock()
         self._next_lock = asyncio.Lock()
         self._unmatched_receipts: list[DeliveryReceiptInput] = []
+        self._blocked_reason: str | None = None
         # State changes for the event log, written in one batch when the run ends.
         self._log: list[LogEntry] = [
             LogEntry(
@@ -293,6 +294,11 @@ class VerificationWorkflow:
                 )
                 if attempt.status is not DeliveryStatus.FAILED:
                     break
+                if attempt.error_type == ErrorType.BLOCKED:
+                    # A risk gate refused it: no other provider or channel is tried.
+                    self._finish(
+                        Status.BLOCKED, self._blocked_reason or "refused by a risk control"
+                    )
                 if self._terminal or attempt.error_type == "DeliveryCanceled":
                     break
             if attempt is None:  # unreachable: the first provider is always tried
@@ -377,6 +383,8 @@ class VerificationWorkflow:
         except ActivityError as err:
             attempt.status = DeliveryStatus.FAILED
             attempt.error_type = _failure_type(err)
+            if attempt.error_type == ErrorType.BLOCKED:
+                self._blocked_reason = _blocked_reason(err)
             self._note(
                 EventType.FAILED,
                 f"failed:{attempt.reference}",
@@ -631,6 +639,15 @@ def _receipt_matches(attempt: DeliveryAttempt, receipt: DeliveryReceiptInput) ->
     if attempt.provider_message_id and attempt.provider_message_id == receipt.provider_message_id:
         return True
     return bool(receipt.reference) and attempt.reference == receipt.reference
+
+
+def _blocked_reason(err: ActivityError) -> str | None:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[0]
+        if isinstance(detail, dict) and isinstance(detail.get("reason"), str):
+            return str(detail["reason"])[:300]
+    return None
 
 
 def _failure_type(err: ActivityError) -> str:

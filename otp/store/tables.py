@@ -52,6 +52,8 @@ class Application(SQLModel, table=True):
     allowed_channels: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    # Fraud and abuse settings (see otp.risk.RiskSettings); empty: the safe defaults.
+    risk: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -89,6 +91,9 @@ class VerificationRecord(SQLModel, table=True):
     channel: str = Field(index=True, max_length=16)
     channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     country: str | None = Field(default=None, index=True, max_length=2)
+    # A phone destination without its last 4 digits (`+1415555`): the number range that
+    # conversion monitoring watches. None for email.
+    prefix: str | None = Field(default=None, index=True, max_length=16)
     to_masked: str = Field(default="", max_length=320)
     client_ref: str | None = Field(default=None, index=True, max_length=128)
     created_at: datetime
@@ -215,3 +220,45 @@ class WebhookAttempt(SQLModel, table=True):
     status_code: int | None = None
     error: str | None = Field(default=None, max_length=300)
     duration_ms: int = 0
+
+
+# ------------------------------------------------------------------- fraud controls
+class RateHit(SQLModel, table=True):
+    """One counted hit of a sliding-window limit (the store backend of `otp.limits`)."""
+
+    __tablename__ = "rate_hits"
+    __table_args__ = (Index("ix_rate_hits_key_at", "key", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200)
+    at: float  # seconds since the epoch
+    cost: int = 1
+
+
+class Counter(SQLModel, table=True):
+    """A plain counter (e.g. consecutive failed checks per destination), with an expiry."""
+
+    __tablename__ = "counters"
+    key: str = Field(primary_key=True, max_length=200)
+    value: int = 0
+    expires_at: float | None = None  # seconds since the epoch; None: never
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RiskBlock(SQLModel, table=True):
+    """A country or number prefix refused for one application and mode, until it expires or
+    an operator lifts it. Automatic blocks come from conversion monitoring."""
+
+    __tablename__ = "risk_blocks"
+    __table_args__ = (Index("ix_risk_blocks_scope", "application_id", "mode", "scope", "value"),)
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(max_length=64)
+    mode: str = Field(max_length=8)
+    scope: str = Field(max_length=16)  # country | prefix
+    value: str = Field(max_length=16)
+    reason: str = Field(max_length=300)
+    automatic: bool = True
+    level: int = 1  # how many times this scope was blocked automatically (escalation)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None  # None: until lifted
+    lifted_at: datetime | None = None
+    lifted_by: str | None = Field(default=None, max_length=120)

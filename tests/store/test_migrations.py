@@ -72,3 +72,28 @@ async def test_a_database_from_the_first_release_is_adopted(tmp_path: Path) -> N
     messages = await store.list_sandbox_messages(application_id="default")
     await store.close()
     assert [m.message_id for m in messages] == ["m1"]
+
+
+async def test_upgrading_a_populated_database_keeps_its_rows(
+    any_store: Store, tmp_path: Path
+) -> None:
+    """0001 with an application in it, then head: the row survives with safe defaults."""
+    from alembic import command
+
+    from otp.migrations import alembic_config
+
+    async with any_store.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0001"))
+        await conn.execute(
+            text(
+                "INSERT INTO applications (id, name, brand, defaults, allowed_channels,"
+                " created_at, updated_at) VALUES ('app_old', 'Old', '', '{}', '[]',"
+                " '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+    await any_store.migrate()
+    async with any_store.engine.connect() as conn:
+        risk = (
+            await conn.execute(text("SELECT risk FROM applications WHERE id = 'app_old'"))
+        ).scalar()
+    assert risk in ({}, "{}")
