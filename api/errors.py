@@ -498,3 +498,13 @@ class WebhookMessageNotFound(ApiProblem):
 
     def __init__(self) -> None:
         super().__init__("This endpoint has no message with this id.")
+
+
+class CodecForbidden(ApiProblem):
+    status, slug, title = 403, "codec-forbidden", "Not allowed to use the codec"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Decoding payloads needs the codec token (Authorization: Bearer ...); without "
+            "one, only callers on the same machine may use it, and only in dev."
+        )

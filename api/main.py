@@ -23,6 +23,7 @@ from api.errors import PROBLEM_JSON, install_error_handlers, on_unexpected
 from api.routes import (
     admin,
     analytics,
+    codec,
     health,
     sandbox,
     search,
@@ -187,6 +188,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(health.router)
+    app.include_router(codec.router)
     app.include_router(admin.router)
     _document_problems(app)
 

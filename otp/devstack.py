@@ -248,6 +248,9 @@ def temporal_command(settings: Settings) -> list[str]:
         settings.temporal_namespace,
         "--log-level",
         "warn",
+        # The UI decodes payloads through the API's codec endpoint (dev: loopback only).
+        "--ui-codec-endpoint",
+        f"http://{LOCALHOST}:{settings.api_port}/codec",
         *dev_server_args(),
     ]
 

@@ -131,6 +131,16 @@ class Settings(BaseSettings):
         gt=0,
         description="How long an Idempotency-Key and its stored response are kept (seconds).",
     )
+    codec_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the /codec endpoints (Temporal UI and CLI decoding). "
+        "Unset: dev answers callers on this machine only; production switches them off.",
+    )
+    codec_cors_origins: str = Field(
+        default="",
+        description="Comma-separated browser origins allowed to call /codec (the Temporal "
+        "UI). Empty: the dev stack's UI on OTP_TEMPORAL_UI_PORT.",
+    )
     record_retention_days: int = Field(
         default=90,
         ge=0,
@@ -141,7 +151,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
 
-    @field_validator("admin_token", "api_keys", mode="before")
+    @field_validator("admin_token", "api_keys", "codec_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """`OTP_ADMIN_TOKEN=` (as compose passes an unset optional) means unset."""

@@ -71,6 +71,8 @@ async def test_openapi_documents_every_route_and_problem(http: httpx.AsyncClient
         ("GET", "/v1/verifications"),
         ("GET", "/v1/verifications/{verification_id}/events"),
         ("GET", "/v1/analytics"),
+        ("POST", "/codec/decode"),
+        ("POST", "/codec/encode"),
         ("POST", "/v1/webhook-endpoints"),
         ("GET", "/v1/webhook-endpoints"),
         ("GET", "/v1/webhook-endpoints/{endpoint_id}"),
