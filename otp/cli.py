@@ -1,4 +1,5 @@
-"""The `otp` command: `otp dev`, `otp worker`, `otp api`, `otp ping`, `otp apps`, `otp keys`.
+"""The `otp` command: `otp dev`, `otp worker`, `otp api`, `otp ping`, `otp apps`, `otp keys`,
+`otp verifications`, `otp replay`.
 
 Every command leaves through `otp.process.run_and_exit`, so the process exit code
 is the command's own even when the temporalio native runtime crashes while the
@@ -401,6 +402,14 @@ def keys_revoke(
         _print_json(revoked.model_dump(mode="json"))
     else:
         typer.echo(f"Revoked {revoked.id} ({revoked.hint}) at {_when(revoked.revoked_at)}.")
+
+
+# ------------------------------------------------------------------- operations
+from otp.cli_ops import replay as _replay_command  # noqa: E402
+from otp.cli_ops import verifications_app  # noqa: E402
+
+app.add_typer(verifications_app, name="verifications")
+app.command("replay")(_replay_command)
 
 
 def _run() -> int:
