@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from otp.applications import DEFAULT_APPLICATION_ID, ApplicationDefaults, ApplicationPublic
 from otp.domain import Channel, Mode
+from otp.risk import RiskSettings
 from otp.settings import ConfigError, Settings, dev_api_key, hash_api_key
 from otp.store import Store, utcnow
 from otp.store.applications import (
@@ -66,6 +67,7 @@ class Principal:
     brand: str = ""
     defaults: ApplicationDefaults = field(default_factory=ApplicationDefaults, compare=False)
     allowed_channels: frozenset[Channel] = frozenset()  # empty: every channel
+    risk: RiskSettings = field(default_factory=RiskSettings, compare=False)
 
     def allows(self, channel: Channel) -> bool:
         return not self.allowed_channels or channel in self.allowed_channels
@@ -135,6 +137,7 @@ def _principal_of(
         brand=application.brand,
         defaults=application.defaults,
         allowed_channels=frozenset(application.allowed_channels),
+        risk=application.risk,
     )
 
 

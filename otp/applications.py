@@ -28,6 +28,7 @@ from otp.domain import (
     CodeType,
     Mode,
 )
+from otp.risk import RiskSettings
 from otp.sms import validate_web_domain
 
 DEFAULT_APPLICATION_ID = "default"
@@ -173,6 +174,9 @@ class ApplicationPublic(BaseModel):
     brand: str
     defaults: ApplicationDefaults
     allowed_channels: list[Channel]
+    risk: RiskSettings = Field(
+        default_factory=RiskSettings, description="Fraud controls (see otp.risk.RiskSettings)."
+    )
     created_at: datetime
     updated_at: datetime
 

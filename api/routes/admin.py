@@ -38,6 +38,7 @@ from otp.applications import (
     ApplicationPublic,
 )
 from otp.domain import Channel, Mode
+from otp.risk import RiskSettings
 from otp.settings import Settings, admin_token
 from otp.store.applications import (
     ApplicationNotFoundError,
@@ -149,6 +150,9 @@ class ApplicationCreate(_Request):
     allowed_channels: list[Channel] = Field(
         default_factory=list, description="Channels the application may use; empty: all."
     )
+    risk: RiskSettings = Field(
+        default_factory=RiskSettings, description="Fraud controls; left out: the safe defaults."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ApplicationCreate:
@@ -163,6 +167,9 @@ class ApplicationUpdate(_Request):
     brand: str | None = Field(default=None, max_length=BRAND_MAX)
     defaults: ApplicationDefaults | None = None
     allowed_channels: list[Channel] | None = None
+    risk: RiskSettings | None = Field(
+        default=None, description="Fraud controls, replaced whole (`{}`: the safe defaults)."
+    )
 
 
 class ApplicationList(BaseModel):
@@ -207,6 +214,7 @@ async def create_application_route(body: ApplicationCreate, store: StoreDep) -> 
         brand=body.brand,
         defaults=body.defaults,
         allowed_channels=body.allowed_channels,
+        risk=body.risk,
     )
     logger.info("application created", extra={"application_id": application.id})
     return application
@@ -264,6 +272,7 @@ async def update_application_route(
             brand=body.brand,
             defaults=body.defaults,
             allowed_channels=body.allowed_channels,
+            risk=body.risk,
         )
     except ValidationError as exc:
         raise invalid(

@@ -28,6 +28,7 @@ from otp.applications import (
     new_key_id,
 )
 from otp.domain import Channel, Mode
+from otp.risk import RiskSettings
 from otp.settings import hash_api_key
 from otp.store import ApiKey, Application, Store, utcnow
 
@@ -57,6 +58,7 @@ def application_public(row: Application) -> ApplicationPublic:
         brand=row.brand,
         defaults=ApplicationDefaults.model_validate(row.defaults or {}),
         allowed_channels=[Channel(c) for c in row.allowed_channels or []],
+        risk=RiskSettings.of(row.risk),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -82,6 +84,12 @@ def _policy_columns(policy: ApplicationPolicy) -> dict[str, Any]:
     }
 
 
+def _risk_column(risk: RiskSettings | None) -> dict[str, Any]:
+    """Only what differs from the defaults: a later change of a default applies to every
+    application that did not set it."""
+    return {} if risk is None else risk.model_dump(mode="json", exclude_defaults=True)
+
+
 # ------------------------------------------------------------------------ applications
 async def create_application(
     store: Store,
@@ -91,6 +99,7 @@ async def create_application(
     defaults: ApplicationDefaults | None = None,
     allowed_channels: list[Channel] | None = None,
     application_id: str | None = None,
+    risk: RiskSettings | None = None,
 ) -> ApplicationPublic:
     """Insert a new application (a fresh `app_...` id unless one is given)."""
     policy = ApplicationPolicy(
@@ -103,6 +112,7 @@ async def create_application(
         brand=brand,
         created_at=now,
         updated_at=now,
+        risk=_risk_column(risk),
         **_policy_columns(policy),
     )
     async with store.session() as session:
@@ -147,8 +157,9 @@ async def update_application(
     brand: str | None = None,
     defaults: ApplicationDefaults | None = None,
     allowed_channels: list[Channel] | None = None,
+    risk: RiskSettings | None = None,
 ) -> ApplicationPublic | None:
-    """Change the given fields (None: keep). `defaults` replaces the defaults as a whole."""
+    """Change the given fields (None: keep). `defaults` and `risk` are replaced whole."""
     async with store.session() as session:
         row = await session.get(Application, application_id, with_for_update=True)
         if row is None:
@@ -166,6 +177,8 @@ async def update_application(
             row.brand = brand
         for column, value in _policy_columns(policy).items():
             setattr(row, column, value)
+        if risk is not None:
+            row.risk = _risk_column(risk)
         row.updated_at = utcnow()
         session.add(row)
         await session.commit()
