@@ -121,6 +121,9 @@ class VerificationInput(_Model):
     # then the workflow issues the code with a local activity.
     code_nonce: str | None = None
     code_digest: str | None = None
+    # Growth of the resend cooldown after each resend (the application's risk setting);
+    # 1.0, as in histories recorded before it existed, keeps it constant.
+    resend_backoff: float = 1.0
 
 
 class IssueCodeInput(_Model):
@@ -157,6 +160,9 @@ class DeliverInput(_Model):
     web_domain: str | None = None
     app_hash: str | None = None
     country: str | None = None
+    # The API already charged this send's limits when it created the verification (its
+    # very first delivery): the delivery gate does not charge them again.
+    precounted: bool = False
 
 
 class DeliverResult(_Model):

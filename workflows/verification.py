@@ -51,6 +51,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 _DIGEST_HEX_LEN = 64
+# The resend cooldown grows by the input's `resend_backoff` after each resend, up to this.
+_MAX_RESEND_COOLDOWN_S = 3600
 _MAX_BUFFERED_RECEIPTS = 32
 _DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -88,6 +90,7 @@ class VerificationWorkflow:
         self._next_lock = asyncio.Lock()
         self._unmatched_receipts: list[DeliveryReceiptInput] = []
         self._blocked_reason: str | None = None
+        self._resends = 0
         # State changes for the event log, written in one batch when the run ends.
         self._log: list[LogEntry] = [
             LogEntry(
@@ -275,7 +278,9 @@ class VerificationWorkflow:
             step = self._input.channels[index]
             started = workflow.now()
             self._state.sends += 1
-            self._state.next_resend_at = started + timedelta(seconds=self._input.resend_cooldown_s)
+            if kind is DeliveryKind.RESEND:
+                self._resends += 1
+            self._state.next_resend_at = started + timedelta(seconds=self._resend_cooldown_s())
             if index == self._state.current_step:
                 # A send (or resend) on the current step restarts its fallback timer.
                 self._step_state = _ACTIVE
@@ -311,6 +316,15 @@ class VerificationWorkflow:
                 self._step_state = _FAILED
             self._wake = True
             return attempt
+
+    def _resend_cooldown_s(self) -> float:
+        """The wait before the next resend: the base cooldown, times the backoff for every
+        resend so far (1.0, the default, keeps it constant), capped at an hour."""
+        base = self._input.resend_cooldown_s
+        if self._resends == 0 or self._input.resend_backoff == 1.0:
+            return base
+        grown = base * self._input.resend_backoff**self._resends
+        return min(grown, max(base, _MAX_RESEND_COOLDOWN_S))
 
     async def _deliver_once(
         self,
@@ -367,6 +381,8 @@ class VerificationWorkflow:
                     web_domain=self._input.web_domain,
                     app_hash=self._input.app_hash,
                     country=self._input.country,
+                    # The API charged the limits of a run's very first send at create.
+                    precounted=bool(self._input.code_digest) and len(self._state.deliveries) == 1,
                 ),
                 result_type=DeliverResult,
                 start_to_close_timeout=min(budget, timedelta(seconds=30)),
