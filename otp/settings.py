@@ -147,6 +147,13 @@ class Settings(BaseSettings):
         description="Days the store keeps finished verifications and their event logs "
         "(0: forever). The worker purges older ones hourly.",
     )
+    limits_backend: Literal["store", "redis"] = Field(
+        default="store",
+        description="Where rate limits and counters live: the store, or Redis (OTP_REDIS_URL).",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for OTP_LIMITS_BACKEND=redis (redis://host:6379/0)."
+    )
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
