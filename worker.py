@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from activities.context import LogContextInterceptor
 from activities.records import RecordActivities
 from activities.verification import VerificationActivities
 from activities.webhooks import WebhookActivities
@@ -250,6 +251,7 @@ def build_worker(client: Client, settings: Settings, activities: WorkerActivitie
     return Worker(
         client,
         task_queue=settings.task_queue,
+        interceptors=[LogContextInterceptor()],
         workflows=[VerificationWorkflow, WebhookDeliveryWorkflow],
         activities=[
             activities.verification.issue_code,

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from api.auth import ApiKeyAuthenticator, Principal, StoreUnavailableError
 from api.errors import ServiceUnavailable, Unauthorized
 from api.service import VerificationService
+from otp.logs import bind
 from otp.settings import Secrets, Settings
 from otp.store import Store
 
@@ -100,3 +101,4 @@ ClientDep = Annotated[Client, Depends(_client)]
 StoreDep = Annotated[Store, Depends(_store)]
 ServiceDep = Annotated[VerificationService, Depends(get_service)]
 AuthDep = Annotated[Principal, Depends(authenticate)]
+    bind(application_id=principal.application_id, mode=principal.mode.value)

@@ -32,6 +32,7 @@ from api.routes import (
     webhooks,
 )
 from api.service import Timeouts
+from otp.logs import bind
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store
 from otp.store.applications import ensure_default_application
@@ -178,6 +179,7 @@ def create_app(
         response.headers["X-Request-Id"] = request_id
         if request.url.path.startswith("/v1/"):
             # Verification state and sandbox codes must never sit in a shared cache.
+        bind(request_id=request_id)
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 

@@ -65,6 +65,7 @@ from otp.store import records as store_records
 logger = logging.getLogger("otp.api")
 
 router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
+from otp.logs import bind
 
 
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -89,6 +90,7 @@ _APP_DEFAULT_FIELDS = ("code_length", "code_type", "ttl_s", "max_attempts", "loc
 
 
 def _with_app_defaults(body: VerificationCreate, principal: Principal) -> VerificationCreate:
+    bind(verification_id=verification_id)
     """Fill the fields the request left out from its application's defaults."""
     defaults = principal.defaults
     update: dict[str, object] = {
