@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from otp.codes import code_digest, derive_code, new_nonce
+from otp.conversion import DeliveryGate
 from otp.destinations import mask
 from otp.domain import (
     ACTIVITY_DELIVER,
@@ -51,14 +52,17 @@ class VerificationActivities:
         live_providers: Mapping[Channel, Provider],
         providers_by_name: Mapping[str, Provider] | None = None,
         recorder: EventRecorder | None = None,
+        gate: DeliveryGate | None = None,
     ) -> None:
         """`live_providers`: each channel's default; `providers_by_name`: every live provider
-        a plan step may name (failover order is the workflow's)."""
+        a plan step may name (failover order is the workflow's); `gate`: the risk checks
+        run before every send (none: every send goes out)."""
         self._secret = code_secret
         self._sandbox = sandbox
         self._live = dict(live_providers)
         self._by_name = dict(providers_by_name or {})
         self._recorder = recorder
+        self._gate = gate
         self._log_tasks: set[asyncio.Task[None]] = set()
 
     @activity.defn(name=ACTIVITY_ISSUE_CODE)
@@ -126,6 +130,22 @@ class VerificationActivities:
         # activity's id within its run): a retried send is deduplicated, and receipts
         # carry it back as their reference.
         key = input.delivery_key or f"{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}"
+        if self._gate is not None:
+            # Blocks, conversion monitoring and send limits: refused before any provider call.
+            # A store outage must not stop every code from going out: then they fail open.
+            try:
+                refusal = await self._gate.refusal(input, member=key)
+            except Exception:
+                logger.warning("risk checks failed; sending anyway", extra=log_extra, exc_info=True)
+                refusal = None
+            if refusal is not None:
+                logger.warning("delivery refused by a risk control", extra=log_extra)
+                raise ApplicationError(
+                    "refused by a risk control",
+                    {"reason": refusal},
+                    type=ErrorType.BLOCKED,
+                    non_retryable=True,
+                )
         message = OutboundMessage(
             verification_id=input.verification_id,
             application_id=input.application_id,

@@ -37,10 +37,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, func
 from sqlmodel import col, select
 
+from otp.destinations import number_prefix
+from otp.domain import ChannelStep, DeliverInput
+from otp.limits import Decision, Hit, Limiter
+from otp.risk import LimitName, RiskSettings, channel_cost, send_hits, spend_hit
 from otp.store import Store
 from otp.store import risk_blocks as blocks
 from otp.store.risk_blocks import BlockScope
@@ -68,11 +73,13 @@ class ConversionSettings(BaseModel):
     cache_s: float = Field(default=5.0, ge=0.0)
 
     @classmethod
-    def of(cls, risk: Any) -> ConversionSettings:
-        """From an application's `RiskSettings` (its `conversion_*` and
-        `block_durations_s` fields, where present); None: the defaults."""
+    def of(cls, risk: Any, *, base: ConversionSettings | None = None) -> ConversionSettings:
+        """`base` (default: the defaults) with what an application's `RiskSettings` sets
+        (its `conversion_*`, `block_durations_s` and `block_escalation_lookback_s` fields,
+        where it has them)."""
+        base = base or cls()
         if risk is None:
-            return cls()
+            return base
         if isinstance(risk, ConversionSettings):
             return risk
         names = {
@@ -91,7 +98,9 @@ class ConversionSettings(BaseModel):
             for ours, theirs in names.items()
             if getattr(risk, theirs, None) is not None
         }
-        return cls.model_validate(found)
+        if not found:
+            return base
+        return cls.model_validate({**base.model_dump(), **found})
 
     def min_volume_of(self, scope: BlockScope) -> int:
         return self.min_volume if scope is BlockScope.PREFIX else self.country_min_volume
@@ -132,12 +141,12 @@ def _ago(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def block_reason(scope: BlockScope, value: str, stats: Stats, settings: ConversionSettings) -> str:
+def block_reason(scope: BlockScope, stats: Stats, settings: ConversionSettings) -> str:
     """Why an automatic block was made, for the block and the verifications it refuses."""
     rate = round(100 * (stats.conversion or 0.0))
     return (
-        f"{scope.value} {value} blocked automatically: {stats.approved} of {stats.started} "
-        f"verifications approved ({rate} %) in {_ago(settings.window_s)}, "
+        f"conversion monitoring: {stats.approved} of {stats.started} verifications to this "
+        f"{scope.value} approved ({rate} %) in {_ago(settings.window_s)}, "
         f"below {round(100 * settings.threshold)} %"
     )
 
@@ -348,7 +357,7 @@ class ConversionMonitor:
             mode=mode,
             scope=scope,
             value=value,
-            reason=block_reason(scope, value, stats, settings),
+            reason=block_reason(scope, stats, settings),
             automatic=True,
             level=level,
             duration_s=block_duration_s(settings.block_durations_s, level),
@@ -379,3 +388,114 @@ class ConversionMonitor:
     def forget(self) -> None:
         """Drop every cached answer (tests; after an operator changed blocks)."""
         self._cache.clear()
+
+
+# --------------------------------------------------------------------- the send gate
+def _limit_reason(decision: Decision) -> str:
+    what = {
+        LimitName.DESTINATION.value: "to this destination",
+        LimitName.PREFIX.value: "to this number range",
+        LimitName.COUNTRY.value: "to this country",
+    }.get(decision.limit.name, "")
+    if decision.limit.name == LimitName.SPEND.value:
+        return f"spend limit: {decision.limit.limit} cost units per {_ago(decision.limit.window_s)}"
+    return (
+        f"velocity limit: {decision.limit.limit} sends per {_ago(decision.limit.window_s)} "
+        f"{what}".rstrip()
+    )
+
+
+def block_refusal_reason(block: RiskBlock) -> str:
+    """What a verification refused by `block` records as its reason (no destination)."""
+    return f"risk block {block.id} on {block.scope} {block.value}: {block.reason}"[:300]
+
+
+class DeliveryGate:
+    """The risk checks of one delivery, before any provider call (the delivery activity).
+
+    In order: (a) a block in force for the destination's country or number prefix,
+    (b) conversion monitoring of that prefix and country (which may make the block now),
+    (c) for sends the API did not count at create (resends, fallback and failover sends:
+    every delivery but a run's very first), the application's per-destination, per-prefix
+    and per-country send limits and its spend, charged with the delivery key as member so
+    that a retried activity never counts twice. (a) and (b) apply to phone channels only.
+    Returns the reason to refuse with, or None.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        limiter: Limiter | None,
+        *,
+        secret: bytes,
+        conversion: ConversionSettings | None = None,
+        monitor: ConversionMonitor | None = None,
+        settings_ttl_s: float = 10.0,
+    ) -> None:
+        self._store = store
+        self._limiter = limiter
+        self._secret = secret
+        self._conversion = conversion or ConversionSettings()
+        self.monitor = monitor or ConversionMonitor(store)
+        self._settings_ttl_s = settings_ttl_s
+        self._risk: dict[str, tuple[RiskSettings, float]] = {}
+
+    async def risk_settings(self, application_id: str) -> RiskSettings:
+        """The application's risk settings, re-read at most every `settings_ttl_s`."""
+        cached = self._risk.get(application_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < self._settings_ttl_s:
+            return cached[0]
+        from otp.store.applications import get_application
+
+        application = await get_application(self._store, application_id=application_id)
+        risk = application.risk if application is not None else RiskSettings()
+        if len(self._risk) >= _CACHE_MAX:
+            self._risk.clear()
+        self._risk[application_id] = (risk, now)
+        return risk
+
+    async def refusal(self, input: DeliverInput, *, member: str) -> str | None:
+        risk = await self.risk_settings(input.application_id)
+        if input.channel.is_phone:
+            prefix = number_prefix(input.to)
+            block = await self.monitor.refusal(
+                application_id=input.application_id,
+                mode=input.mode.value,
+                verification_id=input.verification_id,
+                country=_country_of(input.to) or input.country,
+                prefix=prefix,
+                settings=ConversionSettings.of(risk, base=self._conversion),
+            )
+            if block is not None:
+                return block_refusal_reason(block)
+        if input.precounted or self._limiter is None:
+            return None
+        step = ChannelStep(channel=input.channel, to=input.to)
+        hits = send_hits(
+            risk,
+            secret=self._secret,
+            application_id=input.application_id,
+            mode=input.mode,
+            step=step,
+        )
+        batches: list[tuple[list[Hit], int]] = [(hits, 1)]
+        spend = spend_hit(risk, application_id=input.application_id, mode=input.mode)
+        cost = channel_cost(risk, input.channel)
+        if spend is not None and cost > 0:
+            batches.append(([spend], cost))
+        for batch, batch_cost in batches:
+            if not batch:
+                continue
+            decisions = await self._limiter.hit_all(batch, cost=batch_cost, member=member)
+            refused = [d for d in decisions if not d.allowed]
+            if refused:
+                return _limit_reason(refused[0])
+        return None
+
+
+def _country_of(e164: str) -> str | None:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or None
+    except phonenumbers.NumberParseException:
+        return None

@@ -11,11 +11,14 @@ import pytest
 from otp.conversion import (
     ConversionMonitor,
     ConversionSettings,
+    DeliveryGate,
     Stats,
     block_duration_s,
     must_block,
     scope_stats,
 )
+from otp.domain import Channel, CodeType, DeliverInput, DeliveryKind, Mode
+from otp.limits.store import StoreLimiter
 from otp.store import Store, VerificationRecord, utcnow
 from otp.store.risk_blocks import BlockScope, lift_block, list_blocks
 
@@ -193,7 +196,7 @@ async def test_known_answers_min_volume_and_threshold(store: Store) -> None:
     [block] = await list_blocks(store, application_id=APP, mode="test")
     assert (block.id, block.scope, block.value, block.level) == (blocked, "prefix", PREFIX, 1)
     assert block.automatic and block.expires_at == clock.now + timedelta(hours=1)
-    assert "2 of 10 verifications approved (20 %)" in block.reason
+    assert "2 of 10 verifications to this prefix approved (20 %)" in block.reason
     # In force for the prefix (and any number in it), not for the next range.
     assert await _refuse(monitor, settings, verification_id="ver_other") == blocked
     assert await _refuse(monitor, settings, prefix="+1415556") is None
@@ -298,3 +301,78 @@ async def test_a_burst_is_blocked_after_exactly_min_volume_with_few_queries(
     assert sent == 5
     # First sight of each scope, the decision point, then nothing (the block answers).
     assert queries <= 4
+
+
+def _deliver_input(**overrides: object) -> DeliverInput:
+    data: dict[str, object] = {
+        "verification_id": "ver_gate",
+        "application_id": APP,
+        "mode": Mode.TEST,
+        "step_index": 0,
+        "channel": Channel.SMS,
+        "to": "+14155550123",
+        "nonce": "00",
+        "code_length": 6,
+        "code_type": CodeType.NUMERIC,
+        "expires_at": utcnow() + timedelta(minutes=10),
+        "country": "US",
+    }
+    data.update(overrides)
+    return DeliverInput.model_validate(data)
+
+
+async def test_the_gate_charges_only_sends_the_api_did_not_count(store: Store) -> None:
+    """Default limits: 5 sends per destination per 10 min; the member makes retries free."""
+    gate = DeliveryGate(store, StoreLimiter(store), secret=b"s" * 32)
+    for _ in range(8):  # first sends: charged by the API at create, not here
+        assert await gate.refusal(_deliver_input(precounted=True), member="first") is None
+    resend = _deliver_input(kind=DeliveryKind.RESEND)
+    for n in range(5):
+        assert await gate.refusal(resend, member=f"ver_gate:run:{n}") is None
+        # The same delivery retried by Temporal is not counted again.
+        assert await gate.refusal(resend, member=f"ver_gate:run:{n}") is None
+    reason = await gate.refusal(resend, member="ver_gate:run:5")
+    assert reason == "velocity limit: 5 sends per 10 min to this destination"
+    # Another destination has its own count (email has no prefix, country or cost).
+    email = _deliver_input(channel=Channel.EMAIL, to="a@example.com", kind=DeliveryKind.RESEND)
+    assert await gate.refusal(email, member="ver_gate:run:6") is None
+
+
+async def test_the_gate_uses_the_application_risk_settings(store: Store) -> None:
+    from otp.risk import Rate, RiskSettings
+    from otp.store.applications import create_application
+
+    application = await create_application(
+        store,
+        name="tight",
+        risk=RiskSettings(per_destination=None, per_prefix=Rate(limit=2, window_s=60)),
+    )
+    gate = DeliveryGate(store, StoreLimiter(store), secret=b"s" * 32)
+
+    def fallback(to: str) -> DeliverInput:
+        return _deliver_input(application_id=application.id, to=to, step_index=1)
+
+    assert await gate.refusal(fallback("+14155550123"), member="a") is None
+    assert await gate.refusal(fallback("+14155550124"), member="b") is None
+    assert await gate.refusal(fallback("+14155550125"), member="c") == (
+        "velocity limit: 2 sends per 1 min to this number range"
+    )
+
+
+async def test_the_gate_refuses_blocked_scopes_on_phone_channels_only(store: Store) -> None:
+    from otp.store.risk_blocks import create_block
+
+    block = await create_block(
+        store,
+        application_id=APP,
+        mode="test",
+        scope="country",
+        value="US",
+        reason="manual: fraud wave",
+        automatic=False,
+    )
+    gate = DeliveryGate(store, None, secret=b"s" * 32)
+    reason = await gate.refusal(_deliver_input(precounted=True), member="k")
+    assert reason == f"risk block {block.id} on country US: manual: fraud wave"
+    email = _deliver_input(channel=Channel.EMAIL, to="a@example.com", precounted=True)
+    assert await gate.refusal(email, member="k") is None
