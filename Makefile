@@ -12,7 +12,7 @@ UV_VERSION ?= 0.13.9
 UV_VENV := build/uv
 UV_COMPILE := $(UV_VENV)/bin/uv pip compile pyproject.toml --generate-hashes --universal \
 	--python-version 3.11 --quiet $(LOCK_FLAGS)
-LINT_PATHS := otp workflows activities providers api worker.py bench tests
+LINT_PATHS := otp workflows activities providers api worker.py bench tests sdk
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint lock clean install install-dev
@@ -53,7 +53,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml | $(PY)
 	$(PIP) --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.lock pyproject.toml | $(PY)
+$(VENV)/.installed-dev: requirements-dev.lock pyproject.toml sdk/pyproject.toml | $(PY)
 	$(PIP) --require-hashes -r requirements-dev.lock
 	$(PIP) --no-deps -e .
+	$(PIP) --no-deps -e sdk
 	touch $@ $(VENV)/.installed
