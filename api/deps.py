@@ -11,6 +11,8 @@ from temporalio.client import Client
 from api.auth import ApiKeyAuthenticator, Principal, StoreUnavailableError
 from api.errors import ServiceUnavailable, Unauthorized
 from api.service import VerificationService
+from otp.limits import Limiter
+from otp.limits.factory import build_limiter
 from otp.logs import bind
 from otp.settings import Secrets, Settings
 from otp.store import Store
@@ -46,6 +48,15 @@ def get_store(request: Request) -> Store:
     return store
 
 
+def get_limiter(request: Request) -> Limiter:
+    """The app's limiter (built by the lifespan; built here when no lifespan ran)."""
+    limiter: Limiter | None = getattr(request.app.state, "limiter", None)
+    if limiter is None:
+        limiter = build_limiter(get_settings(request), get_store(request))
+        request.app.state.limiter = limiter
+    return limiter
+
+
 async def _settings(request: Request) -> Settings:
     # Dependencies are coroutines: FastAPI runs plain functions in a thread pool, a hop
     # per dependency per request (measured: several percent of the API's CPU).
@@ -62,6 +73,10 @@ async def _client(request: Request) -> Client:
 
 async def _store(request: Request) -> Store:
     return get_store(request)
+
+
+async def _limiter(request: Request) -> Limiter:
+    return get_limiter(request)
 
 
 async def get_service(
@@ -92,6 +107,7 @@ async def authenticate(
     if principal is None:
         raise Unauthorized()
     request.state.principal = principal
+    bind(application_id=principal.application_id, mode=principal.mode.value)
     return principal
 
 
@@ -99,6 +115,6 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 SecretsDep = Annotated[Secrets, Depends(_secrets)]
 ClientDep = Annotated[Client, Depends(_client)]
 StoreDep = Annotated[Store, Depends(_store)]
+LimiterDep = Annotated[Limiter, Depends(_limiter)]
 ServiceDep = Annotated[VerificationService, Depends(get_service)]
 AuthDep = Annotated[Principal, Depends(authenticate)]
-    bind(application_id=principal.application_id, mode=principal.mode.value)

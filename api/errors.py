@@ -508,3 +508,29 @@ class CodecForbidden(ApiProblem):
             "Decoding payloads needs the codec token (Authorization: Bearer ...); without "
             "one, only callers on the same machine may use it, and only in dev."
         )
+
+
+# ----------------------------------------------------------------- fraud controls
+class RiskPolicyRefused(ApiProblem):
+    status, slug, title = 403, "risk-policy", "Refused by the application's risk policy"
+
+    def __init__(self, reason: str, *, step_index: int | None = None) -> None:
+        # Never the destination: the reason and which plan step it concerns.
+        super().__init__(
+            "The application's fraud controls refuse this destination "
+            f"({reason}); no code was sent.",
+            reason=reason,
+            step_index=step_index,
+        )
+
+
+class RateLimited(ApiProblem):
+    status, slug, title = 429, "rate-limited", "Rate limit reached"
+
+    def __init__(self, limit: str, retry_after_s: int, headers: Mapping[str, str]) -> None:
+        super().__init__(
+            f"The {limit} limit is reached; retry in {retry_after_s} s. No code was sent.",
+            headers={**headers, "Retry-After": str(retry_after_s)},
+            limit=limit,
+            retry_after=retry_after_s,
+        )

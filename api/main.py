@@ -32,6 +32,7 @@ from api.routes import (
     webhooks,
 )
 from api.service import Timeouts
+from otp.limits.factory import build_limiter
 from otp.logs import bind
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store
@@ -131,6 +132,8 @@ def create_app(
             await owned_store.migrate()
             app.state.store = owned_store
         await ensure_default_application(app.state.store)
+        if app.state.limiter is None:
+            app.state.limiter = build_limiter(settings, app.state.store)
         if app.state.client is None:
             app.state.client = await connect(settings, secrets)
             logger.info(
@@ -145,6 +148,9 @@ def create_app(
         try:
             yield
         finally:
+            limiter, app.state.limiter = app.state.limiter, None
+            if limiter is not None:
+                await limiter.close()
             if owned_store is not None:
                 await owned_store.close()
 
@@ -161,6 +167,7 @@ def create_app(
     app.state.admin_token_digest = admin.admin_token_digest(settings)
     app.state.client = client
     app.state.store = store
+    app.state.limiter = None  # one per process: sliding-window limits and counters (otp.limits)
     app.state.timeouts = timeouts or Timeouts()
 
     install_error_handlers(app)
@@ -172,6 +179,7 @@ def create_app(
         incoming = request.headers.get("X-Request-Id", "")
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         request.state.request_id = request_id
+        bind(request_id=request_id)
         try:
             response = await call_next(request)
         except Exception as exc:  # logged without personal data, answered as a 500 problem
@@ -179,7 +187,6 @@ def create_app(
         response.headers["X-Request-Id"] = request_id
         if request.url.path.startswith("/v1/"):
             # Verification state and sandbox codes must never sit in a shared cache.
-        bind(request_id=request_id)
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 

@@ -156,6 +156,14 @@ class VerificationCreate(_Request):
         description="Your own reference, returned as is (not personal data, please).",
         examples=["signup-42"],
     )
+    user_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Your id of the end user (opaque; a hash is best): verifications per "
+        "user are rate limited. Never stored or logged in clear.",
+        examples=["u_8f14e45f"],
+    )
     app_hash: str | None = Field(
         default=None,
         description=(

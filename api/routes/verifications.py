@@ -8,12 +8,18 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
+from sqlmodel import col, select
+from temporalio.exceptions import TemporalError
+from temporalio.service import RPCError
 
 from api.auth import Principal
-from api.deps import AuthDep, SecretsDep, ServiceDep, SettingsDep, StoreDep
+from api.deps import AuthDep, LimiterDep, SecretsDep, ServiceDep, SettingsDep, StoreDep
 from api.errors import (
+    ApiProblem,
     ChannelNotAllowed,
     DeliveryFailed,
+    RateLimited,
+    RiskPolicyRefused,
     VerificationFinished,
     VerificationNotFound,
     field_error,
@@ -39,7 +45,8 @@ from api.schemas import (
     VerificationPublic,
     problem_responses,
 )
-from api.service import now_utc
+from api.service import VerificationService, idempotent_verification_id, now_utc
+from otp import risk
 from otp.channels import live_plan
 from otp.codes import code_digest
 from otp.destinations import (
@@ -58,14 +65,14 @@ from otp.domain import (
     VerificationInput,
     VerificationState,
 )
+from otp.logs import bind
 from otp.settings import Settings
-from otp.store import Store
+from otp.store import Store, VerificationDestination, VerificationRecord
 from otp.store import records as store_records
 
 logger = logging.getLogger("otp.api")
 
 router = APIRouter(prefix="/v1/verifications", tags=["verifications"])
-from otp.logs import bind
 
 
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -83,6 +90,7 @@ def _require_id(verification_id: str) -> str:
     """Malformed ids are unknown ids: answered 404 without asking Temporal."""
     if not VERIFICATION_ID_RE.match(verification_id):
         raise VerificationNotFound()
+    bind(verification_id=verification_id)
     return verification_id
 
 
@@ -90,7 +98,6 @@ _APP_DEFAULT_FIELDS = ("code_length", "code_type", "ttl_s", "max_attempts", "loc
 
 
 def _with_app_defaults(body: VerificationCreate, principal: Principal) -> VerificationCreate:
-    bind(verification_id=verification_id)
     """Fill the fields the request left out from its application's defaults."""
     defaults = principal.defaults
     update: dict[str, object] = {
@@ -245,7 +252,7 @@ def _public(verification_id: str, state: VerificationState) -> VerificationPubli
     status_code=status.HTTP_201_CREATED,
     response_model=VerificationCreated,
     summary="Start a verification",
-    responses=problem_responses(401, 403, 409, 422, 503),
+    responses=problem_responses(401, 403, 409, 422, 429, 503),
 )
 @idempotent
 async def create_verification(
@@ -255,6 +262,8 @@ async def create_verification(
     principal: AuthDep,
     service: ServiceDep,
     settings: SettingsDep,
+    secrets: SecretsDep,
+    limiter: LimiterDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> VerificationCreated:
     """Issue a code and deliver it along the channel plan (with timed fallback).
@@ -268,6 +277,36 @@ async def create_verification(
         )
     body = _with_app_defaults(body, principal)
     steps, country = _plan(body, principal, settings)
+    # Risk gates, before any workflow starts (so a refused create never reaches a
+    # provider). The client IP is the connection's: behind a proxy, run uvicorn with
+    # --proxy-headers and --forwarded-allow-ips so it is the proxy's client instead.
+    gate = await risk.gate_create(
+        limiter,
+        principal.risk,
+        secret=secrets.code_secret,
+        application_id=principal.application_id,
+        mode=principal.mode,
+        steps=steps,
+        client_ip=request.client.host if request.client else None,
+        user_id=body.user_id,
+        member=(
+            idempotent_verification_id(principal, idempotency_key)
+            if idempotency_key is not None
+            else None
+        ),
+    )
+    if gate.refusal is not None:
+        logger.info("create refused by risk policy", extra={"reason": gate.refusal.reason.value})
+        raise RiskPolicyRefused(gate.refusal.reason.value, step_index=gate.refusal.step_index)
+    if gate.refused:
+        logger.info("create rate limited", extra={"limit": gate.refused[0].limit.name})
+        raise RateLimited(
+            gate.refused[0].limit.name,
+            risk.retry_after_s(gate.refused),
+            risk.ratelimit_headers(gate.refused),
+        )
+    if gate.tightest is not None:
+        response.headers.update(risk.ratelimit_headers([gate.tightest]))
     input = VerificationInput(
         application_id=principal.application_id,
         mode=principal.mode,
@@ -345,11 +384,44 @@ async def _recorded_state(
     return VerificationState.model_validate(record.snapshot)
 
 
+async def _destination_hashes(
+    store: Store,
+    service: VerificationService,
+    verification_id: str,
+    principal: Principal,
+    code_secret: bytes,
+) -> list[str]:
+    """The keyed hashes of a verification's destinations (its failed-check counters):
+    the rows the event log wrote with the create (one indexed query, scoped to the
+    caller); when that best-effort write was lost, the workflow's state."""
+    query = (
+        select(VerificationDestination.destination_hash)
+        .join(
+            VerificationRecord,
+            col(VerificationRecord.id) == col(VerificationDestination.verification_id),
+        )
+        .where(
+            col(VerificationDestination.verification_id) == verification_id,
+            col(VerificationRecord.application_id) == principal.application_id,
+            col(VerificationRecord.mode) == principal.mode.value,
+        )
+    )
+    async with store.session() as session:
+        hashes = sorted((await session.exec(query)).all())
+    if hashes:
+        return hashes
+    try:
+        state = await service.state(verification_id, principal)
+    except (ApiProblem, TemporalError, RPCError, TimeoutError):
+        return []  # unknown or finished: the check itself answers
+    return risk.destination_hashes(code_secret, state.channels)
+
+
 @router.post(
     "/{verification_id}/check",
     response_model=CheckResponse,
     summary="Check a code",
-    responses=problem_responses(401, 404, 409, 422, 503),
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
 @idempotent
 async def check_verification(
@@ -360,6 +432,7 @@ async def check_verification(
     service: ServiceDep,
     secrets: SecretsDep,
     store: StoreDep,
+    limiter: LimiterDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> CheckResponse:
     """Compare a submitted code. A wrong code is a normal answer (`valid: false`).
@@ -371,6 +444,15 @@ async def check_verification(
     _require_id(verification_id)
     digest = code_digest(secrets.code_secret, verification_id, body.code)
     update_id = check_update_id(secrets, principal, verification_id, idempotency_key, body)
+    hashes = await _destination_hashes(
+        store, service, verification_id, principal, secrets.code_secret
+    )
+    counters = risk.failed_check_keys(principal.application_id, principal.mode, hashes)
+    if await risk.failed_checks_reached(limiter, principal.risk, counters):
+        logger.info(
+            "check refused: failed checks exceeded", extra={"verification_id": verification_id}
+        )
+        raise RiskPolicyRefused(risk.RefusalReason.FAILED_CHECKS_EXCEEDED.value)
     try:
         result = await service.check(verification_id, principal, digest=digest, update_id=update_id)
     except VerificationNotFound:
@@ -388,6 +470,8 @@ async def check_verification(
             "attempts_remaining": result.attempts_remaining,
         },
     )
+    if result.valid or result.attempts_used > 0:  # an approval, or a wrong code counted
+        await risk.note_check(limiter, counters, approved=result.valid)
     await record_check(
         request,
         verification_id,
