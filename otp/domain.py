@@ -302,7 +302,8 @@ class ErrorType:
     PERMANENT_DELIVERY = "PermanentDeliveryFailure"
     TRANSIENT_DELIVERY = "TransientDeliveryFailure"
     # A risk gate refused the send: the verification ends `blocked`. The first detail is
-    # {"reason": "<why, for the record; no destination>"}.
+    # {"reason": "<why, for the record; no destination>", "code": "<short_identifier>"};
+    # the code shows in the OtpReason search attribute as `blocked:<code>`.
     BLOCKED = "Blocked"
 
 

@@ -16,8 +16,11 @@ CHANNEL = SearchAttributeKey.for_keyword("OtpChannel")
 COUNTRY = SearchAttributeKey.for_keyword("OtpCountry")
 APPLICATION = SearchAttributeKey.for_keyword("OtpApplication")
 MODE = SearchAttributeKey.for_keyword("OtpMode")
+# Why it ended, as a short code: the status, or for `blocked` the refusing control
+# (`blocked:<code>`). Set with the terminal status, in the same upsert.
+REASON = SearchAttributeKey.for_keyword("OtpReason")
 
-ALL: tuple[SearchAttributeKey[str], ...] = (STATUS, CHANNEL, COUNTRY, APPLICATION, MODE)
+ALL: tuple[SearchAttributeKey[str], ...] = (STATUS, CHANNEL, COUNTRY, APPLICATION, MODE, REASON)
 
 
 def dev_server_args() -> list[str]:

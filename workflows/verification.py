@@ -90,6 +90,7 @@ class VerificationWorkflow:
         self._next_lock = asyncio.Lock()
         self._unmatched_receipts: list[DeliveryReceiptInput] = []
         self._blocked_reason: str | None = None
+        self._blocked_code: str | None = None
         self._resends = 0
         # State changes for the event log, written in one batch when the run ends.
         self._log: list[LogEntry] = [
@@ -153,7 +154,11 @@ class VerificationWorkflow:
             await self._record()
         # Upsert the terminal status (and last channel) once: one action per verification.
         workflow.upsert_search_attributes(
-            [sa.STATUS.value_set(self._state.status.value), self._channel_attribute()]
+            [
+                sa.STATUS.value_set(self._state.status.value),
+                self._channel_attribute(),
+                sa.REASON.value_set(self._reason_code()),
+            ]
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
@@ -184,6 +189,10 @@ class VerificationWorkflow:
 
     def _note(self, type: EventType, key: str, **fields: object) -> None:
         self._log.append(LogEntry(key=key, type=type, occurred_at=workflow.now(), **fields))
+
+    def _reason_code(self) -> str:
+        status = self._state.status.value
+        return f"{status}:{self._blocked_code}" if self._blocked_code else status
 
     @property
     def _terminal(self) -> bool:
@@ -400,7 +409,7 @@ class VerificationWorkflow:
             attempt.status = DeliveryStatus.FAILED
             attempt.error_type = _failure_type(err)
             if attempt.error_type == ErrorType.BLOCKED:
-                self._blocked_reason = _blocked_reason(err)
+                self._blocked_reason, self._blocked_code = _blocked_detail(err)
             self._note(
                 EventType.FAILED,
                 f"failed:{attempt.reference}",
@@ -657,13 +666,18 @@ def _receipt_matches(attempt: DeliveryAttempt, receipt: DeliveryReceiptInput) ->
     return bool(receipt.reference) and attempt.reference == receipt.reference
 
 
-def _blocked_reason(err: ActivityError) -> str | None:
+def _blocked_detail(err: ActivityError) -> tuple[str | None, str | None]:
+    """(reason text, short code) of a refused send: the first detail's `reason`/`code`."""
     cause = err.cause
     if isinstance(cause, ApplicationError) and cause.details:
         detail = cause.details[0]
-        if isinstance(detail, dict) and isinstance(detail.get("reason"), str):
-            return str(detail["reason"])[:300]
-    return None
+        if isinstance(detail, dict):
+            reason, code = detail.get("reason"), detail.get("code")
+            return (
+                str(reason)[:300] if isinstance(reason, str) else None,
+                str(code)[:40] if isinstance(code, str) and code.isidentifier() else None,
+            )
+    return None, None
 
 
 def _failure_type(err: ActivityError) -> str:
