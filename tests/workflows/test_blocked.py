@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from otp import search_attributes as sa
 from otp.domain import Channel, DeliverInput, ErrorType, Status
 from tests.workflows.helpers import FakeDeliver, fake_worker, make_input, plan, start
 
@@ -12,7 +13,7 @@ from tests.workflows.helpers import FakeDeliver, fake_worker, make_input, plan, 
 async def _refuse(input: DeliverInput, attempt: int) -> None:
     raise ApplicationError(
         "refused by a risk control",
-        {"reason": "velocity limit: 5 sends per 10 min to this destination"},
+        {"reason": "velocity limit: 5 sends per 10 min to this destination", "code": "velocity"},
         type=ErrorType.BLOCKED,
         non_retryable=True,
     )
@@ -30,7 +31,11 @@ async def test_a_refused_send_blocks_the_verification(
             make_input(plan((Channel.SMS, 30), (Channel.EMAIL, 60))),
         )
         result = await handle.result()
+        described = await handle.describe()
     assert result.status is Status.BLOCKED
     assert result.reason == "velocity limit: 5 sends per 10 min to this destination"
     assert [c.channel for c in deliver.calls] == [Channel.SMS]  # no fallback, no retry
     assert result.deliveries[0].error_type == ErrorType.BLOCKED
+    attributes = described.typed_search_attributes
+    assert attributes.get(sa.STATUS) == "blocked"
+    assert attributes.get(sa.REASON) == "blocked:velocity"
