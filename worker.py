@@ -25,8 +25,11 @@ from activities.verification import VerificationActivities
 from activities.webhooks import WebhookActivities
 from otp import channels
 from otp.channels import live_plan, provider_channels
+from otp.conversion import ConversionSettings, DeliveryGate
 from otp.domain import DeliveryReceiptInput, WebhookEvent
 from otp.events import Dispatch, EventRecorder
+from otp.limits import Limiter
+from otp.limits.factory import build_limiter
 from otp.logs import setup_logging
 from otp.process import run_and_exit
 from otp.settings import Secrets, Settings, get_settings, load_secrets
@@ -180,6 +183,7 @@ class WorkerActivities:
     verification: VerificationActivities
     records: RecordActivities
     webhooks: WebhookActivities | None = None
+    limiter: Limiter | None = None
 
 
 def build_activities(
@@ -190,9 +194,11 @@ def build_activities(
     receipts: ReceiptSink | None = None,
     http: httpx.AsyncClient | None = None,
     client: Client | None = None,
+    conversion: ConversionSettings | None = None,
 ) -> WorkerActivities:
     """The activities, wired to the providers and the store. With a `client`, events that
-    applications subscribe to start their webhook deliveries."""
+    applications subscribe to start their webhook deliveries. `conversion`: the conversion
+    monitoring applications get unless their risk settings say otherwise."""
     by_name = build_providers(settings, http)
     plan = live_plan(settings)
     recorder = EventRecorder(
@@ -200,17 +206,21 @@ def build_activities(
     )
     if isinstance(receipts, WorkflowReceiptSink) and receipts.recorder is None:
         receipts.recorder = recorder
+    limiter = build_limiter(settings, store)
+    gate = DeliveryGate(store, limiter, secret=secrets.code_secret, conversion=conversion)
     verification = VerificationActivities(
         code_secret=secrets.code_secret,
         sandbox=SandboxProvider(store, receipts),
         live_providers={channel: by_name[names[0]] for channel, names in plan.items()},
         providers_by_name=by_name,
         recorder=recorder,
+        gate=gate,
     )
     return WorkerActivities(
         verification=verification,
         records=RecordActivities(recorder),
         webhooks=WebhookActivities(store, secrets, settings, http),
+        limiter=limiter,
     )
 
 
@@ -308,6 +318,8 @@ async def serve(settings: Settings) -> None:
         logger.info("worker stopping: finishing in-flight tasks")
     housekeeping.cancel()
     await activities.verification.drain_logs()
+    if activities.limiter is not None:
+        await activities.limiter.close()
     await http.aclose()
     await store.close()
 

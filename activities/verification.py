@@ -139,10 +139,13 @@ class VerificationActivities:
                 logger.warning("risk checks failed; sending anyway", extra=log_extra, exc_info=True)
                 refusal = None
             if refusal is not None:
-                logger.warning("delivery refused by a risk control", extra=log_extra)
+                logger.warning(
+                    "delivery refused by a risk control",
+                    extra={**log_extra, "refusal": refusal.code},
+                )
                 raise ApplicationError(
                     "refused by a risk control",
-                    {"reason": refusal},
+                    {"reason": refusal.reason, "code": refusal.code},
                     type=ErrorType.BLOCKED,
                     non_retryable=True,
                 )

@@ -410,6 +410,25 @@ def block_refusal_reason(block: RiskBlock) -> str:
     return f"risk block {block.id} on {block.scope} {block.value}: {block.reason}"[:300]
 
 
+@dataclass(frozen=True)
+class GateRefusal:
+    """Why the gate refused a send: the reason recorded with the verification (never the
+    destination) and a short code (`low_conversion`, `prefix_blocked`, `country_blocked`,
+    `destination_limit`, `prefix_limit`, `country_limit`, `spend_limit`)."""
+
+    reason: str
+    code: str
+
+    @classmethod
+    def of_block(cls, block: RiskBlock) -> GateRefusal:
+        code = "low_conversion" if block.automatic else f"{block.scope}_blocked"
+        return cls(block_refusal_reason(block), code)
+
+    @classmethod
+    def of_limit(cls, decision: Decision) -> GateRefusal:
+        return cls(_limit_reason(decision), f"{decision.limit.name}_limit")
+
+
 class DeliveryGate:
     """The risk checks of one delivery, before any provider call (the delivery activity).
 
@@ -419,7 +438,7 @@ class DeliveryGate:
     every delivery but a run's very first), the application's per-destination, per-prefix
     and per-country send limits and its spend, charged with the delivery key as member so
     that a retried activity never counts twice. (a) and (b) apply to phone channels only.
-    Returns the reason to refuse with, or None.
+    Returns why to refuse, or None.
     """
 
     def __init__(
@@ -455,7 +474,7 @@ class DeliveryGate:
         self._risk[application_id] = (risk, now)
         return risk
 
-    async def refusal(self, input: DeliverInput, *, member: str) -> str | None:
+    async def refusal(self, input: DeliverInput, *, member: str) -> GateRefusal | None:
         risk = await self.risk_settings(input.application_id)
         if input.channel.is_phone:
             prefix = number_prefix(input.to)
@@ -468,7 +487,7 @@ class DeliveryGate:
                 settings=ConversionSettings.of(risk, base=self._conversion),
             )
             if block is not None:
-                return block_refusal_reason(block)
+                return GateRefusal.of_block(block)
         if input.precounted or self._limiter is None:
             return None
         step = ChannelStep(channel=input.channel, to=input.to)
@@ -490,7 +509,7 @@ class DeliveryGate:
             decisions = await self._limiter.hit_all(batch, cost=batch_cost, member=member)
             refused = [d for d in decisions if not d.allowed]
             if refused:
-                return _limit_reason(refused[0])
+                return GateRefusal.of_limit(refused[0])
         return None
 
 

@@ -12,6 +12,7 @@ from otp.conversion import (
     ConversionMonitor,
     ConversionSettings,
     DeliveryGate,
+    GateRefusal,
     Stats,
     block_duration_s,
     must_block,
@@ -331,8 +332,10 @@ async def test_the_gate_charges_only_sends_the_api_did_not_count(store: Store) -
         assert await gate.refusal(resend, member=f"ver_gate:run:{n}") is None
         # The same delivery retried by Temporal is not counted again.
         assert await gate.refusal(resend, member=f"ver_gate:run:{n}") is None
-    reason = await gate.refusal(resend, member="ver_gate:run:5")
-    assert reason == "velocity limit: 5 sends per 10 min to this destination"
+    refusal = await gate.refusal(resend, member="ver_gate:run:5")
+    assert refusal == GateRefusal(
+        "velocity limit: 5 sends per 10 min to this destination", "destination_limit"
+    )
     # Another destination has its own count (email has no prefix, country or cost).
     email = _deliver_input(channel=Channel.EMAIL, to="a@example.com", kind=DeliveryKind.RESEND)
     assert await gate.refusal(email, member="ver_gate:run:6") is None
@@ -354,8 +357,8 @@ async def test_the_gate_uses_the_application_risk_settings(store: Store) -> None
 
     assert await gate.refusal(fallback("+14155550123"), member="a") is None
     assert await gate.refusal(fallback("+14155550124"), member="b") is None
-    assert await gate.refusal(fallback("+14155550125"), member="c") == (
-        "velocity limit: 2 sends per 1 min to this number range"
+    assert await gate.refusal(fallback("+14155550125"), member="c") == GateRefusal(
+        "velocity limit: 2 sends per 1 min to this number range", "prefix_limit"
     )
 
 
@@ -372,7 +375,9 @@ async def test_the_gate_refuses_blocked_scopes_on_phone_channels_only(store: Sto
         automatic=False,
     )
     gate = DeliveryGate(store, None, secret=b"s" * 32)
-    reason = await gate.refusal(_deliver_input(precounted=True), member="k")
-    assert reason == f"risk block {block.id} on country US: manual: fraud wave"
+    refusal = await gate.refusal(_deliver_input(precounted=True), member="k")
+    assert refusal == GateRefusal(
+        f"risk block {block.id} on country US: manual: fraud wave", "country_blocked"
+    )
     email = _deliver_input(channel=Channel.EMAIL, to="a@example.com", precounted=True)
     assert await gate.refusal(email, member="k") is None
