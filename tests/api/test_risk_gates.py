@@ -18,10 +18,15 @@ import httpx
 import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
+from pydantic import SecretStr
 from sqlmodel import func, select
+from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
+from api.service import Timeouts
 from otp.domain import Mode
 from otp.risk import Rate, RiskSettings
+from otp.settings import Settings
 from otp.store import Store, VerificationRecord
 from otp.store.applications import create_api_key, create_application
 from tests.api.conftest import Keys, code_in, read_messages, wrong_code
@@ -160,13 +165,49 @@ async def test_policy_refusals_start_no_workflow(
     assert await sandbox_count(http, bearer(key), to) == 0
 
 
-async def test_risk_settings_through_the_admin_api_round_trip(store: Store) -> None:
-    settings = RiskSettings.model_validate(
-        {"per_ip": None, "max_failed_checks": 7, "allowed_countries": {"sms": ["us"]}}
-    )
-    application = await create_application(store, name="Stored", risk=settings)
-    assert application.risk == settings
-    assert application.risk.allowed_countries == {"sms": ["US"]}
+async def test_risk_settings_through_the_admin_api(
+    api_settings: Settings, dev_env: WorkflowEnvironment, store: Store, worker: None
+) -> None:
+    token = "admin-token-for-the-risk-tests-0123456789"
+    admin = {"Authorization": f"Bearer {token}"}
+    settings = api_settings.model_copy(update={"admin_token": SecretStr(token)})
+    app = create_app(settings, client=dev_env.client, store=store, timeouts=Timeouts())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+    ) as http:
+        created = await http.post(
+            "/v1/admin/applications",
+            json={"name": "Shop", "risk": {"per_ip": None, "allowed_countries": {"sms": ["us"]}}},
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+        risk = created.json()["risk"]
+        assert risk["per_ip"] is None and risk["allowed_countries"] == {"sms": ["US"]}
+        assert risk["per_destination"] == {"limit": 5, "window_s": 600}
+        application_id = created.json()["id"]
+        bad = await http.patch(
+            f"/v1/admin/applications/{application_id}",
+            json={"risk": {"blocked_number_types": ["EXPENSIVE"]}},
+            headers=admin,
+        )
+        assert bad.status_code == 422
+        key = (
+            await http.post(
+                f"/v1/admin/applications/{application_id}/keys",
+                json={"mode": "test"},
+                headers=admin,
+            )
+        ).json()["key"]
+        gb = example("GB", PhoneNumberType.MOBILE)
+        refused = await http.post(CREATE, json={"to": gb}, headers=bearer(key))
+        assert refused.status_code == 403 and refused.json()["reason"] == "country_not_allowed"
+        patched = await http.patch(
+            f"/v1/admin/applications/{application_id}", json={"risk": {}}, headers=admin
+        )
+        assert patched.status_code == 200
+        assert patched.json()["risk"]["allowed_countries"] == {}
+        allowed = await http.post(CREATE, json={"to": gb}, headers=bearer(key))
+        assert allowed.status_code == 201, allowed.text
 
 
 # ----------------------------------------------------------------------- failed checks
