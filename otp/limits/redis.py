@@ -35,6 +35,7 @@ __all__ = ["RedisLimiter"]
 # unique id, then per limit:
 # key index, limit, window (ms).
 _COMMON = """
+if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME, then writes
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cost = tonumber(ARGV[1])
