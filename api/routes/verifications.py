@@ -317,6 +317,7 @@ async def create_verification(
         max_attempts=body.max_attempts,
         max_sends=DEFAULT_MAX_SENDS,
         resend_cooldown_s=DEFAULT_RESEND_COOLDOWN_S,
+        resend_backoff=principal.risk.resend_backoff,
         locale=body.locale,
         brand=body.brand or "",
         client_ref=body.client_ref,
