@@ -1,5 +1,5 @@
 """The `otp` command: `otp dev`, `otp worker`, `otp api`, `otp ping`, `otp apps`, `otp keys`,
-`otp verifications`, `otp replay`.
+`otp risk`, `otp verifications`, `otp replay`.
 
 Every command leaves through `otp.process.run_and_exit`, so the process exit code
 is the command's own even when the temporalio native runtime crashes while the
@@ -402,6 +402,158 @@ def keys_revoke(
         _print_json(revoked.model_dump(mode="json"))
     else:
         typer.echo(f"Revoked {revoked.id} ({revoked.hint}) at {_when(revoked.revoked_at)}.")
+
+
+# -------------------------------------------------------------------- risk blocks
+risk_app = typer.Typer(
+    help="Risk blocks: countries and number prefixes refused per application and mode.",
+    no_args_is_help=True,
+)
+app.add_typer(risk_app, name="risk")
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration_s(text: str) -> int:
+    """`90` (seconds), `30m`, `6h` or `7d` in seconds; BadParameter otherwise."""
+    raw = text.strip().lower()
+    unit = _DURATION_UNITS.get(raw[-1:], 0) if raw else 0
+    number = raw[:-1] if unit else raw
+    if not number.isdigit() or int(number) <= 0:
+        raise typer.BadParameter("a duration is a number of seconds, or like 30m, 6h, 7d")
+    return int(number) * (unit or 1)
+
+
+def _block_rows(blocks: list[Any]) -> list[list[str]]:
+    from otp.store.risk_blocks import is_active
+
+    rows = [["ID", "MODE", "SCOPE", "VALUE", "KIND", "LEVEL", "CREATED", "UNTIL", "STATUS"]]
+    for b in blocks:
+        if b.lifted_at is not None:
+            state = f"lifted {_when(b.lifted_at)} by {b.lifted_by or '-'}"
+        else:
+            state = "active" if is_active(b) else "expired"
+        rows.append(
+            [
+                b.id,
+                b.mode,
+                b.scope,
+                b.value,
+                "auto" if b.automatic else "manual",
+                str(b.level) if b.automatic else "-",
+                _when(b.created_at),
+                _when(b.expires_at) if b.expires_at else "lifted",
+                state,
+            ]
+        )
+    return rows
+
+
+@risk_app.command("blocks")
+def risk_blocks_list(
+    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    mode: Annotated[KeyMode | None, typer.Option(help="Only this mode's blocks.")] = None,
+    recent_days: Annotated[
+        int, typer.Option(min=0, help="Also ended blocks made this many days back.")
+    ] = 7,
+    as_json: JsonOption = False,
+) -> None:
+    """List the blocks in force, and the recent ones (newest first)."""
+    from otp.store.risk_blocks import list_blocks
+    from otp.store.tables import utcnow
+
+    blocks = _in_store(
+        lambda store: list_blocks(
+            store,
+            application_id=application_id,
+            mode=mode.value if mode else None,
+            since=utcnow() - timedelta(days=recent_days),
+        )
+    )
+    if as_json:
+        _print_json([b.model_dump(mode="json") for b in blocks])
+    elif blocks:
+        _table(_block_rows(blocks))
+        for b in blocks:
+            typer.echo(f"  {b.id}: {b.reason}")
+    else:
+        typer.echo(f"No risk blocks for {application_id}.")
+
+
+class BlockScopeOption(StrEnum):
+    COUNTRY = "country"
+    PREFIX = "prefix"
+
+
+@risk_app.command("block")
+def risk_block(
+    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    mode: Annotated[KeyMode, typer.Option(help="The mode whose sends are refused.")],
+    scope: Annotated[BlockScopeOption, typer.Option(help="country or prefix.")],
+    value: Annotated[str, typer.Option(help="A country (US) or a number prefix (+1415555).")],
+    reason: Annotated[str, typer.Option(help="Why, for the record.")] = "blocked by an operator",
+    duration: Annotated[
+        str | None, typer.Option(help="How long: seconds, or 30m, 6h, 7d (default: until lifted).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Block a country or number prefix: its sends are refused before any provider call."""
+    from otp.store.applications import get_application
+    from otp.store.risk_blocks import create_block, normalize_value
+
+    try:
+        normalized = normalize_value(scope.value, value)
+    except ValueError as exc:
+        _fail(f"invalid --value: {exc}", 2)
+    if not 1 <= len(reason) <= 200:
+        _fail("--reason takes 1 to 200 characters", 2)
+    seconds = _duration_s(duration) if duration is not None else None
+
+    async def block(store: Store) -> Any:
+        if await get_application(store, application_id=application_id) is None:
+            return None
+        return await create_block(
+            store,
+            application_id=application_id,
+            mode=mode.value,
+            scope=scope.value,
+            value=normalized,
+            reason=reason,
+            automatic=False,
+            duration_s=seconds,
+        )
+
+    created = _in_store(block)
+    if created is None:
+        _fail(f"no application {application_id!r}")
+    if as_json:
+        _print_json(created.model_dump(mode="json"))
+        return
+    until = _when(created.expires_at) if created.expires_at else "lifted"
+    typer.echo(
+        f"Blocked {created.scope} {created.value} for {application_id} ({created.mode}) "
+        f"until {until}: {created.id}"
+    )
+
+
+@risk_app.command("lift")
+def risk_lift(
+    block_id: Annotated[str, typer.Argument(help="`blk_...` (see `otp risk blocks`).")],
+    by: Annotated[str, typer.Option(help="Who lifts it, for the record.")] = "cli",
+    as_json: JsonOption = False,
+) -> None:
+    """Lift a block now. The next automatic block of the same scope still lasts longer."""
+    from otp.store.risk_blocks import lift_block
+
+    lifted = _in_store(lambda store: lift_block(store, block_id=block_id, lifted_by=by))
+    if lifted is None:
+        _fail(f"no risk block {block_id!r}")
+    if as_json:
+        _print_json(lifted.model_dump(mode="json"))
+    else:
+        typer.echo(
+            f"Lifted {lifted.id} ({lifted.scope} {lifted.value}) at {_when(lifted.lifted_at)}."
+        )
 
 
 # ------------------------------------------------------------------- operations

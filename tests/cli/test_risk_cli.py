@@ -1,0 +1,119 @@
+"""`otp risk` in subprocesses, against a fresh SQLite store in a temp data dir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.helpers import PYTHON, Result, clean_env, run
+
+OTP = [PYTHON, "-m", "otp.cli"]
+
+
+@pytest.fixture
+def otp_env(tmp_path: Path) -> dict[str, str]:
+    return clean_env(OTP_DATA_DIR=str(tmp_path / "data"))
+
+
+async def otp(env: dict[str, str], *args: str) -> Result:
+    return await run([*OTP, *args], env=env)
+
+
+def loaded(result: Result) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+async def test_block_list_and_lift(otp_env: dict[str, str]) -> None:
+    block = loaded(
+        await otp(
+            otp_env,
+            *("risk", "block", "--app", "default", "--mode", "live", "--scope", "prefix"),
+            *("--value", "+1 415 555", "--reason", "pumping seen", "--duration", "6h", "--json"),
+        )
+    )
+    assert block["id"].startswith("blk_") and block["value"] == "+1415555"
+    assert not block["automatic"] and block["expires_at"] is not None
+    country = await otp(
+        otp_env,
+        "risk",
+        "block",
+        "--app",
+        "default",
+        "--mode",
+        "test",
+        "--scope",
+        "country",
+        "--value",
+        "gb",
+    )
+    assert country.returncode == 0, country.stderr
+    assert "Blocked country GB for default (test) until lifted" in country.stdout
+
+    listing = await otp(otp_env, "risk", "blocks", "--app", "default")
+    assert listing.returncode == 0, listing.stderr
+    assert block["id"] in listing.stdout and "+1415555" in listing.stdout
+    assert "GB" in listing.stdout and "pumping seen" in listing.stdout
+    live = loaded(
+        await otp(otp_env, "risk", "blocks", "--app", "default", "--mode", "live", "--json")
+    )
+    assert [b["id"] for b in live] == [block["id"]]
+
+    lifted = loaded(await otp(otp_env, "risk", "lift", block["id"], "--by", "ops", "--json"))
+    assert lifted["lifted_by"] == "ops" and lifted["lifted_at"] is not None
+    listing = await otp(otp_env, "risk", "blocks", "--app", "default", "--mode", "live")
+    assert "lifted" in listing.stdout and "by ops" in listing.stdout
+
+
+async def test_refusals(otp_env: dict[str, str]) -> None:
+    bad_value = await otp(
+        otp_env,
+        "risk",
+        "block",
+        "--app",
+        "default",
+        "--mode",
+        "live",
+        "--scope",
+        "country",
+        "--value",
+        "USA",
+    )
+    assert bad_value.returncode == 2 and "two letters" in bad_value.stderr
+    bad_duration = await otp(
+        otp_env,
+        "risk",
+        "block",
+        "--app",
+        "default",
+        "--mode",
+        "live",
+        "--scope",
+        "country",
+        "--value",
+        "US",
+        "--duration",
+        "soon",
+    )
+    assert bad_duration.returncode == 2
+    no_app = await otp(
+        otp_env,
+        "risk",
+        "block",
+        "--app",
+        "app_nope",
+        "--mode",
+        "live",
+        "--scope",
+        "country",
+        "--value",
+        "US",
+    )
+    assert no_app.returncode == 1 and "no application" in no_app.stderr
+    missing = await otp(otp_env, "risk", "lift", "blk_missing")
+    assert missing.returncode == 1 and "no risk block" in missing.stderr
+    empty = await otp(otp_env, "risk", "blocks", "--app", "default")
+    assert empty.returncode == 0 and "No risk blocks" in empty.stdout
