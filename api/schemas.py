@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator
 from pydantic_core import PydanticCustomError
 
 from otp.codes import normalize_submitted
@@ -163,6 +163,12 @@ class VerificationCreate(_Request):
         description="Your id of the end user (opaque; a hash is best): verifications per "
         "user are rate limited. Never stored or logged in clear.",
         examples=["u_8f14e45f"],
+    )
+    user_ip: IPvAnyAddress | None = Field(
+        default=None,
+        description="The end user's IP address as your backend saw it: verifications per "
+        "IP are rate limited. Never stored or logged in clear.",
+        examples=["203.0.113.7"],
     )
     app_hash: str | None = Field(
         default=None,

@@ -166,8 +166,9 @@ class RiskSettings(BaseModel):
         description="Sends to one phone number or email. Default 5 per 10 minutes.",
     )
     per_ip: Rate | None = Field(
-        default_factory=lambda: Rate(limit=600, window_s=60),
-        description="Creates from one client IP. Default 600 per minute.",
+        default_factory=lambda: Rate(limit=30, window_s=3600),
+        description="Creates for one end-user IP address (the request's `user_ip`). "
+        "Default 30 per hour.",
     )
     per_user: Rate | None = Field(
         default_factory=lambda: Rate(limit=10, window_s=3600),
@@ -183,8 +184,8 @@ class RiskSettings(BaseModel):
         description="Sends to one country. Default 10 000 per day.",
     )
     per_application: Rate | None = Field(
-        default_factory=lambda: Rate(limit=1_200, window_s=60),
-        description="Creates of the application. Default 1 200 per minute.",
+        default_factory=lambda: Rate(limit=6_000, window_s=60),
+        description="Creates of the application. Default 6 000 per minute.",
     )
     daily_spend: Rate | None = Field(
         default_factory=lambda: Rate(limit=20_000, window_s=86_400),

@@ -46,7 +46,7 @@ from api.schemas import (
     problem_responses,
 )
 from api.service import VerificationService, idempotent_verification_id, now_utc
-from otp import risk
+from otp import metrics, risk
 from otp.channels import live_plan
 from otp.codes import code_digest
 from otp.destinations import (
@@ -278,8 +278,8 @@ async def create_verification(
     body = _with_app_defaults(body, principal)
     steps, country = _plan(body, principal, settings)
     # Risk gates, before any workflow starts (so a refused create never reaches a
-    # provider). The client IP is the connection's: behind a proxy, run uvicorn with
-    # --proxy-headers and --forwarded-allow-ips so it is the proxy's client instead.
+    # provider). The IP limit counts the end user's address, which the caller passes:
+    # the connection's address is the caller's own backend.
     gate = await risk.gate_create(
         limiter,
         principal.risk,
@@ -287,7 +287,7 @@ async def create_verification(
         application_id=principal.application_id,
         mode=principal.mode,
         steps=steps,
-        client_ip=request.client.host if request.client else None,
+        client_ip=str(body.user_ip) if body.user_ip is not None else None,
         user_id=body.user_id,
         member=(
             idempotent_verification_id(principal, idempotency_key)
@@ -329,6 +329,7 @@ async def create_verification(
     )
     started = await service.start(input, principal, idempotency_key=idempotency_key)
     if not started.replayed:
+        metrics.count_started(steps[0].channel.value, country, principal.mode)
         await record_created(request, started.id, started.input)
     response.headers["Location"] = f"{router.prefix}/{started.id}"
     if started.replayed:
@@ -453,6 +454,7 @@ async def check_verification(
         logger.info(
             "check refused: failed checks exceeded", extra={"verification_id": verification_id}
         )
+        metrics.count_check("refused")
         raise RiskPolicyRefused(risk.RefusalReason.FAILED_CHECKS_EXCEEDED.value)
     try:
         result = await service.check(verification_id, principal, digest=digest, update_id=update_id)
@@ -471,6 +473,7 @@ async def check_verification(
             "attempts_remaining": result.attempts_remaining,
         },
     )
+    metrics.count_check("approved" if result.valid else "incorrect")
     if result.valid or result.attempts_used > 0:  # an approval, or a wrong code counted
         await risk.note_check(limiter, counters, approved=result.valid)
     await record_check(

@@ -129,6 +129,31 @@ async def test_user_id_limit_and_it_is_never_echoed(
     assert too_long.status_code == 422
 
 
+async def test_user_ip_limit_counts_the_end_users_address_not_the_caller(
+    http: httpx.AsyncClient, store: Store, worker: None
+) -> None:
+    key = await app_key(store, RiskSettings(per_ip=Rate(limit=2, window_s=3600)))
+    ip = "203.0.113.7"
+    answers = [
+        await http.post(CREATE, json={"to": f"+1415555017{n}", "user_ip": ip}, headers=bearer(key))
+        for n in range(3)
+    ]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2].json()["limit"] == "ip" and ip not in answers[2].text
+    # Another end user behind the same backend (same connection address) is not affected,
+    # nor is a request that names no end-user address.
+    other = await http.post(
+        CREATE, json={"to": "+14155550174", "user_ip": "2001:db8::7"}, headers=bearer(key)
+    )
+    assert other.status_code == 201, other.text
+    unnamed = await http.post(CREATE, json={"to": "+14155550175"}, headers=bearer(key))
+    assert unnamed.status_code == 201, unnamed.text
+    bad = await http.post(
+        CREATE, json={"to": "+14155550176", "user_ip": "not-an-ip"}, headers=bearer(key)
+    )
+    assert bad.status_code == 422
+
+
 # ----------------------------------------------------------------------- policy
 @pytest.mark.parametrize(
     ("risk", "to", "reason"),
