@@ -17,6 +17,7 @@ from otp_client.errors import (
     RateLimitedError,
     ServerError,
     ServiceUnavailableError,
+    UnexpectedResponseError,
     VerificationFinishedError,
 )
 from otp_client.models import (
@@ -81,6 +82,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "Status",
+    "UnexpectedResponseError",
     "Verification",
     "VerificationCreated",
     "VerificationEvents",

@@ -34,6 +34,7 @@ from otp_client.errors import (
     OtpConnectionError,
     OtpError,
     OtpTimeoutError,
+    UnexpectedResponseError,
     error_from_response,
     retry_after_of,
 )
@@ -168,7 +169,13 @@ def last_outcome(state: RetryCallState) -> httpx.Response:
 def finish(call: Call[T], response: httpx.Response) -> T:
     """The parsed answer of a 2xx, else the matching `OtpError`."""
     if response.is_success:
-        return call.parse(response)
+        try:
+            return call.parse(response)
+        except ValueError as exc:  # pydantic's ValidationError, invalid JSON
+            raise UnexpectedResponseError(
+                f"{call.method} {call.path}: unexpected {response.status_code} body: {exc}",
+                idempotency_key=call.idempotency_key,
+            ) from exc
     raise error_from_response(response, idempotency_key=call.idempotency_key)
 
 

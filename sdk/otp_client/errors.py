@@ -49,6 +49,10 @@ class OtpTimeoutError(OtpConnectionError):
     """The request timed out; it may or may not have reached the service."""
 
 
+class UnexpectedResponseError(OtpError):
+    """A success answer whose body is not what this operation returns."""
+
+
 class ApiError(OtpError):
     """The service answered with a problem (any status without a more specific class)."""
 
