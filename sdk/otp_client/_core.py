@@ -256,6 +256,7 @@ def start_verification(
     brand: str | None,
     client_ref: str | None,
     user_id: str | None,
+    user_ip: str | None,
     app_hash: str | None,
     idempotency_key: str | None,
 ) -> Call[VerificationCreated]:
@@ -271,6 +272,7 @@ def start_verification(
         "brand": brand,
         "client_ref": client_ref,
         "user_id": user_id,
+        "user_ip": user_ip,
         "app_hash": app_hash,
     }
     body.update(

@@ -155,10 +155,14 @@ class OtpClient(_Base):
         brand: str | None = None,
         client_ref: str | None = None,
         user_id: str | None = None,
+        user_ip: str | None = None,
         app_hash: str | None = None,
         idempotency_key: str | None = None,
     ) -> VerificationCreated:
         """Start a verification; left-out options take the application's defaults.
+
+        `user_id` (your opaque id of the end user) and `user_ip` (their address as your
+        backend saw it) feed the service's rate limits.
 
         Sent with `idempotency_key` (a new UUID if None) on every attempt: a retry after
         a lost answer returns the same verification, never a second one.
@@ -175,6 +179,7 @@ class OtpClient(_Base):
                 brand=brand,
                 client_ref=client_ref,
                 user_id=user_id,
+                user_ip=user_ip,
                 app_hash=app_hash,
                 idempotency_key=idempotency_key,
             )
@@ -419,6 +424,7 @@ class AsyncOtpClient(_Base):
         brand: str | None = None,
         client_ref: str | None = None,
         user_id: str | None = None,
+        user_ip: str | None = None,
         app_hash: str | None = None,
         idempotency_key: str | None = None,
     ) -> VerificationCreated:
@@ -435,6 +441,7 @@ class AsyncOtpClient(_Base):
                 brand=brand,
                 client_ref=client_ref,
                 user_id=user_id,
+                user_ip=user_ip,
                 app_hash=app_hash,
                 idempotency_key=idempotency_key,
             )

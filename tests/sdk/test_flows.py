@@ -118,7 +118,10 @@ async def test_async_flow_resend_next_channel_cancel(service_url: str, keys: Key
 
 async def test_async_flow_approves(service_url: str, keys: Keys) -> None:
     async with AsyncOtpClient(keys.test, base_url=service_url) as otp:
-        created = await otp.start_verification(unique_email())
+        created = await otp.start_verification(
+            unique_email(), user_id="u_8f14e45f", user_ip="203.0.113.7", locale="fr"
+        )
+        assert created.locale == "fr"
         assert [c.channel for c in created.channels] == ["email"]
         code = await aread_code(otp, created.id)
         assert not (await otp.check(created.id, wrong_code(code))).valid
