@@ -534,3 +534,11 @@ class RateLimited(ApiProblem):
             limit=limit,
             retry_after=retry_after_s,
         )
+
+
+# --------------------------------------------------------------------- risk blocks
+class RiskBlockNotFound(ApiProblem):
+    status, slug, title = 404, "risk-block-not-found", "Risk block not found"
+
+    def __init__(self) -> None:
+        super().__init__("No risk block with this id exists for this application.")

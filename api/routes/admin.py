@@ -1,4 +1,4 @@
-"""/v1/admin: applications and their API keys, for operators holding the admin token.
+"""/v1/admin: applications, their API keys and risk blocks, for operators holding the admin token.
 
 Authenticated by `Authorization: Bearer <OTP_ADMIN_TOKEN>` (compared in constant time).
 In dev an unset token is generated once into the data dir (`admin_token`); in production
@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import ApiKeyAuthenticator
@@ -23,6 +24,7 @@ from api.errors import (
     AdminUnauthorized,
     ApiKeyNotFound,
     ApplicationNotFound,
+    RiskBlockNotFound,
     field_error,
     invalid,
 )
@@ -40,6 +42,7 @@ from otp.applications import (
 from otp.domain import Channel, Mode
 from otp.risk import RiskSettings
 from otp.settings import Settings, admin_token
+from otp.store import risk_blocks
 from otp.store.applications import (
     ApplicationNotFoundError,
     create_api_key,
@@ -50,6 +53,7 @@ from otp.store.applications import (
     revoke_api_key,
     update_application,
 )
+from otp.store.tables import RiskBlock, utcnow
 
 logger = logging.getLogger("otp.api")
 
@@ -346,3 +350,178 @@ async def revoke_key_route(
     _authenticator(request).forget(key_id=key_id)
     logger.info("api key revoked", extra={"application_id": application_id, "key_id": key_id})
     return revoked
+
+
+# --------------------------------------------------------------------- risk blocks
+class RiskBlockPublic(BaseModel):
+    """A country or number prefix refused for one application and mode."""
+
+    id: str = Field(examples=["blk_k5xwq2m3b7c4d5e6f7g2h3j4"])
+    application_id: str
+    mode: Mode
+    scope: risk_blocks.BlockScope = Field(description="`country` or `prefix`.")
+    value: str = Field(description="`US`, or a number prefix such as `+1415555`.")
+    reason: str
+    automatic: bool = Field(description="Made by conversion monitoring (else by an operator).")
+    level: int = Field(description="The how-manieth automatic block of this scope (escalation).")
+    created_at: datetime
+    expires_at: datetime | None = Field(description="Null: until lifted.")
+    lifted_at: datetime | None = None
+    lifted_by: str | None = None
+    active: bool
+
+
+class RiskBlockList(BaseModel):
+    blocks: list[RiskBlockPublic] = Field(description="Newest first.")
+
+
+class RiskBlockCreate(_Request):
+    """A manual block: new verifications to it end `blocked` before any send."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "mode": "live",
+                    "scope": "prefix",
+                    "value": "+1415555",
+                    "reason": "SMS pumping from this range",
+                    "duration_s": 86400,
+                }
+            ]
+        },
+    )
+
+    mode: Mode
+    scope: risk_blocks.BlockScope
+    value: str = Field(max_length=20, description="`US`, or `+` and 4 to 14 digits.")
+    reason: str = Field(default="blocked by an operator", min_length=1, max_length=200)
+    duration_s: int | None = Field(
+        default=None, ge=60, le=366 * 86400, description="Null: until lifted."
+    )
+
+    @model_validator(mode="after")
+    def _value(self) -> RiskBlockCreate:
+        self.value = risk_blocks.normalize_value(self.scope, self.value)
+        return self
+
+
+class RiskBlockLift(_Request):
+    lifted_by: str = Field(default="admin", min_length=1, max_length=120, description="Who.")
+
+    @field_validator("lifted_by")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip() or "admin"
+
+
+def _block_public(block: RiskBlock) -> RiskBlockPublic:
+    return RiskBlockPublic.model_validate(
+        {**block.model_dump(), "active": risk_blocks.is_active(block)}
+    )
+
+
+async def _require_application(store: StoreDep, application_id: str) -> str:
+    if await get_application(store, application_id=_application_id(application_id)) is None:
+        raise ApplicationNotFound()
+    return application_id
+
+
+@router.get(
+    "/applications/{application_id}/risk-blocks",
+    response_model=RiskBlockList,
+    summary="List an application's risk blocks",
+    responses=_responses(401, 404, 422),
+)
+async def list_risk_blocks_route(
+    application_id: ApplicationId,
+    store: StoreDep,
+    mode: Annotated[Mode | None, Query(description="Only this mode's blocks.")] = None,
+    scope: Annotated[risk_blocks.BlockScope | None, Query()] = None,
+    recent_days: Annotated[
+        int, Query(ge=0, le=366, description="Also ended blocks made this many days back.")
+    ] = 7,
+) -> RiskBlockList:
+    """Blocks in force, and those made in the last `recent_days` (lifted or expired)."""
+    await _require_application(store, application_id)
+    since = utcnow() - timedelta(days=recent_days)
+    found = await risk_blocks.list_blocks(
+        store, application_id=application_id, mode=mode, scope=scope, since=since
+    )
+    return RiskBlockList(blocks=[_block_public(b) for b in found])
+
+
+@router.post(
+    "/applications/{application_id}/risk-blocks",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RiskBlockPublic,
+    summary="Block a country or number prefix",
+    responses=_responses(401, 404, 422),
+)
+async def create_risk_block_route(
+    application_id: ApplicationId, body: RiskBlockCreate, store: StoreDep
+) -> RiskBlockPublic:
+    """From now on, sends of this application and mode to the country or prefix are
+    refused before any provider call, and their verifications end `blocked`."""
+    await _require_application(store, application_id)
+    block = await risk_blocks.create_block(
+        store,
+        application_id=application_id,
+        mode=body.mode,
+        scope=body.scope,
+        value=body.value,
+        reason=body.reason,
+        automatic=False,
+        duration_s=body.duration_s,
+    )
+    logger.info(
+        "risk block created",
+        extra={
+            "event": "risk_block.created",
+            "application_id": application_id,
+            "block_id": block.id,
+            "mode": block.mode,
+            "scope": block.scope,
+            "value": block.value,
+            "automatic": False,
+        },
+    )
+    return _block_public(block)
+
+
+@router.post(
+    "/applications/{application_id}/risk-blocks/{block_id}/lift",
+    response_model=RiskBlockPublic,
+    summary="Lift a risk block",
+    responses=_responses(401, 404, 422),
+)
+async def lift_risk_block_route(
+    application_id: ApplicationId,
+    block_id: Annotated[str, Path(description="`blk_...`.")],
+    store: StoreDep,
+    body: RiskBlockLift | None = None,
+) -> RiskBlockPublic:
+    """End the block now (a block already ended is returned as it is). Lifting resets
+    nothing else: the next automatic block of the same scope lasts longer."""
+    if not risk_blocks.BLOCK_ID_RE.match(block_id):
+        raise RiskBlockNotFound()
+    lifted = await risk_blocks.lift_block(
+        store,
+        block_id=block_id,
+        application_id=_application_id(application_id),
+        lifted_by=(body or RiskBlockLift()).lifted_by,
+    )
+    if lifted is None:
+        raise RiskBlockNotFound()
+    logger.info(
+        "risk block lifted",
+        extra={
+            "event": "risk_block.lifted",
+            "application_id": application_id,
+            "block_id": lifted.id,
+            "scope": lifted.scope,
+            "value": lifted.value,
+        },
+    )
+    return _block_public(lifted)
