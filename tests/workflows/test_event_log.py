@@ -65,7 +65,9 @@ async def test_fallback_then_approval_is_logged_in_order(
         store, verification_id=workflow_id, application_id=APP, mode="test"
     )
     types = [e.type for e in events]
-    assert types[0] == "created" and types[-1] == "approved"
+    # On the time-skipping server the workflow's clock runs ahead of the activity's (real)
+    # one, so only entries written by the workflow are ordered among themselves here.
+    assert types.count("created") == 1 and types[-1] == "approved"
     assert types.index("fallback") > types.index("sent")
     assert types.count("send_attempted") == 2 and types.count("check_failed") == 1
     fallback = next(e for e in events if e.type == "fallback")
