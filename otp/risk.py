@@ -115,13 +115,17 @@ class Refusal:
     detail: str | None = None
 
 
+# No rate window is longer: older hits can be swept.
+LONGEST_RATE_WINDOW_S = 31 * 86_400
+
+
 class Rate(BaseModel):
     """At most `limit` units per sliding `window_s` seconds."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     limit: int = Field(ge=1, le=100_000_000)
-    window_s: int = Field(ge=1, le=31 * 86_400)
+    window_s: int = Field(ge=1, le=LONGEST_RATE_WINDOW_S)
 
     def named(self, name: LimitName) -> Limit:
         return Limit(name.value, self.limit, self.window_s)
@@ -211,6 +215,53 @@ class RiskSettings(BaseModel):
         ge=1.0,
         le=10.0,
         description="Growth factor of the resend cooldown after each resend (1: constant).",
+    )
+    # --- conversion monitoring (None: the service's defaults, see otp.conversion)
+    conversion_enabled: bool | None = Field(
+        default=None, description="Block ranges and countries that rarely convert. Default on."
+    )
+    conversion_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Approved ÷ started below which a range or country is blocked. Default 0.2.",
+    )
+    conversion_min_volume: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Verifications of a number range judged before it can be blocked. Default 20.",
+    )
+    conversion_country_min_volume: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="The same for a whole country. Default 100.",
+    )
+    conversion_window_s: int | None = Field(
+        default=None,
+        ge=60,
+        le=7 * 86_400,
+        description="The rolling window conversion is measured over. Default 1 hour.",
+    )
+    conversion_grace_s: int | None = Field(
+        default=None,
+        ge=0,
+        le=86_400,
+        description="Age before a pending verification counts as not converted. Default 120 s.",
+    )
+    block_durations_s: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        description="Durations of the 1st, 2nd, ... automatic block of the same scope "
+        "(the last repeats). Default 1 h, 6 h, 24 h, 7 days.",
+    )
+    block_escalation_lookback_s: int | None = Field(
+        default=None,
+        ge=0,
+        le=365 * 86_400,
+        description="How far back earlier automatic blocks count for escalation. Default 30 days.",
     )
 
     @field_validator("allowed_countries")

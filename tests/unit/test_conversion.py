@@ -381,3 +381,14 @@ async def test_the_gate_refuses_blocked_scopes_on_phone_channels_only(store: Sto
     )
     email = _deliver_input(channel=Channel.EMAIL, to="a@example.com", precounted=True)
     assert await gate.refusal(email, member="k") is None
+
+
+def test_an_application_tunes_monitoring_through_its_risk_settings() -> None:
+    from otp.risk import RiskSettings
+
+    tuned = ConversionSettings.of(
+        RiskSettings(conversion_min_volume=5, conversion_threshold=0.5, block_durations_s=[60])
+    )
+    assert (tuned.min_volume, tuned.threshold, tuned.block_durations_s) == (5, 0.5, (60,))
+    assert ConversionSettings.of(RiskSettings()) == ConversionSettings()
+    assert not ConversionSettings.of(RiskSettings(conversion_enabled=False)).enabled
