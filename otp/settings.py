@@ -158,7 +158,35 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
 
-    @field_validator("admin_token", "api_keys", "codec_token", mode="before")
+    # --- metrics and tracing (otp.metrics, otp.tracing) ----------------------------------
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the API's GET /metrics. Unset: open (serve it on an "
+        "internal network only).",
+    )
+    worker_metrics_address: str | None = Field(
+        default=None,
+        description="host:port at which the worker serves Prometheus metrics (its own and "
+        "the Temporal SDK's) at /metrics. Unset: no endpoint.",
+    )
+    tracing: Literal["otlp", "console", "off"] = Field(
+        default="off", description="OpenTelemetry trace export: otlp, console or off."
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL (http://collector:4318). Unset: the "
+        "OTEL_EXPORTER_OTLP_* variables, else http://localhost:4318.",
+    )
+
+    @field_validator(
+        "admin_token",
+        "api_keys",
+        "codec_token",
+        "metrics_token",
+        "worker_metrics_address",
+        "otlp_endpoint",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """`OTP_ADMIN_TOKEN=` (as compose passes an unset optional) means unset."""
