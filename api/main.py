@@ -25,6 +25,7 @@ from api.routes import (
     analytics,
     codec,
     health,
+    metrics,
     sandbox,
     search,
     verifications,
@@ -32,8 +33,10 @@ from api.routes import (
     webhooks,
 )
 from api.service import Timeouts
+from otp import tracing
 from otp.limits.factory import build_limiter
 from otp.logs import bind
+from otp.metrics import HttpMetricsMiddleware
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store
 from otp.store.applications import ensure_default_application
@@ -153,6 +156,7 @@ def create_app(
                 await limiter.close()
             if owned_store is not None:
                 await owned_store.close()
+            tracing.flush()
 
     app = FastAPI(
         title="OTP Verify API",
@@ -160,6 +164,10 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry would record URLs, query strings (destinations) and
+        # validation failures with their input once a provider is installed: off. The
+        # spans come from otp.tracing (route templates only) when OTP_TRACING is on.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.secrets = secrets
@@ -190,6 +198,12 @@ def create_app(
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    # Outermost last: the request's span covers everything, metrics see the final status.
+    app.add_middleware(HttpMetricsMiddleware)
+    if tracing.enabled(settings):
+        tracing.setup(settings, tracing.API_SERVICE)
+        app.add_middleware(tracing.HttpTracingMiddleware)
+
     app.include_router(search.router)
     app.include_router(verifications.router)
     app.include_router(analytics.router)
@@ -197,6 +211,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(codec.router)
     app.include_router(admin.router)
     _document_problems(app)

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import httpx
+from opentelemetry import trace
 
 from providers.base import (  # noqa: F401  (re-exported for adapters and tests)
     OUTCOME_UNKNOWN,
@@ -37,6 +38,10 @@ from providers.base import (  # noqa: F401  (re-exported for adapters and tests)
     RateLimitedError,
     TransientDeliveryError,
 )
+
+# A no-op unless the process turned tracing on (otp.tracing). Spans name the provider,
+# method, host and status only: never the path, query or body (they hold destinations).
+_tracer = trace.get_tracer("otp.providers")
 
 
 @dataclass(frozen=True)
@@ -95,30 +100,42 @@ async def send_request(
     `retry_safe` says the provider deduplicates on an idempotency key we sent, so an unknown
     outcome may simply be retried.
     """
-    try:
-        return await holder.client.request(
-            method,
-            url,
-            headers=headers,
-            data=data,
-            json=json,
-            params=params,
-            auth=auth,
-            timeout=holder.timeout,
-        )
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise TransientDeliveryError(
-            "connect_failed", f"{provider}: {type(exc).__name__}"
-        ) from None
-    except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError) as exc:
-        _unknown(provider, exc, reference, retry_safe)
-    except httpx.RemoteProtocolError as exc:
-        # The server closed the connection mid-exchange: it may have processed the request.
-        _unknown(provider, exc, reference, retry_safe)
-    except httpx.TransportError as exc:
-        raise TransientDeliveryError(
-            "transport_error", f"{provider}: {type(exc).__name__}"
-        ) from None
+    with _tracer.start_as_current_span(
+        f"{provider} {method}",
+        kind=trace.SpanKind.CLIENT,
+        attributes={
+            "otp.provider": provider,
+            "http.request.method": method,
+            "server.address": httpx.URL(url).host,
+        },
+        record_exception=False,
+    ) as span:
+        try:
+            response = await holder.client.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                json=json,
+                params=params,
+                auth=auth,
+                timeout=holder.timeout,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientDeliveryError(
+                "connect_failed", f"{provider}: {type(exc).__name__}"
+            ) from None
+        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError) as exc:
+            _unknown(provider, exc, reference, retry_safe)
+        except httpx.RemoteProtocolError as exc:
+            # The server closed the connection mid-exchange: it may have processed the request.
+            _unknown(provider, exc, reference, retry_safe)
+        except httpx.TransportError as exc:
+            raise TransientDeliveryError(
+                "transport_error", f"{provider}: {type(exc).__name__}"
+            ) from None
+        span.set_attribute("http.response.status_code", response.status_code)
+        return response
 
 
 def _unknown(provider: str, exc: Exception, reference: str, retry_safe: bool) -> NoReturn:

@@ -35,6 +35,7 @@ from api.errors import (
 from api.recording import record_receipt
 from api.schemas import VERIFICATION_ID_RE, Problem, WebhookAck
 from api.service import Timeouts
+from otp import metrics
 from otp.domain import DeliveryReceiptInput, verification_id_of_reference
 from otp.webhook_signatures import (
     META_SIGNATURE_HEADER,
@@ -132,6 +133,7 @@ def _log_receipt(event: str, receipt: DeliveryReceiptInput, verification_id: str
 
 
 def _receipt(provider: str, parsed: DeliveryReceipt, reference: str | None) -> DeliveryReceiptInput:
+    metrics.count_receipt(provider, parsed.status)  # every genuine, parsed receipt
     return DeliveryReceiptInput(
         provider=provider,
         provider_message_id=parsed.provider_message_id,
