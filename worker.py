@@ -23,7 +23,7 @@ from activities.context import LogContextInterceptor
 from activities.records import RecordActivities
 from activities.verification import VerificationActivities
 from activities.webhooks import WebhookActivities
-from otp import channels
+from otp import channels, metrics, tracing
 from otp.channels import live_plan, provider_channels
 from otp.conversion import ConversionSettings, DeliveryGate
 from otp.domain import DeliveryReceiptInput, WebhookEvent
@@ -261,7 +261,7 @@ def build_worker(client: Client, settings: Settings, activities: WorkerActivitie
     return Worker(
         client,
         task_queue=settings.task_queue,
-        interceptors=[LogContextInterceptor()],
+        interceptors=[LogContextInterceptor(), metrics.worker_interceptor(client)],
         workflows=[VerificationWorkflow, WebhookDeliveryWorkflow],
         activities=[
             activities.verification.issue_code,
@@ -297,7 +297,10 @@ async def serve(settings: Settings) -> None:
     secrets = load_secrets(settings)
     store = Store(settings.store_url)
     await store.migrate()
-    client = await connect(settings, secrets)
+    tracing.setup(settings, tracing.WORKER_SERVICE)
+    # With OTP_WORKER_METRICS_ADDRESS, the runtime serves ours and the SDK's metrics.
+    runtime = metrics.worker_runtime(settings.worker_metrics_address)
+    client = await connect(settings, secrets, runtime=runtime)
     # One HTTP connection pool for every provider adapter, closed on shutdown.
     http = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(15.0, connect=5.0))
     activities = build_activities(
@@ -310,7 +313,11 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     logger.info(
         "worker polling",
-        extra={"task_queue": settings.task_queue, "temporal": settings.temporal_target},
+        extra={
+            "task_queue": settings.task_queue,
+            "temporal": settings.temporal_target,
+            "metrics": settings.worker_metrics_address,
+        },
     )
     housekeeping = asyncio.create_task(purge_periodically(store, settings))
     async with worker:
@@ -322,6 +329,7 @@ async def serve(settings: Settings) -> None:
         await activities.limiter.close()
     await http.aclose()
     await store.close()
+    tracing.flush()
 
 
 def main() -> int:
