@@ -29,9 +29,11 @@ from otp.conversion import ConversionSettings, DeliveryGate
 from otp.domain import DeliveryReceiptInput, WebhookEvent
 from otp.events import Dispatch, EventRecorder
 from otp.limits import Limiter
+from otp.limits import store as limits_store
 from otp.limits.factory import build_limiter
 from otp.logs import setup_logging
 from otp.process import run_and_exit
+from otp.risk import LONGEST_RATE_WINDOW_S
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store
 from otp.store import records as store_records
@@ -237,7 +239,10 @@ def webhook_dispatcher(client: Client | None, store: Store, settings: Settings) 
 
 
 async def purge_once(store: Store, settings: Settings) -> int:
-    """Drop finished verifications older than the retention (and their event logs)."""
+    """Drop finished verifications older than the retention (and their event logs), and
+    rate-limit hits and counters no window can count any more."""
+    if settings.limits_backend == "store":
+        await limits_store.purge(store, older_than_s=LONGEST_RATE_WINDOW_S)
     if settings.record_retention_days <= 0:
         return 0
     deleted = await store_records.purge_finished(

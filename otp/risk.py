@@ -103,6 +103,8 @@ class RefusalReason(StrEnum):
     NUMBER_TYPE_BLOCKED = "number_type_blocked"
     PREFIX_BLOCKED = "prefix_blocked"
     FAILED_CHECKS_EXCEEDED = "failed_checks_exceeded"
+    # A block in force for the destination's country or number range (risk blocks).
+    SCOPE_BLOCKED = "scope_blocked"
 
 
 @dataclass(frozen=True)

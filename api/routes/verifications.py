@@ -53,7 +53,9 @@ from otp.destinations import (
     InvalidDestinationError,
     looks_like_email,
     mask,
+    number_prefix,
     parse_destination,
+    parse_phone,
 )
 from otp.domain import (
     Channel,
@@ -69,6 +71,7 @@ from otp.logs import bind
 from otp.settings import Settings
 from otp.store import Store, VerificationDestination, VerificationRecord
 from otp.store import records as store_records
+from otp.store.risk_blocks import find_active_block
 
 logger = logging.getLogger("otp.api")
 
@@ -84,6 +87,24 @@ VerificationId = Annotated[
         examples=["ver_k5xwq2m3b7c4d5e6f7g2h3j4kq"],
     ),
 ]
+
+
+async def _blocked_step(store: Store, principal: Principal, steps: list[ChannelStep]) -> int | None:
+    """The first phone step whose country or number range a risk block refuses (a block
+    set by conversion monitoring or an operator), checked before the limits are charged."""
+    for index, step in enumerate(steps):
+        if not step.channel.is_phone:
+            continue
+        block = await find_active_block(
+            store,
+            application_id=principal.application_id,
+            mode=principal.mode.value,
+            country=parse_phone(step.to).country,
+            prefix=number_prefix(step.to),
+        )
+        if block is not None:
+            return index
+    return None
 
 
 def _require_id(verification_id: str) -> str:
@@ -264,6 +285,7 @@ async def create_verification(
     settings: SettingsDep,
     secrets: SecretsDep,
     limiter: LimiterDep,
+    store: StoreDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> VerificationCreated:
     """Issue a code and deliver it along the channel plan (with timed fallback).
@@ -277,6 +299,10 @@ async def create_verification(
         )
     body = _with_app_defaults(body, principal)
     steps, country = _plan(body, principal, settings)
+    blocked_step = await _blocked_step(store, principal, steps)
+    if blocked_step is not None:
+        logger.info("create refused by a risk block", extra={"step_index": blocked_step})
+        raise RiskPolicyRefused(risk.RefusalReason.SCOPE_BLOCKED.value, step_index=blocked_step)
     # Risk gates, before any workflow starts (so a refused create never reaches a
     # provider). The IP limit counts the end user's address, which the caller passes:
     # the connection's address is the caller's own backend.

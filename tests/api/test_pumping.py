@@ -128,11 +128,21 @@ async def test_a_pumping_burst_is_blocked_after_min_volume(
     http: httpx.AsyncClient, pumping_worker: None, store: Store
 ) -> None:
     app_id, headers = await new_app_key(http)
-    burst = [await start_and_settle(http, headers, f"+1415555{2000 + i}") for i in range(9)]
+    burst = [
+        await start_and_settle(http, headers, f"+1415555{2000 + i}") for i in range(MIN_VOLUME + 1)
+    ]
 
     sent, refused = burst[:MIN_VOLUME], burst[MIN_VOLUME:]
     assert [v["status"] for v in sent] == ["pending"] * MIN_VOLUME
-    assert [v["status"] for v in refused] == ["blocked"] * (9 - MIN_VOLUME)
+    # The send that tips the range over is refused by the delivery gate, which blocks it.
+    assert [v["status"] for v in refused] == ["blocked"]
+    # From then on the API refuses creates to the range before any workflow starts.
+    for i in range(3):
+        later = await http.post(
+            "/v1/verifications", json={"to": f"+1415555{2100 + i}"}, headers=headers
+        )
+        assert later.status_code == 403, later.text
+        assert later.json()["reason"] == "scope_blocked" and "+1415555" not in later.text
     # Exactly min_volume codes reached a (sandbox) phone; none after the block.
     assert await messages(store, app_id) == MIN_VOLUME
 
@@ -206,6 +216,21 @@ async def test_manual_blocks_through_the_admin_api(
 ) -> None:
     app_id, headers = await new_app_key(http)
     url = f"/v1/admin/applications/{app_id}/risk-blocks"
+    # Started before the block: its next send meets the block in the delivery gate.
+    running = await http.post(
+        "/v1/verifications",
+        json={"to": "+12125550199", "channels": [{"channel": "sms"}, {"channel": "voice"}]},
+        headers=headers,
+    )
+    assert running.status_code == 201, running.text
+    running_id = running.json()["id"]
+    await poll(
+        http,
+        f"/v1/verifications/{running_id}",
+        headers,
+        lambda body: bool(body["deliveries"]) and body["deliveries"][0]["status"] != "sending",
+        "the first send",
+    )
     created = await http.post(
         url,
         json={"mode": "test", "scope": "country", "value": "us", "reason": "fraud wave"},
@@ -215,13 +240,24 @@ async def test_manual_blocks_through_the_admin_api(
     block = created.json()
     assert (block["value"], block["automatic"], block["expires_at"]) == ("US", False, None)
 
-    refused = await start_and_settle(http, headers, "+12125550123")
-    assert refused["status"] == "blocked"
-    assert refused["reason"] == f"risk block {block['id']} on country US: fraud wave"
+    refused = await http.post("/v1/verifications", json={"to": "+12125550123"}, headers=headers)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["reason"] == "scope_blocked"
+    moved = await http.post(f"/v1/verifications/{running_id}/next-channel", headers=headers)
+    assert moved.status_code in (200, 409), moved.text
+    ended = await poll(
+        http,
+        f"/v1/verifications/{running_id}",
+        headers,
+        lambda body: body["status"] != "pending",
+        "the blocked fallback",
+    )
+    assert ended["status"] == "blocked"
+    assert ended["reason"] == f"risk block {block['id']} on country US: fraud wave"
     # Email is not a phone scope: it goes out.
     email = await start_and_settle(http, headers, "jane@example.com")
     assert email["status"] == "pending"
-    assert await messages(store, app_id) == 1
+    assert await messages(store, app_id) == 2  # the running one's sms, and the email
 
     lift = await http.post(f"{url}/{block['id']}/lift", headers=ADMIN)
     assert lift.status_code == 200 and lift.json()["lifted_by"] == "admin"
