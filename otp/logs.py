@@ -40,9 +40,7 @@ def log_context(**fields: object) -> Iterator[None]:
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
-    own = {
-        k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")
-    }
+    own = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
     return {**_CONTEXT.get(), **own}
 
 
