@@ -43,7 +43,16 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from bench.run import BIN, Proc, free_port, history_diagnosis, phone_numbers, spawn, wait_until
+from bench.run import (
+    BIN,
+    Proc,
+    free_port,
+    history_diagnosis,
+    phone_numbers,
+    relax_default_application,
+    spawn,
+    wait_until,
+)
 from otp import search_attributes as sa
 from otp.codec import data_converter
 from otp.domain import Mode
@@ -114,6 +123,9 @@ class Stack:
 
     def live(self) -> list[Proc]:
         return [p for p in (self.server, self.worker, self.api) if p is not None]
+
+    async def prepare_store(self) -> None:
+        await relax_default_application(self.sandbox_db)
 
     async def start_server(self) -> None:
         if self.server is not None:
@@ -292,6 +304,7 @@ async def worker_kill() -> Result:
     stack = Stack("worker-kill")
     t_start = time.monotonic()
     try:
+        await stack.prepare_store()
         await stack.start_server()
         async with stack.http() as http:
             # API first: both create the store's tables at start, and two processes doing
@@ -515,6 +528,7 @@ async def server_restart() -> Result:
     stack = Stack("server-restart")
     t_start = time.monotonic()
     try:
+        await stack.prepare_store()
         await stack.start_server()
         async with stack.http() as http:
             # API first: both create the store's tables at start, and two processes doing

@@ -46,8 +46,10 @@ from bench.floor import FloorWorkflow
 from otp import search_attributes as sa
 from otp.codec import data_converter
 from otp.domain import Channel, ChannelStep, Mode, VerificationInput
+from otp.risk import RiskSettings
 from otp.settings import Secrets, Settings, generate_api_key
 from otp.store import Store
+from otp.store.applications import ensure_default_application, update_application
 from workflows.verification import VerificationWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,6 +359,29 @@ async def timeskip_scenario(secrets: Secrets, workdir: Path) -> tuple[float, flo
     return started, wall, result.status.value
 
 
+# The benchmark and the drills measure the engine, not the fraud controls: thousands of
+# sends to one country, many to one magic number and none approved would trip them.
+LOAD_TEST_RISK = RiskSettings(
+    per_destination=None,
+    per_prefix=None,
+    per_country_day=None,
+    per_application=None,
+    daily_spend=None,
+    conversion_enabled=False,
+)
+
+
+async def relax_default_application(database: Path) -> None:
+    """Give the default application `LOAD_TEST_RISK` before the API and worker start."""
+    store = Store(f"sqlite+aiosqlite:///{database}")
+    try:
+        await store.migrate()
+        await ensure_default_application(store)
+        await update_application(store, application_id="default", risk=LOAD_TEST_RISK)
+    finally:
+        await store.close()
+
+
 # --------------------------------------------------------------------------------- main
 async def main(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="otp-bench-"))
@@ -388,6 +413,7 @@ async def main(args: argparse.Namespace) -> int:
     if args.db_file:
         server_args += ["--db-filename", str(workdir / "temporal.db")]
     procs: list[Proc] = []
+    await relax_default_application(workdir / "otp.db")
     try:
         server = spawn("temporal", server_args, env, workdir)
         procs.append(server)
