@@ -76,7 +76,7 @@ def test_production_settings(compose: dict[str, Any]) -> None:
         assert "@postgresql:5432/" in env["OTP_DATABASE_URL"]
 
 
-OPTIONAL_SECRETS = {"OTP_API_KEYS", "OTP_ADMIN_TOKEN"}
+OPTIONAL_SECRETS = {"OTP_API_KEYS", "OTP_ADMIN_TOKEN", "OTP_CODEC_TOKEN"}
 
 
 def test_no_literal_or_default_secrets(compose: dict[str, Any]) -> None:
