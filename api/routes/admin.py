@@ -452,6 +452,11 @@ async def list_risk_blocks_route(
     return RiskBlockList(blocks=[_block_public(b) for b in found])
 
 
+def _forget_blocks(request: Request) -> None:
+    """This process's creates see a block change at once (others within a few seconds)."""
+    request.app.state.__dict__.pop("risk_blocks_cache", None)
+
+
 @router.post(
     "/applications/{application_id}/risk-blocks",
     status_code=status.HTTP_201_CREATED,
@@ -460,7 +465,7 @@ async def list_risk_blocks_route(
     responses=_responses(401, 404, 422),
 )
 async def create_risk_block_route(
-    application_id: ApplicationId, body: RiskBlockCreate, store: StoreDep
+    application_id: ApplicationId, body: RiskBlockCreate, store: StoreDep, request: Request
 ) -> RiskBlockPublic:
     """From now on, sends of this application and mode to the country or prefix are
     refused before any provider call, and their verifications end `blocked`."""
@@ -475,6 +480,7 @@ async def create_risk_block_route(
         automatic=False,
         duration_s=body.duration_s,
     )
+    _forget_blocks(request)
     logger.info(
         "risk block created",
         extra={
@@ -500,6 +506,7 @@ async def lift_risk_block_route(
     application_id: ApplicationId,
     block_id: Annotated[str, Path(description="`blk_...`.")],
     store: StoreDep,
+    request: Request,
     body: RiskBlockLift | None = None,
 ) -> RiskBlockPublic:
     """End the block now (a block already ended is returned as it is). Lifting resets
@@ -514,6 +521,7 @@ async def lift_risk_block_route(
     )
     if lifted is None:
         raise RiskBlockNotFound()
+    _forget_blocks(request)
     logger.info(
         "risk block lifted",
         extra={

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import timedelta
 from typing import Annotated
 
@@ -69,9 +70,10 @@ from otp.domain import (
 )
 from otp.logs import bind
 from otp.settings import Settings
-from otp.store import Store, VerificationDestination, VerificationRecord
+from otp.store import Store, VerificationDestination, VerificationRecord, utcnow
 from otp.store import records as store_records
-from otp.store.risk_blocks import find_active_block
+from otp.store.risk_blocks import list_active_blocks
+from otp.store.tables import RiskBlock
 
 logger = logging.getLogger("otp.api")
 
@@ -89,21 +91,45 @@ VerificationId = Annotated[
 ]
 
 
-async def _blocked_step(store: Store, principal: Principal, steps: list[ChannelStep]) -> int | None:
+# Blocks in force per (application, mode), re-read at most this often: creates do not
+# query the store for them one by one (the delivery gate checks again before any send).
+_BLOCKS_CACHE_S = 5.0
+
+
+async def _active_blocks(request: Request, store: Store, principal: Principal) -> list[RiskBlock]:
+    cache: dict[tuple[str, str], tuple[float, list[RiskBlock]]] = (
+        request.app.state.__dict__.setdefault("risk_blocks_cache", {})
+    )
+    scope = (principal.application_id, principal.mode.value)
+    now = time.monotonic()
+    cached = cache.get(scope)
+    if cached is not None and now - cached[0] < _BLOCKS_CACHE_S:
+        return cached[1]
+    blocks = await list_active_blocks(store, application_id=scope[0], mode=scope[1])
+    cache[scope] = (now, blocks)
+    return blocks
+
+
+async def _blocked_step(
+    request: Request, store: Store, principal: Principal, steps: list[ChannelStep]
+) -> int | None:
     """The first phone step whose country or number range a risk block refuses (a block
     set by conversion monitoring or an operator), checked before the limits are charged."""
+    blocks = await _active_blocks(request, store, principal)
+    if not blocks:
+        return None
+    now = utcnow()
     for index, step in enumerate(steps):
         if not step.channel.is_phone:
             continue
-        block = await find_active_block(
-            store,
-            application_id=principal.application_id,
-            mode=principal.mode.value,
-            country=parse_phone(step.to).country,
-            prefix=number_prefix(step.to),
-        )
-        if block is not None:
-            return index
+        country, prefix = parse_phone(step.to).country, number_prefix(step.to) or ""
+        for block in blocks:
+            if block.expires_at is not None and block.expires_at <= now:
+                continue
+            if (block.scope == "country" and block.value == country) or (
+                block.scope == "prefix" and prefix.startswith(block.value)
+            ):
+                return index
     return None
 
 
@@ -299,7 +325,7 @@ async def create_verification(
         )
     body = _with_app_defaults(body, principal)
     steps, country = _plan(body, principal, settings)
-    blocked_step = await _blocked_step(store, principal, steps)
+    blocked_step = await _blocked_step(request, store, principal, steps)
     if blocked_step is not None:
         logger.info("create refused by a risk block", extra={"step_index": blocked_step})
         raise RiskPolicyRefused(risk.RefusalReason.SCOPE_BLOCKED.value, step_index=blocked_step)
