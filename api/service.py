@@ -232,16 +232,23 @@ class VerificationService:
         handle = self._handle(verification_id)
         t = self.timeouts.rpc
         try:
-            state = await _bounded(
-                handle.query(
-                    VerificationWorkflow.state,
-                    reject_condition=QueryRejectCondition.NOT_OPEN,
-                    rpc_timeout=t,
-                ),
-                t,
-            )
-        except WorkflowQueryRejectedError:
-            state = await self._final_state(handle)
+            try:
+                state = await _bounded(
+                    handle.query(
+                        VerificationWorkflow.state,
+                        reject_condition=QueryRejectCondition.NOT_OPEN,
+                        rpc_timeout=t,
+                    ),
+                    t,
+                )
+            except WorkflowQueryRejectedError:
+                state = await self._final_state(handle)
+        except RPCError as err:
+            # Unknown to Temporal (never started, or past its retention): callers may know
+            # it from the store.
+            if is_not_found(err):
+                raise VerificationNotFound() from None
+            raise
         _require_scope(state, principal)
         return state
 
@@ -253,6 +260,10 @@ class VerificationService:
             return await _bounded(handle.result(rpc_timeout=t), t)
         except WorkflowFailureError as err:
             raise VerificationAborted(_execution_status_of(err)) from None
+        except RPCError as err:
+            if is_not_found(err):  # never started, or past Temporal's retention
+                raise VerificationNotFound() from None
+            raise
 
     # ---------------------------------------------------------------- updates
     async def _update(

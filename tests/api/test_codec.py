@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -14,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
@@ -24,6 +22,7 @@ from otp.codec import codec_from_secrets
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from tests.api.conftest import Keys
+from tests.serving import served as serve_app
 
 TOKEN = "codec-token-for-the-tests-0123456789"
 PHONE = "+14155550166"
@@ -127,33 +126,15 @@ async def test_cors_preflight_allows_exactly_the_ui_origin(
         assert posted.headers["access-control-allow-origin"] == ui
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def served(
     api_settings: Settings, dev_env: WorkflowEnvironment, store: Store, secrets: Secrets
 ) -> AsyncIterator[str]:
     settings = api_settings.model_copy(update={"codec_token": SecretStr(TOKEN)})
-    app = create_app(settings, client=dev_env.client, store=store, secrets=secrets)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with serve_app(
+        create_app(settings, client=dev_env.client, store=store, secrets=secrets)
+    ) as url:
+        yield url
 
 
 def _payload_texts(history_json: str) -> str:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -16,13 +13,7 @@ from otp.settings import Settings
 from otp.store import Store
 from tests.api.conftest import Keys, read_code, wrong_code
 from tests.conftest import real_worker
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.serving import served
 
 
 @pytest.fixture
@@ -38,24 +29,8 @@ async def base_url(
         update={"temporal_address": dev_env.client.service_client.config.target_host}
     )
     assert settings.store_url.endswith(str(store.url).rsplit("/", 1)[-1])
-    app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            if task.done():
-                task.result()  # surface the startup error
-            await asyncio.sleep(0.02)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with served(create_app(settings)) as url:
+        yield url
 
 
 async def test_start_read_inbox_wrong_then_right_code_then_recheck(

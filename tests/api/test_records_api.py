@@ -7,11 +7,15 @@ import asyncio
 from typing import Any
 
 import httpx
+from google.protobuf.duration_pb2 import Duration
 from sqlalchemy import text
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
+from otp.settings import Settings
 from otp.store import Store
 from tests.api.conftest import Keys, read_code, wrong_code
 
@@ -132,7 +136,12 @@ async def test_an_undeliverable_verification_logs_each_failure(
 
 
 async def test_finished_verifications_outlive_temporal_retention(
-    http: httpx.AsyncClient, keys: Keys, worker: None, dev_env: WorkflowEnvironment
+    http: httpx.AsyncClient,
+    keys: Keys,
+    worker: None,
+    dev_env: WorkflowEnvironment,
+    api_settings: Settings,
+    store: Store,
 ) -> None:
     vid = await _create(http, keys)
     code = await read_code(http, keys, vid)
@@ -140,32 +149,46 @@ async def test_finished_verifications_outlive_temporal_retention(
         f"/v1/verifications/{vid}/check", json={"code": code}, headers=keys.test_headers
     )
     await _final_events(http, keys, vid, "approved")
-    # Temporal forgets it (as its namespace retention would).
-    client = dev_env.client
-    await client.workflow_service.delete_workflow_execution(
-        DeleteWorkflowExecutionRequest(
-            namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=vid)
+    # The same store, seen by an API whose Temporal namespace never held the execution:
+    # what every API sees once the namespace's retention has removed it.
+    forgetful = await _client_of_empty_namespace(dev_env)
+    app = create_app(api_settings, client=forgetful, store=store)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+    ) as later:
+        read = await later.get(f"/v1/verifications/{vid}", headers=keys.test_headers)
+        assert read.status_code == 200, read.text
+        body = read.json()
+        assert body["status"] == "approved" and body["to"] == "+1415*****42"
+        assert body["deliveries"] and body["attempts_used"] == 1
+        again = await later.post(
+            f"/v1/verifications/{vid}/check", json={"code": code}, headers=keys.test_headers
         )
-    )
-    for _ in range(100):
-        try:
-            await client.get_workflow_handle(vid).describe()
-        except Exception:
-            break
-        await asyncio.sleep(0.1)
-    read = await http.get(f"/v1/verifications/{vid}", headers=keys.test_headers)
-    assert read.status_code == 200, read.text
-    body = read.json()
-    assert body["status"] == "approved" and body["to"] == "+1415*****42"
-    again = await http.post(
-        f"/v1/verifications/{vid}/check", json={"code": code}, headers=keys.test_headers
-    )
-    assert again.status_code == 409, again.text
-    assert again.json()["status_of_verification"] == "approved"
-    assert again.json()["reason"]
-    # Another mode's key still sees nothing.
-    other = await http.get(f"/v1/verifications/{vid}", headers=keys.live_headers)
-    assert other.status_code == 404
+        assert again.status_code == 409, again.text
+        assert again.json()["status_of_verification"] == "approved"
+        assert again.json()["reason"]
+        # Another mode's key still sees nothing; an id the store never had is 404.
+        other = await later.get(f"/v1/verifications/{vid}", headers=keys.live_headers)
+        assert other.status_code == 404
+        unknown = await later.get(f"/v1/verifications/ver_{'z' * 26}", headers=keys.test_headers)
+        assert unknown.status_code == 404
+
+
+async def _client_of_empty_namespace(env: WorkflowEnvironment) -> Client:
+    name = "otp-forgotten"
+    try:
+        await env.client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(
+                namespace=name,
+                workflow_execution_retention_period=Duration(seconds=86_400),
+            )
+        )
+    except RPCError as err:
+        if err.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+    config = env.client.config()
+    config["namespace"] = name
+    return Client(**config)
 
 
 async def test_analytics_counts_what_happened(

@@ -7,15 +7,12 @@ Temporal client and store. Each test gets its own task queue, data directory and
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -24,6 +21,7 @@ from otp.settings import Secrets, Settings, generate_api_key
 from otp.store import Store
 from tests.api.conftest import Keys, make_settings
 from tests.conftest import real_worker
+from tests.serving import served
 
 # Updates beyond 10 in flight per workflow are delayed by the server (~1 s each retry):
 # wait long enough on the client side and never queue requests behind a pool limit.
@@ -51,13 +49,6 @@ def proof_settings(data_dir: Path, task_queue: str, secrets: Secrets, proof_keys
     return make_settings(data_dir, task_queue, secrets, proof_keys)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def api(
     proof_settings: Settings, proof_keys: Keys, dev_env: WorkflowEnvironment, store: Store
@@ -66,30 +57,14 @@ async def api(
     settings = proof_settings.model_copy(
         update={"temporal_address": dev_env.client.service_client.config.target_host}
     )
-    app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(250):
-            if server.started:
-                break
-            if task.done():
-                task.result()  # surface the startup error
-            await asyncio.sleep(0.02)
-        assert server.started, "uvicorn did not start"
-        async with (
-            real_worker(dev_env.client, settings, store),
-            httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}",
-                headers=proof_keys.test_headers,
-                timeout=HTTP_TIMEOUT_S,
-                limits=HTTP_LIMITS,
-            ) as http,
-        ):
-            yield Api(http=http, keys=proof_keys)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with (
+        served(create_app(settings)) as url,
+        real_worker(dev_env.client, settings, store),
+        httpx.AsyncClient(
+            base_url=url,
+            headers=proof_keys.test_headers,
+            timeout=HTTP_TIMEOUT_S,
+            limits=HTTP_LIMITS,
+        ) as http,
+    ):
+        yield Api(http=http, keys=proof_keys)

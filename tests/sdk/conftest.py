@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +15,6 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-import uvicorn
 from otp_client import AsyncOtpClient, OtpClient
 from temporalio.testing import WorkflowEnvironment
 
@@ -24,16 +22,10 @@ from api.main import create_app
 from otp.settings import Settings
 from otp.store import Store
 from tests.api.conftest import api_settings, keys, worker  # noqa: F401 (fixtures)
+from tests.serving import served
 
 # The code is the one word of 4-10 upper-case letters or digits in every template.
 CODE_RE = re.compile(r"\b([0-9A-Z]{4,10})\b")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -47,24 +39,8 @@ async def service_url(
     settings = api_settings.model_copy(
         update={"temporal_address": dev_env.client.service_client.config.target_host}
     )
-    app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(250):
-            if server.started:
-                break
-            if task.done():
-                task.result()  # surface the startup error
-            await asyncio.sleep(0.02)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with served(create_app(settings)) as url:
+        yield url
 
 
 def unique_email() -> str:
