@@ -3,6 +3,7 @@
     python -m bench.drills                          # both drills (about 3.5 minutes)
     python -m bench.drills --only worker-kill
     python -m bench.drills --only server-restart
+    python -m bench.drills --only api-restart
 
 Each drill starts its own Temporal dev server (SQLite file in a temp dir), worker
 (`python worker.py`) and API (`otp api`) as separate processes on free loopback ports,
@@ -14,6 +15,11 @@ drill fails.
   back to email); the worker is killed with SIGKILL partway through the checks and a new
   one started 3 s later. Every verification must reach its expected terminal status, none
   may be lost, and the sandbox must hold at most one message per verification and channel.
+- api-restart: 120 verifications, each created and checked with an Idempotency-Key by
+  clients that retry what the service says is retryable (connection errors, 409 in
+  flight, 429, 502-504); the API is killed with SIGKILL after 3 s and started again 2 s
+  later. Every verification must be approved, every answer retryable, no key may create
+  two verifications and no verification may get a second sms.
 - server-restart: 30 verifications with sms (20 s) -> email and a 90 s TTL; the dev server
   is stopped with SIGTERM across the fallback point for about 5 s and started again on the
   same file and port. The worker and API must reconnect by themselves, each email fallback
@@ -27,6 +33,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import os
 import re
 import sqlite3
@@ -664,10 +671,105 @@ async def server_restart() -> Result:
     return res
 
 
+# ------------------------------------------------------------------------- api-restart
+API_RESTART_COUNT = 120
+RETRYABLE_STATUS = {409, 429, 502, 503, 504}  # 409 here: the same key still in flight
+
+
+async def api_restart() -> Result:
+    """Creates and checks with Idempotency-Keys while the API is killed and restarted."""
+    res = Result("api-restart")
+    stack = Stack("api-restart")
+    t_start = time.monotonic()
+    seen: Counter[str] = Counter()
+    ids: dict[str, set[str]] = {}
+    try:
+        await stack.prepare_store()
+        await stack.start_server()
+        async with stack.http() as http:
+            await stack.start_api(http)
+            stack.start_worker()
+            phones = phone_numbers(API_RESTART_COUNT, seed=31)
+
+            async def post(path: str, body: dict[str, Any], key: str) -> httpx.Response:
+                """POST until the service answers for good, counting every retry's cause."""
+                deadline = time.monotonic() + 90
+                while True:
+                    try:
+                        r = await http.post(path, json=body, headers={"Idempotency-Key": key})
+                    except httpx.TransportError as exc:
+                        seen[f"connection: {type(exc).__name__}"] += 1
+                    else:
+                        if r.status_code not in RETRYABLE_STATUS:
+                            return r
+                        seen[f"http {r.status_code}"] += 1
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{path} never answered for good")
+                    await asyncio.sleep(0.2)
+
+            async def code_of(vid: str) -> str:
+                for _ in range(120):
+                    try:
+                        return await read_code(http, vid, limit_s=5)
+                    except (httpx.TransportError, httpx.HTTPStatusError, RuntimeError) as exc:
+                        seen[f"inbox read: {type(exc).__name__}"] += 1
+                        await asyncio.sleep(0.5)
+                raise RuntimeError(f"no code for {vid}")
+
+            async def one(i: int) -> str:
+                key = f"drill-create-{i}"
+                created = await post("/v1/verifications", {"to": phones[i]}, key)
+                if created.status_code != 201:
+                    seen[f"create answered {created.status_code}"] += 1
+                    return "create-failed"
+                vid = created.json()["id"]
+                ids.setdefault(key, set()).add(vid)
+                code = await code_of(vid)
+                checked = await post(f"/v1/verifications/{vid}/check", {"code": code}, f"c-{i}")
+                return str(checked.json().get("status", checked.status_code))
+
+            async def restart() -> None:
+                await asyncio.sleep(3)
+                assert stack.api is not None
+                stack.api.popen.kill()  # SIGKILL: no graceful shutdown
+                res.row("API killed (SIGKILL)", f"at {time.monotonic() - t_start:.1f} s")
+                await asyncio.sleep(2)
+                await stack.start_api(http)
+                res.row("API back", f"at {time.monotonic() - t_start:.1f} s")
+
+            jobs: list[Callable[[], Awaitable[Any]]] = [
+                functools.partial(one, i) for i in range(API_RESTART_COUNT)
+            ]
+            outcomes, _ = await asyncio.gather(bounded_gather(10, jobs), restart())
+            statuses = Counter(outcomes)
+            res.row("verifications", API_RESTART_COUNT)
+            res.row("final statuses", dict(statuses))
+            res.row("retried answers", dict(seen) or "none")
+            if statuses.get("approved", 0) != API_RESTART_COUNT:
+                res.fail(f"not every verification was approved: {dict(statuses)}")
+            bad = {k: v for k, v in seen.items() if k.startswith("create answered")}
+            if bad:
+                res.fail(f"non-retryable answers: {bad}")
+            duplicated = {k: v for k, v in ids.items() if len(v) > 1}
+            if duplicated:
+                res.fail(f"{len(duplicated)} keys created more than one verification")
+            per_verification = sandbox_counts(stack.sandbox_db)
+            twice = [k for k, n in per_verification.items() if n > 1]
+            res.row("sandbox messages", sum(per_verification.values()))
+            if twice:
+                res.fail(f"{len(twice)} verifications got more than one sms")
+    finally:
+        stack.stop_all()
+    res.row("wall time", f"{time.monotonic() - t_start:.1f} s")
+    res.row("logs", str(stack.workdir))
+    return res
+
+
 # --------------------------------------------------------------------------------- main
 DRILLS: dict[str, Callable[[], Awaitable[Result]]] = {
     "worker-kill": worker_kill,
     "server-restart": server_restart,
+    "api-restart": api_restart,
 }
 
 
