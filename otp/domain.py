@@ -343,6 +343,16 @@ class WebhookEventType(StrEnum):
     BLOCKED = "verification.blocked"
 
 
+# The event that records each terminal status.
+TERMINAL_EVENT_OF: dict[Status, EventType] = {
+    Status.APPROVED: EventType.APPROVED,
+    Status.EXPIRED: EventType.EXPIRED,
+    Status.MAX_ATTEMPTS_REACHED: EventType.MAX_ATTEMPTS_REACHED,
+    Status.CANCELED: EventType.CANCELED,
+    Status.UNDELIVERABLE: EventType.UNDELIVERABLE,
+    Status.BLOCKED: EventType.BLOCKED,
+}
+
 WEBHOOK_EVENT_OF: dict[EventType, WebhookEventType] = {
     EventType.CREATED: WebhookEventType.CREATED,
     EventType.DELIVERED: WebhookEventType.DELIVERED,

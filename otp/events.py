@@ -50,15 +50,6 @@ Dispatch = Callable[[WebhookEvent], Awaitable[int]]
 # now receives events from a few seconds later on.
 ENDPOINTS_CACHE_S = 5.0
 
-TERMINAL_EVENT: dict[Status, EventType] = {
-    Status.APPROVED: EventType.APPROVED,
-    Status.EXPIRED: EventType.EXPIRED,
-    Status.MAX_ATTEMPTS_REACHED: EventType.MAX_ATTEMPTS_REACHED,
-    Status.CANCELED: EventType.CANCELED,
-    Status.UNDELIVERABLE: EventType.UNDELIVERABLE,
-    Status.BLOCKED: EventType.BLOCKED,
-}
-
 
 def destination_hash(code_secret: bytes, destination: str) -> str:
     """Keyed hash of a normalised destination (E.164 or lower-cased email), hex."""

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_DELIVER,
         ACTIVITY_ISSUE_CODE,
         ACTIVITY_RECORD,
+        TERMINAL_EVENT_OF,
         CancelResult,
         ChannelStep,
         CheckInput,
@@ -61,14 +62,6 @@ _DELIVERY_RETRY = RetryPolicy(
     non_retryable_error_types=[ErrorType.PERMANENT_DELIVERY, ErrorType.BLOCKED, "CodeExpired"],
 )
 
-_TERMINAL_EVENT = {
-    Status.APPROVED: EventType.APPROVED,
-    Status.EXPIRED: EventType.EXPIRED,
-    Status.MAX_ATTEMPTS_REACHED: EventType.MAX_ATTEMPTS_REACHED,
-    Status.CANCELED: EventType.CANCELED,
-    Status.UNDELIVERABLE: EventType.UNDELIVERABLE,
-    Status.BLOCKED: EventType.BLOCKED,
-}
 
 # Step states of the current plan step.
 _PENDING, _ACTIVE, _FAILED = "pending", "active", "failed"
@@ -251,7 +244,7 @@ class VerificationWorkflow:
         plan = self._input.channels
         index = min(self._state.current_step, len(plan) - 1)
         self._note(
-            _TERMINAL_EVENT[status],
+            TERMINAL_EVENT_OF[status],
             "terminal",
             channel=plan[index].channel if plan else None,
             step_index=index,

@@ -72,7 +72,7 @@ from otp.logs import bind
 from otp.settings import Settings
 from otp.store import Store, VerificationDestination, VerificationRecord, utcnow
 from otp.store import records as store_records
-from otp.store.risk_blocks import list_active_blocks
+from otp.store.risk_blocks import covers, is_active, list_active_blocks
 from otp.store.tables import RiskBlock
 
 logger = logging.getLogger("otp.api")
@@ -122,14 +122,12 @@ async def _blocked_step(
     for index, step in enumerate(steps):
         if not step.channel.is_phone:
             continue
-        country, prefix = parse_phone(step.to).country, number_prefix(step.to) or ""
-        for block in blocks:
-            if block.expires_at is not None and block.expires_at <= now:
-                continue
-            if (block.scope == "country" and block.value == country) or (
-                block.scope == "prefix" and prefix.startswith(block.value)
-            ):
-                return index
+        country, prefix = parse_phone(step.to).country, number_prefix(step.to)
+        if any(
+            is_active(block, now) and covers(block, country=country, prefix=prefix)
+            for block in blocks
+        ):
+            return index
     return None
 
 

@@ -62,6 +62,19 @@ def is_active(block: RiskBlock, now: datetime | None = None) -> bool:
     return block.lifted_at is None and (block.expires_at is None or block.expires_at > now)
 
 
+def _prefix_heads(prefix: str) -> list[str]:
+    """Every leading part of a prefix, from `+` and 4 digits: the prefix blocks covering it."""
+    return [prefix[:n] for n in range(5, len(prefix) + 1)]
+
+
+def covers(block: RiskBlock, *, country: str | None, prefix: str | None) -> bool:
+    """Whether the block refuses a destination in `country` whose number starts with
+    `prefix` (the rule `find_active_block` queries; activity is checked apart)."""
+    if block.scope == BlockScope.COUNTRY.value:
+        return country is not None and block.value == country
+    return prefix is not None and block.value in _prefix_heads(prefix)
+
+
 def _active(now: datetime) -> ColumnElement[bool]:
     return and_(
         col(RiskBlock.lifted_at).is_(None),
@@ -177,10 +190,11 @@ async def find_active_block(
             and_(col(RiskBlock.scope) == BlockScope.COUNTRY.value, col(RiskBlock.value) == country)
         )
     if prefix:
-        # Every leading part of the prefix, from `+` and 4 digits: at most a dozen values.
-        heads = [prefix[:n] for n in range(5, len(prefix) + 1)]
         matches.append(
-            and_(col(RiskBlock.scope) == BlockScope.PREFIX.value, col(RiskBlock.value).in_(heads))
+            and_(
+                col(RiskBlock.scope) == BlockScope.PREFIX.value,
+                col(RiskBlock.value).in_(_prefix_heads(prefix)),
+            )
         )
     if not matches:
         return None

@@ -208,3 +208,20 @@ async def test_expiry_lists_and_escalation_counts(any_store: Store) -> None:
         )
         is None
     )
+
+
+def test_covers_follows_the_same_rule_as_the_store_query() -> None:
+    from otp.store.risk_blocks import covers
+    from otp.store.tables import RiskBlock
+
+    def block(scope: str, value: str) -> RiskBlock:
+        return RiskBlock(
+            id="blk_x", application_id="a", mode="test", scope=scope, value=value, reason="r"
+        )
+
+    assert covers(block("prefix", "+1415"), country="US", prefix="+1415555")
+    assert covers(block("prefix", "+1415555"), country="US", prefix="+1415555")
+    assert not covers(block("prefix", "+14155556"), country="US", prefix="+1415555")
+    assert not covers(block("prefix", "+1415"), country="US", prefix=None)
+    assert covers(block("country", "US"), country="US", prefix=None)
+    assert not covers(block("country", "GB"), country="US", prefix="+1415555")
