@@ -85,6 +85,8 @@ class VerificationWorkflow:
         self._blocked_reason: str | None = None
         self._blocked_code: str | None = None
         self._resends = 0
+        # A fired timer proves its deadline has passed; see _now().
+        self._not_before = workflow.now()
         # State changes for the event log, written in one batch when the run ends.
         self._log: list[LogEntry] = [
             LogEntry(
@@ -119,7 +121,7 @@ class VerificationWorkflow:
 
         plan = input.channels
         while not self._terminal:
-            now = workflow.now()
+            now = self._now()
             if now >= self._state.expires_at:
                 self._finish(Status.EXPIRED, "the code expired before it was verified")
                 break
@@ -181,11 +183,21 @@ class VerificationWorkflow:
             workflow.logger.warning("the verification record could not be written")
 
     def _note(self, type: EventType, key: str, **fields: object) -> None:
-        self._log.append(LogEntry(key=key, type=type, occurred_at=workflow.now(), **fields))
+        self._log.append(LogEntry(key=key, type=type, occurred_at=self._now(), **fields))
 
     def _reason_code(self) -> str:
         status = self._state.status.value
         return f"{status}:{self._blocked_code}" if self._blocked_code else status
+
+    def _now(self) -> datetime:
+        """The workflow's time, never earlier than the deadline of a timer that fired.
+
+        After a server restart the SDK can hand the workflow the task that delivers a
+        fired timer with the previous task's time (seen with the dev server on SQLite:
+        the fallback timer fired, then the loop found the step deadline not yet reached
+        and armed the whole step timeout again). A fired timer is proof of the time.
+        """
+        return max(workflow.now(), self._not_before)
 
     @property
     def _terminal(self) -> bool:
@@ -195,7 +207,7 @@ class VerificationWorkflow:
         deadline = self._state.expires_at
         if index < len(self._input.channels):
             deadline = min(deadline, self._step_deadline)
-        return deadline - workflow.now()
+        return deadline - self._now()
 
     async def _sleep_until(self, remaining: timedelta, index: int) -> None:
         self._wake = False
@@ -205,13 +217,17 @@ class VerificationWorkflow:
             summary = f"step {index + 1} ({self._input.channels[index].channel.value}) or expiry"
         else:
             summary = "expiry"
-        with contextlib.suppress(TimeoutError):  # the deadline passed: the loop decides what next
+        timeout = timedelta(milliseconds=math.ceil(remaining / timedelta(milliseconds=1)))
+        target = self._now() + timeout
+        try:
             await workflow.wait_condition(
                 lambda: self._wake or self._terminal,
                 # Whole milliseconds keep the timer stable and readable in the UI.
-                timeout=timedelta(milliseconds=math.ceil(remaining / timedelta(milliseconds=1))),
+                timeout=timeout,
                 timeout_summary=f"wait for check: {summary}",
             )
+        except TimeoutError:  # the deadline passed: the loop decides what next
+            self._not_before = max(self._not_before, target)
 
     def _advance(self, index: int, reason: str) -> None:
         self._state.current_step = index
@@ -239,7 +255,7 @@ class VerificationWorkflow:
             return
         self._state.status = status
         self._state.reason = reason
-        self._state.finished_at = workflow.now()
+        self._state.finished_at = self._now()
         self._wake = True
         plan = self._input.channels
         index = min(self._state.current_step, len(plan) - 1)
@@ -278,7 +294,7 @@ class VerificationWorkflow:
         """
         async with self._send_lock:
             step = self._input.channels[index]
-            started = workflow.now()
+            started = self._now()
             self._state.sends += 1
             if kind is DeliveryKind.RESEND:
                 self._resends += 1
@@ -293,7 +309,7 @@ class VerificationWorkflow:
             providers: list[str | None] = [*step.providers] or [None]
             attempt: DeliveryAttempt | None = None
             for position, provider in enumerate(providers):
-                now = workflow.now()
+                now = self._now()
                 if position > 0 and step_end - now < timedelta(seconds=1):
                     break  # no time left on this step for another provider
                 attempt = await self._deliver_once(
@@ -429,7 +445,7 @@ class VerificationWorkflow:
             early = self._take_unmatched(attempt)
             if early is not None:
                 self._apply_receipt(attempt, early)
-        attempt.updated_at = workflow.now()
+        attempt.updated_at = self._now()
         return attempt
 
     # ---------------------------------------------------------------- check
@@ -453,7 +469,7 @@ class VerificationWorkflow:
         self._require_scope(input)
         self._require_open()
         await workflow.wait_condition(lambda: self._digest is not None or self._terminal)
-        if not self._terminal and workflow.now() >= self._state.expires_at:
+        if not self._terminal and self._now() >= self._state.expires_at:
             self._finish(Status.EXPIRED, "the code expired before it was verified")
         self._require_open()
         if self._digest is None:  # unreachable: the wait above ends with a digest or terminal
@@ -514,7 +530,7 @@ class VerificationWorkflow:
                 type=ErrorType.MAX_SENDS,
                 non_retryable=True,
             )
-        now = workflow.now()
+        now = self._now()
         ready_at = self._state.next_resend_at
         # A send in flight, or a step whose own send has not started (next_channel just
         # moved the plan on), counts as "just sent": a resend would stand in for that send.
@@ -644,7 +660,7 @@ class VerificationWorkflow:
                 provider_message_id=attempt.provider_message_id,
                 step_index=attempt.step_index,
             )
-        attempt.updated_at = workflow.now()
+        attempt.updated_at = self._now()
         self._wake = True
 
     @workflow.query

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
+import pytest
+from temporalio import workflow as temporalio_workflow
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from otp.domain import Channel, DeliverInput, DeliveryStatus, Status
 from tests.workflows.helpers import (
+    RECORDED,
     SCOPE,
     FakeDeliver,
     cancel_and_wait,
     check_input,
     fake_worker,
     fixed_code,
+    fixed_issue_code,
     make_input,
     plan,
     seconds,
@@ -159,3 +165,52 @@ async def test_resend_admitted_with_next_channel_does_not_replace_the_steps_own_
     step_sends = [d for d in state.deliveries if d.kind.value == "step"]
     assert [(d.step_index, d.channel) for d in step_sends] == [(0, Channel.SMS), (1, Channel.EMAIL)]
     assert moved.delivery.channel is Channel.EMAIL and moved.delivery.kind.value == "step"
+
+
+async def test_a_fired_timer_moves_the_plan_on_even_if_the_task_time_is_stale(
+    ts_env: WorkflowEnvironment,
+    workflow_id: str,
+    task_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: after a dev server restart, the task that delivered the fallback timer
+    carried the previous task's time; the loop found the step deadline not yet reached and
+    armed the whole step timeout again, so the fallback came a step timeout late.
+
+    Here the workflow's clock stops for good once the sms is sent (harsher than one stale
+    task): the fired timers alone must carry the plan to the email step and to expiry.
+    """
+    real_now = temporalio_workflow.now
+    frozen: list[datetime] = []
+    fake = FakeDeliver()
+
+    def stale_now() -> datetime:
+        if fake.calls and not frozen:
+            frozen.append(real_now())
+        return frozen[0] if frozen else real_now()
+
+    monkeypatch.setattr(temporalio_workflow, "now", stale_now)
+    worker = Worker(
+        ts_env.client,
+        task_queue=task_queue,
+        workflows=[VerificationWorkflow],
+        activities=[fixed_issue_code, fake.deliver, RECORDED.record],
+        # The real module (and so the patched clock), not the sandbox's copy.
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    async with worker:
+        handle = await start(
+            ts_env.client,
+            workflow_id,
+            task_queue,
+            make_input(plan((Channel.SMS, 30), (Channel.EMAIL, 60)), ttl_s=300),
+        )
+        state = await asyncio.wait_for(handle.result(), timeout=30)
+
+    assert frozen, "the clock was never frozen"
+    assert [c.channel for c in fake.calls] == [Channel.SMS, Channel.EMAIL]
+    sms, email = state.deliveries
+    assert seconds(email.started_at - sms.started_at) == pytest.approx(30, abs=0.01)
+    assert state.status is Status.EXPIRED
+    assert state.finished_at is not None
+    assert seconds(state.finished_at - state.created_at) == pytest.approx(300, abs=0.01)
