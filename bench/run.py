@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,131 @@ def _status_kb(pid: int, field_name: str) -> float:
     return float("nan")
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc/<pid>/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds each process (and this load generator) spent between two readings."""
+
+    procs: list[Proc]
+    start: dict[str, float] = field(default_factory=dict)
+    spent: dict[str, float] = field(default_factory=dict)
+
+    def _read(self) -> dict[str, float]:
+        out = {p.name: p.cpu_s() for p in self.procs}
+        out["load generator"] = time.process_time()
+        return out
+
+    def __enter__(self) -> CpuMeter:
+        self.start = self._read()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._read()
+        self.spent = {name: end[name] - self.start[name] for name in end}
+
+    def per_iteration_ms(self, iterations: int) -> dict[str, float]:
+        return {name: 1000 * s / max(1, iterations) for name, s in self.spent.items()}
+
+
+class Profiler:
+    """py-spy sampling the given processes while a phase runs (collapsed stacks per process).
+
+    Only threads holding the GIL are sampled, so the shares are of Python CPU time; time
+    in the Temporal SDK's Rust core and in waiting is not in them.
+
+    `summary()` gives, per process, the share of samples spent inside each of the
+    project's own functions (inclusive) and the hottest leaf frames (exclusive).
+    """
+
+    def __init__(self, procs: list[Proc], outdir: Path | None) -> None:
+        self.procs = procs if outdir is not None else []
+        self.outdir = outdir or Path()
+        if outdir is not None:
+            if not (BIN / "py-spy").exists():
+                raise SystemExit("--profile needs py-spy in the virtualenv (make install-dev)")
+            outdir.mkdir(parents=True, exist_ok=True)
+        self.samplers: list[tuple[Proc, subprocess.Popen[bytes], Path]] = []
+
+    def __enter__(self) -> Profiler:
+        for proc in self.procs:
+            out = self.outdir / f"{proc.name}.collapsed.txt"
+            sampler = subprocess.Popen(
+                [str(BIN / "py-spy"), "record", "--pid", str(proc.popen.pid), "--rate", "100",
+                 "--format", "raw", "--gil", "--nonblocking", "--output", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            self.samplers.append((proc, sampler, out))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for _, sampler, _ in self.samplers:
+            sampler.send_signal(signal.SIGINT)
+        for _, sampler, _ in self.samplers:
+            try:
+                sampler.wait(30)
+            except subprocess.TimeoutExpired:
+                sampler.kill()
+
+    def summary(self, top: int = 12) -> list[str]:
+        lines: list[str] = []
+        for proc, _, out in self.samplers:
+            inclusive: Counter[str] = Counter()
+            leaves: Counter[str] = Counter()
+            total = 0
+            if out.exists():
+                for line in out.read_text().splitlines():
+                    stack, _, count = line.rpartition(" ")
+                    if not count.isdigit():
+                        continue
+                    n = int(count)
+                    total += n
+                    frames = stack.split(";")
+                    leaves[_frame_name(frames[-1])] += n
+                    for name in {_frame_name(f) for f in frames if _is_project_frame(f)}:
+                        inclusive[name] += n
+            lines.append(f"{proc.name}: {total} samples ({out})")
+            lines.append("  project functions, inclusive:")
+            lines += [f"    {100 * n / max(1, total):5.1f} %  {name}"
+                      for name, n in inclusive.most_common(top)]  # fmt: skip
+            lines.append("  leaf frames, exclusive:")
+            lines += [f"    {100 * n / max(1, total):5.1f} %  {name}"
+                      for name, n in leaves.most_common(top)]  # fmt: skip
+        return lines
+
+
+_PROJECT_DIRS = tuple(f"({d}/" for d in ("otp", "api", "workflows", "activities", "providers"))
+# Entry points sit on every stack; they say nothing about where the time went.
+_ENTRY_FILES = ("(otp/cli.py:", "(otp/process.py:", "(worker.py:")
+
+
+def _is_project_frame(frame: str) -> bool:
+    return (
+        frame.count("(") == 1
+        and any(d in frame for d in _PROJECT_DIRS)
+        and not any(e in frame for e in _ENTRY_FILES)
+    )
+
+
+def _frame_name(frame: str) -> str:
+    """`func (path/to/file.py:12)` -> `func (file.py)`."""
+    name, _, where = frame.partition(" (")
+    file = where.rsplit("/", 1)[-1].split(":", 1)[0]
+    return f"{name} ({file})" if file else name
+
+
 @dataclass
 class Proc:
     name: str
@@ -93,6 +219,9 @@ class Proc:
 
     def peak_rss_mb(self) -> float:
         return _status_kb(self.popen.pid, "VmHWM") / 1024
+
+    def cpu_s(self) -> float:
+        return process_cpu_s(self.popen.pid)
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -140,6 +269,7 @@ class Samples:
     create_ms: list[float] = field(default_factory=list)
     deliver_ms: list[float] = field(default_factory=list)
     check_ms: list[float] = field(default_factory=list)
+    inbox_reads: int = 0
     errors: int = 0
     wall_s: float = 0.0
     done: int = 0
@@ -247,6 +377,7 @@ def service_iteration(  # type: ignore[no-untyped-def]
         code = None
         while code is None:
             m = await http.get("/v1/sandbox/messages", params={"verification_id": vid})
+            s.inbox_reads += 1
             messages = m.json()["messages"]
             if messages:
                 code = messages[0]["body"].split(" is ", 1)[1].split(".", 1)[0]
@@ -462,10 +593,14 @@ async def main(args: argparse.Namespace) -> int:
             )
 
             print(f"floor: {args.iterations} iterations", file=sys.stderr)
-            floor = await closed_loop(c, args.iterations, floor_iteration(plain, floor_tq, "run"))
+            with CpuMeter(procs) as floor_cpu:
+                floor = await closed_loop(
+                    c, args.iterations, floor_iteration(plain, floor_tq, "run")
+                )
             print(f"service: {args.iterations} iterations", file=sys.stderr)
             svc_iter = service_iteration(http, phones, history_diagnosis(service_client))
-            service = await closed_loop(c, args.iterations, svc_iter)
+            with CpuMeter(procs) as service_cpu, Profiler([api, worker], args.profile) as prof:
+                service = await closed_loop(c, args.iterations, svc_iter)
             half_rate = max(1.0, service.throughput / 2)
             paced_n = max(50, int(half_rate * args.paced_seconds))
             print(
@@ -523,7 +658,8 @@ async def main(args: argparse.Namespace) -> int:
         row(f"{label} check  p50/p95/p99", _lat(s.check_ms))
     row(
         "service create->code in inbox p50/p95",
-        f"{pct(service.deliver_ms, 50):.0f} / {pct(service.deliver_ms, 95):.0f} ms",
+        f"{pct(service.deliver_ms, 50):.0f} / {pct(service.deliver_ms, 95):.0f} ms  "
+        f"({service.inbox_reads / max(1, service.done):.1f} inbox reads / verification)",
     )
     p99 = pct(paced.check_ms, 99)
     row(
@@ -542,6 +678,16 @@ async def main(args: argparse.Namespace) -> int:
         f"<= {TARGETS['events']}  {verdict(events <= TARGETS['events'])}",
     )
     row("peak RSS api / worker", f"{api_peak:.0f} / {worker_peak:.0f} MB")
+    cores = os.cpu_count() or 1
+    for label, meter, result in (("floor", floor_cpu, floor), ("service", service_cpu, service)):
+        per = meter.per_iteration_ms(result.done)
+        total = sum(per.values())
+        busy = sum(meter.spent.values()) / (result.wall_s * cores) if result.wall_s else 0.0
+        parts = ", ".join(f"{name} {v:.1f}" for name, v in per.items() if v >= 0.05)
+        row(
+            f"{label} CPU ms / iteration",
+            f"{total:.1f}  ({parts}; {busy:.0%} of {cores} cores busy)",
+        )
     if pending_stats:
         n, w_rss, s_rss, secs = pending_stats
         row(
@@ -554,6 +700,8 @@ async def main(args: argparse.Namespace) -> int:
         f"{ts_wall:.2f} s wall ({ts_status}; env start {ts_start:.1f} s)",
         f"< {TARGETS['timeskip_s']:.0f} s  {verdict(ts_wall < TARGETS['timeskip_s'])}",
     )
+    if args.profile:
+        print("\n".join(["", "py-spy, service phase:", *prof.summary()]))
     width = max(len(r[0]) for r in rows)
     vwidth = max(len(r[1]) for r in rows)
     print()
@@ -617,6 +765,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--paced-seconds", type=float, default=20.0)
     p.add_argument("--pending", type=int, default=10000, help="0 to skip the memory run")
     p.add_argument("--db-file", action="store_true", help="dev server with SQLite file persistence")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample the API and worker with py-spy during the service phase; "
+        "writes collapsed stacks to DIR and prints where the time went",
+    )
     return p.parse_args()
 
 
