@@ -161,6 +161,7 @@ class VerificationActivities:
             idempotency_key=key,
             code=code,
             brand=input.brand,
+            expires_in_s=ttl_s,
         )
         provider = self._sandbox
         try:

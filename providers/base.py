@@ -25,6 +25,9 @@ class OutboundMessage:
     html: str | None = None
     code: str = field(default="", repr=False)
     brand: str = ""
+    # Seconds the code stays valid: adapters whose provider can drop a message still
+    # queued after a deadline pass it on, so a late message never carries a dead code.
+    expires_in_s: int | None = None
 
 
 @dataclass(frozen=True)

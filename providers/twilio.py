@@ -4,7 +4,8 @@ Wire format (REST API 2010-04-01, form-encoded, HTTP Basic auth with the account
 auth token, or an API key SID and secret):
 
 - SMS: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` with `To`, `From` or
-  `MessagingServiceSid`, `Body`, `StatusCallback` (optional `ValidityPeriod`);
+  `MessagingServiceSid`, `Body`, `StatusCallback`, and `ValidityPeriod` (the
+  code's remaining life, or the configured period if shorter);
 - WhatsApp: the same endpoint with `whatsapp:`-prefixed `To`/`From` and an approved
   content template (`ContentSid`, `ContentVariables` = `{"1": "<code>"}`, as Twilio's
   `whatsapp/authentication` templates take the code as their single variable);
@@ -55,6 +56,7 @@ logger = logging.getLogger("otp.providers.twilio")
 
 API_VERSION = "2010-04-01"
 TWIML_MAX_CHARS = 4000  # Twilio's limit on the inline `Twiml` parameter
+MAX_VALIDITY_PERIOD_S = 36_000  # Twilio's upper bound for `ValidityPeriod`
 
 # Twilio error codes (JSON error body `code`) that retrying cannot fix, with our reason.
 PERMANENT_CODES: Mapping[int, str] = MappingProxyType(
@@ -216,6 +218,16 @@ def build_twiml(
     return ET.tostring(response, encoding="unicode", xml_declaration=False)
 
 
+def validity_period(configured_s: int | None, expires_in_s: int | None) -> int | None:
+    """`ValidityPeriod` for a message: the configured one, shortened to the code's remaining
+    life, within Twilio's 1..36,000 s. Twilio drops a message still queued after it, so a
+    backed-up queue never delivers a code that has expired."""
+    limits = [v for v in (configured_s, expires_in_s) if v is not None]
+    if not limits:
+        return None
+    return max(1, min(MAX_VALIDITY_PERIOD_S, *limits))
+
+
 def with_reference(url: str, reference: str) -> str:
     """`url` with `ref=<reference>` added to its query (the receipt endpoint matches on it)."""
     if not url or not reference:
@@ -282,8 +294,9 @@ class TwilioProvider:
             else:
                 form["From"] = cfg.sms_from
             form["Body"] = message.text
-            if cfg.validity_period_s:
-                form["ValidityPeriod"] = str(cfg.validity_period_s)
+        validity = validity_period(cfg.validity_period_s, message.expires_in_s)
+        if validity is not None:
+            form["ValidityPeriod"] = str(validity)
         if callback:
             form["StatusCallback"] = callback
         return f"{self._account_url}/Messages.json", form

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
@@ -356,3 +357,29 @@ def test_config_repr_hides_secrets() -> None:
     assert "api-secret-value" not in repr(cfg)
     with pytest.raises(ValueError, match="auth_token"):
         TwilioConfig(account_sid=ACCOUNT_SID)
+
+
+@pytest.mark.parametrize(
+    ("configured", "expires_in", "sent"),
+    [
+        (600, 300, "300"),
+        (120, 300, "120"),
+        (None, 90, "90"),
+        (None, 0, "1"),
+        (None, 10**6, "36000"),
+    ],
+)
+async def test_validity_period_never_outlives_the_code(
+    server: ProviderServer, configured: int | None, expires_in: int, sent: str
+) -> None:
+    """Twilio drops a message still queued after ValidityPeriod: a backed-up queue must not
+    deliver a code that has expired, so the period is the code's remaining life at most."""
+    server.handler = lambda req: JSONResponse(
+        message_resource("SM" + "4" * 32, req.form["To"], req.form.get("Body", "")),
+        status_code=201,
+    )
+    provider = TwilioProvider(config(server, validity_period_s=configured))
+    await provider.send(dataclasses.replace(outbound(Channel.SMS), expires_in_s=expires_in))
+
+    [req] = server.requests
+    assert req.form["ValidityPeriod"] == sent
