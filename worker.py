@@ -39,6 +39,7 @@ from otp.store import Store
 from otp.store import records as store_records
 from otp.temporal import connect
 from providers.base import Provider
+from providers.http import HttpTimeouts
 from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
 from providers.meta_whatsapp import MetaWhatsAppConfig, MetaWhatsAppProvider
 from providers.sandbox import ReceiptSink, SandboxProvider
@@ -70,6 +71,7 @@ def build_providers(
     """Every configured live provider by name (see otp.channels for what "configured" means)."""
     configured = provider_channels(settings)
     callback_base = (settings.public_url or "").rstrip("/")
+    timeouts = HttpTimeouts(read_s=settings.provider_timeout_s)
     providers: dict[str, Provider] = {
         channels.SMTP: SmtpProvider(
             SmtpConfig(
@@ -104,6 +106,7 @@ def build_providers(
                     else ""
                 ),
                 base_url=settings.twilio_base_url,
+                timeouts=timeouts,
             ),
             http,
         )
@@ -115,6 +118,7 @@ def build_providers(
                 template_name=settings.meta_template_name,
                 api_version=settings.meta_api_version,
                 base_url=settings.meta_base_url,
+                timeouts=timeouts,
             ),
             http,
         )
@@ -125,6 +129,7 @@ def build_providers(
             auth_header_value=_secret(settings.http_gateway_auth_value),
             message_id_path=settings.http_gateway_message_id_path,
             honours_idempotency_key=settings.http_gateway_idempotent,
+            timeouts=timeouts,
         )
         if settings.http_gateway_body_template:
             gateway = dataclasses.replace(

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         le=20,
         description="Transient failures tolerated per provider before failing over to the next.",
     )
+    provider_timeout_s: float = Field(
+        default=15.0,
+        ge=1,
+        le=60,
+        description="How long an HTTP provider may take to answer a send; past it the "
+        "outcome is unknown and the send is reconciled, never blindly repeated.",
+    )
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None

@@ -54,6 +54,20 @@ def test_only_configured_providers_are_built_and_planned_in_order() -> None:
     assert plan[Channel.EMAIL] == ["smtp"]
 
 
+def test_every_http_provider_waits_for_its_answer_as_long_as_configured() -> None:
+    settings = settings_with(
+        twilio_auth_token=SecretStr("token"),
+        http_gateway_url="https://sms.example.com/send",
+        meta_access_token=SecretStr("meta-token"),
+        meta_phone_number_id="106540352242922",
+        provider_timeout_s=4,
+    )
+    providers = build_providers(settings)
+    http = [providers[name] for name in ("twilio", "http_gateway", "meta_whatsapp")]
+    assert [p._config.timeouts.read_s for p in http] == [4, 4, 4]  # type: ignore[attr-defined]
+    assert Settings().provider_timeout_s == 15
+
+
 def test_workflow_modules_get_a_bytecode_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
