@@ -177,11 +177,13 @@ class VerificationActivities:
             ) from None
         except OutcomeUnknownError:
             result = await self._reconcile(provider, message, log_extra)
-            self._log(input, key, result.provider, result.provider_message_id)
+            outcome = "reconciled" if result.provider_message_id else "unconfirmed"
+            self._log(input, key, result.provider, result.provider_message_id, sent=outcome)
             return result
         except TransientDeliveryError as exc:
             logger.info("delivery failed, will retry: %s", exc.reason, extra=log_extra)
             delay = getattr(exc, "retry_after_s", None)
+            self._log(input, key, provider.name, None, error=exc.reason, attempt=info.attempt)
             raise ApplicationError(
                 f"delivery failed: {exc.reason}",
                 type=ErrorType.TRANSIENT_DELIVERY,
@@ -205,8 +207,13 @@ class VerificationActivities:
         message_id: str | None,
         *,
         failed: str | None = None,
+        sent: str | None = None,
+        error: str | None = None,
+        attempt: int | None = None,
     ) -> None:
-        """Note the send in the event log, so support sees it while the verification runs.
+        """Note the send in the event log, so support sees it while the verification runs:
+        sent (`sent` says how when the answer was lost), failed for good (`failed`), or one
+        try that failed transiently (`error`, with its `attempt`; the delivery retries).
 
         In the background, after the activity has answered: the code may be on the phone
         already, and a check that overtakes this activity's completion costs the
@@ -215,7 +222,16 @@ class VerificationActivities:
         if self._recorder is None:
             return
         task = asyncio.get_running_loop().create_task(
-            self._write_log(input, key, provider, message_id, failed=failed)
+            self._write_log(
+                input,
+                key,
+                provider,
+                message_id,
+                failed=failed,
+                sent=sent,
+                error=error,
+                attempt=attempt,
+            )
         )
         self._log_tasks.add(task)
         task.add_done_callback(self._log_tasks.discard)
@@ -233,6 +249,9 @@ class VerificationActivities:
         message_id: str | None,
         *,
         failed: str | None,
+        sent: str | None,
+        error: str | None,
+        attempt: int | None,
     ) -> None:
         if self._recorder is None:
             return
@@ -245,16 +264,29 @@ class VerificationActivities:
                 occurred_at=now,
                 reason=input.kind.value,
                 **common,
-            ),
-            LogEntry(
-                key=f"{'failed' if failed else 'sent'}:{key}",
-                type=EventType.FAILED if failed else EventType.SENT,
-                occurred_at=now,
-                provider_message_id=message_id or None,
-                reason=failed,
-                **common,
-            ),
+            )
         ]
+        if error is not None:
+            entries.append(
+                LogEntry(
+                    key=f"error:{key}:{attempt}",
+                    type=EventType.SEND_ERROR,
+                    occurred_at=now,
+                    reason=f"{error} (try {attempt})",
+                    **common,
+                )
+            )
+        else:
+            entries.append(
+                LogEntry(
+                    key=f"{'failed' if failed else 'sent'}:{key}",
+                    type=EventType.FAILED if failed else EventType.SENT,
+                    occurred_at=now,
+                    provider_message_id=message_id or None,
+                    reason=failed or sent,
+                    **common,
+                )
+            )
         verification = Verification(
             id=input.verification_id,
             application_id=input.application_id,

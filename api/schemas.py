@@ -416,7 +416,8 @@ class VerificationPage(BaseModel):
 
 class EventPublic(BaseModel):
     type: str = Field(
-        description="created, send_attempted, sent, delivered, failed, fallback, check_failed, "
+        description="created, send_attempted, send_error, sent, delivered, failed, fallback, "
+        "check_failed, "
         "approved, expired, max_attempts_reached, canceled, blocked or undeliverable."
     )
     occurred_at: datetime

@@ -318,6 +318,7 @@ class EventType(StrEnum):
 
     CREATED = "created"
     SEND_ATTEMPTED = "send_attempted"
+    SEND_ERROR = "send_error"  # one try failed transiently; the delivery retries in its step
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"  # one delivery failed (the verification may still succeed)
