@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import shutil
@@ -19,7 +18,7 @@ from otp.store import Store
 from tests.cli.helpers import ROOT, clean_env, run
 from tests.conftest import TEST_SECRETS, real_worker
 from tests.store.test_records import entries, state
-from tests.workflows.helpers import SCOPE, make_input, plan
+from tests.workflows.helpers import SCOPE, make_input, plan, wait_settled
 from workflows.verification import VerificationWorkflow
 
 OTP = str(Path(sys.executable).parent / "otp")
@@ -85,10 +84,9 @@ async def test_replay_from_the_cluster(
             id=f"ver_replay{datetime.now(UTC):%H%M%S%f}",
             task_queue=settings.task_queue,
         )
-        for _ in range(200):  # until its first delivery has run (a settled history)
-            if (await handle.query(VerificationWorkflow.state)).deliveries:
-                break
-            await asyncio.sleep(0.05)
+        # Until its first delivery has run (a settled history). An update racing the
+        # delivery's completion can be refused by the server (WorkflowNotReady).
+        await wait_settled(handle)
         await handle.execute_update(VerificationWorkflow.cancel, SCOPE)
         assert (await handle.result()).status is Status.CANCELED
     target = dev_env.client.service_client.config.target_host

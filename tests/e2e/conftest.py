@@ -58,12 +58,8 @@ def live_key() -> str:
 
 @pytest.fixture
 async def twilio() -> AsyncIterator[TwilioFake]:
-    fake = TwilioFake(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)
-    await fake.start()
-    try:
+    async with TwilioFake(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) as fake:
         yield fake
-    finally:
-        await fake.stop()
 
 
 @pytest.fixture
@@ -74,21 +70,14 @@ async def meta() -> AsyncIterator[MetaFake]:
         access_token=META_ACCESS_TOKEN,
         app_secret=META_APP_SECRET,
     )
-    await fake.start()
-    try:
+    async with fake:
         yield fake
-    finally:
-        await fake.stop()
 
 
 @pytest.fixture
 async def gateway() -> AsyncIterator[GatewayFake]:
-    fake = GatewayFake(GATEWAY_AUTH_HEADER, GATEWAY_AUTH_VALUE)
-    await fake.start()
-    try:
+    async with GatewayFake(GATEWAY_AUTH_HEADER, GATEWAY_AUTH_VALUE) as fake:
         yield fake
-    finally:
-        await fake.stop()
 
 
 @pytest.fixture

@@ -35,12 +35,8 @@ PROVIDER_TIMEOUT_S = 1.0
 
 @pytest.fixture
 async def faulty() -> AsyncIterator[FaultyTwilio]:
-    fake = FaultyTwilio(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)
-    await fake.start()
-    try:
+    async with FaultyTwilio(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) as fake:
         yield fake
-    finally:
-        await fake.stop()
 
 
 @pytest.fixture
