@@ -280,14 +280,19 @@ class Samples:
 
 
 async def closed_loop(
-    concurrency: int, total: int, iteration: Callable[[int, Samples], Awaitable[None]]
+    concurrency: int,
+    total: int,
+    iteration: Callable[[int, Samples], Awaitable[None]],
+    seconds: float | None = None,
 ) -> Samples:
+    """`concurrency` clients run `total` iterations, or start none after `seconds`."""
     samples = Samples()
     next_index = 0
+    deadline = time.perf_counter() + seconds if seconds is not None else float("inf")
 
     async def client_loop() -> None:
         nonlocal next_index
-        while next_index < total:
+        while next_index < total and time.perf_counter() < deadline:
             i = next_index
             next_index += 1
             try:
