@@ -35,10 +35,54 @@ from providers.base import (
     OutcomeUnknownError,
     PermanentDeliveryError,
     Provider,
+    SendReceipt,
     TransientDeliveryError,
 )
 
 logger = logging.getLogger("otp.activities")
+
+# Kept back from an attempt's timeout to hand the result to Temporal (a fifth of a short one).
+_ANSWER_MARGIN_S = 1.0
+
+
+def _attempt_deadline(info: activity.Info) -> float | None:
+    """The event-loop time by which this attempt must have answered, or None (no timeout).
+
+    Past its start-to-close timeout Temporal retries an attempt, and the retry sends
+    again without knowing whether the first send went out: so a send and its
+    reconciliation must end before that, the margin before. Measured from the attempt's
+    start on this worker's clock; the schedule-to-close timeout left at the start is the
+    difference of two server times.
+    """
+    limits: list[timedelta] = []
+    if info.start_to_close_timeout:
+        limits.append(info.start_to_close_timeout)
+    if info.schedule_to_close_timeout:
+        limits.append(info.scheduled_time + info.schedule_to_close_timeout - info.started_time)
+    if not limits:
+        return None
+    limit_s = min(limits).total_seconds()
+    return asyncio.get_running_loop().time() + limit_s - min(_ANSWER_MARGIN_S, limit_s / 5)
+
+
+async def _send_before(
+    deadline: float | None, provider: Provider, message: OutboundMessage
+) -> SendReceipt:
+    """`provider.send(message)`, cut off at the attempt's deadline: a send cut off may have
+    gone out, so its outcome is unknown (reconciled, never repeated), like a read timeout."""
+    if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+        # No time left to see a send through: nothing was sent, a retry is safe.
+        raise TransientDeliveryError("attempt_time_exhausted", "no time left to send")
+    scope = asyncio.timeout_at(deadline)
+    try:
+        async with scope:
+            return await provider.send(message)
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        raise OutcomeUnknownError(
+            "no answer before the attempt's timeout", reference=message.idempotency_key
+        ) from None
 
 
 class VerificationActivities:
@@ -96,6 +140,7 @@ class VerificationActivities:
     async def deliver(self, input: DeliverInput) -> DeliverResult:
         """Render and send the code on one channel; classify failures as permanent or transient."""
         info = activity.info()
+        deadline = _attempt_deadline(info)
         log_extra = {
             "verification_id": input.verification_id,
             "channel": input.channel.value,
@@ -103,8 +148,9 @@ class VerificationActivities:
             "attempt": info.attempt,
         }
         now = datetime.now(UTC)
-        if now >= input.expires_at:
-            # Never deliver a code that can no longer be verified.
+        if input.expires_at - now < timedelta(seconds=1):
+            # Never deliver a code that can no longer be verified: with under a second
+            # left, no provider can be told to drop it at expiry (ValidityPeriod >= 1 s).
             raise ApplicationError(
                 "the code expired before delivery", type="CodeExpired", non_retryable=True
             )
@@ -166,7 +212,7 @@ class VerificationActivities:
         provider = self._sandbox
         try:
             provider = self.provider_for(input.mode, input.channel, input.provider)
-            receipt = await provider.send(message)
+            receipt = await _send_before(deadline, provider, message)
         except PermanentDeliveryError as exc:
             logger.warning("delivery failed permanently: %s", exc.reason, extra=log_extra)
             self._log(input, key, provider.name, None, failed=exc.reason)
@@ -176,7 +222,7 @@ class VerificationActivities:
                 non_retryable=True,
             ) from None
         except OutcomeUnknownError:
-            result = await self._reconcile(provider, message, log_extra)
+            result = await self._reconcile(provider, message, log_extra, deadline)
             outcome = "reconciled" if result.provider_message_id else "unconfirmed"
             self._log(input, key, result.provider, result.provider_message_id, sent=outcome)
             return result
@@ -304,20 +350,25 @@ class VerificationActivities:
             )
 
     async def _reconcile(
-        self, provider: Provider, message: OutboundMessage, log_extra: Mapping[str, object]
+        self,
+        provider: Provider,
+        message: OutboundMessage,
+        log_extra: Mapping[str, object],
+        deadline: float | None = None,
     ) -> DeliverResult:
         """The send may have gone out but no answer came back: never blindly send again.
 
-        Ask the provider where it can tell (Twilio lists recent messages); otherwise count
-        the delivery as sent but unconfirmed. Its receipt, matched by the delivery key, or
-        the step's timer then decides.
+        Ask the provider where it can tell (Twilio lists recent messages), until the
+        attempt's `deadline`; otherwise count the delivery as sent but unconfirmed. Its
+        receipt, matched by the delivery key, or the step's timer then decides.
         """
         finder = getattr(provider, "find_sent", None)
         if finder is not None:
             since = activity.info().scheduled_time - timedelta(minutes=1)
             try:
-                found = await finder(message, since=since)
-            except DeliveryError:
+                async with asyncio.timeout_at(deadline):
+                    found = await finder(message, since=since)
+            except (DeliveryError, TimeoutError):
                 found = None
             if found is not None:
                 logger.info("delivery outcome reconciled", extra=log_extra)
