@@ -26,6 +26,7 @@ from otp.domain import (
     IssueCodeResult,
     LogEntry,
     Mode,
+    VerificationState,
 )
 from otp.events import EventRecorder, Verification
 from otp.templates import render
@@ -40,6 +41,9 @@ from providers.base import (
 )
 
 logger = logging.getLogger("otp.activities")
+
+# How long a retry waits for the workflow to say whether its verification is still open.
+_STATE_QUERY_TIMEOUT_S = 5.0
 
 # Kept back from an attempt's timeout to hand the result to Temporal (a fifth of a short one).
 _ANSWER_MARGIN_S = 1.0
@@ -63,6 +67,42 @@ def _attempt_deadline(info: activity.Info) -> float | None:
         return None
     limit_s = min(limits).total_seconds()
     return asyncio.get_running_loop().time() + limit_s - min(_ANSWER_MARGIN_S, limit_s / 5)
+
+
+async def _verification_ended(info: activity.Info) -> bool:
+    """Whether this delivery's verification has ended (asked of its workflow).
+
+    A retry can come due after the verification ended: approved with a code sent
+    earlier, canceled, out of attempts (the workflow lets a delivery in flight settle
+    before it closes). Such a retry must not send a code no one can use any more. If
+    the workflow cannot be asked (a query timeout, a server outage), the retry goes on:
+    the workflow cancels a delivery that outlives its settling time anyway.
+    """
+    if not info.workflow_id:  # not run by a workflow: nothing to ask
+        return False
+    try:
+        handle = activity.client().get_workflow_handle(
+            info.workflow_id, run_id=info.workflow_run_id
+        )
+        async with asyncio.timeout(_STATE_QUERY_TIMEOUT_S):
+            state: VerificationState = await handle.query("state", result_type=VerificationState)
+    except Exception as exc:  # any failure to ask: deliver as before
+        logger.info(
+            "could not ask whether the verification ended: %s",
+            type(exc).__name__,
+            extra={"verification_id": info.workflow_id, "attempt": info.attempt},
+        )
+        return False
+    return state.status.is_terminal
+
+
+async def refuse_a_retry_after_the_end(info: activity.Info) -> None:
+    """Raise (non-retryable VerificationFinished) if this is a retry of a delivery whose
+    verification has ended meanwhile; a first attempt is never held up by the question."""
+    if info.attempt > 1 and await _verification_ended(info):
+        raise ApplicationError(
+            "the verification ended before this retry", type=ErrorType.FINISHED, non_retryable=True
+        )
 
 
 async def _send_before(
@@ -154,6 +194,7 @@ class VerificationActivities:
             raise ApplicationError(
                 "the code expired before delivery", type="CodeExpired", non_retryable=True
             )
+        await refuse_a_retry_after_the_end(info)
         code = derive_code(
             self._secret, input.verification_id, input.nonce, input.code_length, input.code_type
         )

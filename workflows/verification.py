@@ -55,6 +55,10 @@ _DIGEST_HEX_LEN = 64
 # The resend cooldown grows by the input's `resend_backoff` after each resend, up to this.
 _MAX_RESEND_COOLDOWN_S = 3600
 _MAX_BUFFERED_RECEIPTS = 32
+# A delivery still in flight when the verification ends gets this long to report what
+# happened (an attempt's own start-to-close timeout is at most 30 s).
+_SETTLE = timedelta(seconds=30)
+_SETTLE_PATCH = "settle-delivery-in-flight"
 _DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -85,6 +89,7 @@ class VerificationWorkflow:
         self._blocked_reason: str | None = None
         self._blocked_code: str | None = None
         self._resends = 0
+        self._published = False  # the terminal status is in the search attributes
         # A fired timer proves its deadline has passed; see _now().
         self._not_before = workflow.now()
         # State changes for the event log, written in one batch when the run ends.
@@ -147,7 +152,14 @@ class VerificationWorkflow:
             # Runs that issue their code with an activity predate the event log batch
             # (and so replay without it). No `patched` marker: it would cost an upsert.
             await self._record()
-        # Upsert the terminal status (and last channel) once: one action per verification.
+        if not self._published:
+            self._publish_end()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    def _publish_end(self) -> None:
+        """Upsert the terminal status (and last channel) once: one action per verification."""
+        self._published = True
         workflow.upsert_search_attributes(
             [
                 sa.STATUS.value_set(self._state.status.value),
@@ -155,8 +167,6 @@ class VerificationWorkflow:
                 sa.REASON.value_set(self._reason_code()),
             ]
         )
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._state
 
     async def _record(self) -> None:
         """Write the record and the event log in one local activity (one action).
@@ -279,11 +289,32 @@ class VerificationWorkflow:
         await workflow.wait_condition(
             lambda: task.done() or self._terminal or self._state.current_step != index
         )
+        if not task.done() and self._terminal and workflow.patched(_SETTLE_PATCH):
+            await self._settle(task)
         if not task.done():
             task.cancel()
             # Canceled while waiting for the send lock: no attempt was recorded.
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _settle(self, task: asyncio.Task[DeliveryAttempt]) -> None:
+        """The verification ended while this step's delivery was in flight: record and
+        publish the end now (its webhooks go out at once), then let the delivery report for
+        up to _SETTLE.
+
+        A send whose answer is on its way (often the very message whose code was just
+        approved) is then recorded as what it was, sent with its message id, instead of
+        canceled; the run records again when it closes. A retry due meanwhile asks the
+        workflow first and does not send (VerificationFinished). Only runs that end with a
+        delivery in flight take this path (a patch marker, a timer, a second record).
+        """
+        if self._input.code_digest:
+            await self._record()
+        self._publish_end()
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                task.done, timeout=_SETTLE, timeout_summary="let the delivery in flight settle"
+            )
 
     async def _deliver(self, index: int, kind: DeliveryKind) -> DeliveryAttempt:
         """Deliver the code on plan step `index` (a step's own send or a resend).

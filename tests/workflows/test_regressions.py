@@ -6,11 +6,14 @@ import asyncio
 from datetime import datetime
 
 import pytest
+from temporalio import activity
 from temporalio import workflow as temporalio_workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from otp.domain import Channel, DeliverInput, DeliveryStatus, Status
+from activities.verification import refuse_a_retry_after_the_end
+from otp import search_attributes as sa
+from otp.domain import Channel, DeliverInput, DeliveryStatus, ErrorType, Status
 from tests.workflows.helpers import (
     RECORDED,
     SCOPE,
@@ -72,12 +75,15 @@ async def test_approval_while_a_step_is_retrying_closes_the_workflow_at_once(
     """Regression: an approved verification stayed open until a retrying delivery gave up.
 
     On the dev server, like the test above, and in real time: without the fix the result
-    would only come after the sms step's 300 s budget.
+    would only come after the sms step's 300 s budget. The delivery's retry asks the
+    workflow first, as the production activity does, and stops: nothing is sent after
+    the approval and the workflow closes with the retry, not at the step's end.
     """
     ts_env = dev_env
 
     async def sms_down(input: DeliverInput, _attempt: int) -> None:
         if input.channel is Channel.SMS:
+            await refuse_a_retry_after_the_end(activity.info())
             raise transient()
 
     fake = FakeDeliver(sms_down)
@@ -96,10 +102,13 @@ async def test_approval_while_a_step_is_retrying_closes_the_workflow_at_once(
         result = await asyncio.wait_for(handle.result(), timeout=10)
         description = await handle.describe()
 
+    assert description.typed_search_attributes.get(sa.STATUS) == "approved"
     assert result.status is Status.APPROVED and result.finished_at is not None
     assert description.close_time is not None
     assert seconds(description.close_time - result.finished_at) < 5
     assert [d.channel for d in result.deliveries] == [Channel.SMS]  # no fallback after approval
+    [sms] = result.deliveries
+    assert (sms.status, sms.error_type) == (DeliveryStatus.FAILED, ErrorType.FINISHED)
 
 
 async def test_concurrent_next_channel_calls_each_move_one_step(

@@ -12,6 +12,7 @@ from temporalio.worker import Replayer, Worker
 from temporalio.workflow import NondeterminismError
 
 from otp.codec import data_converter
+from otp.codes import code_digest
 from otp.domain import (
     Channel,
     DeliverInput,
@@ -25,6 +26,8 @@ from otp.store import Store
 from tests.conftest import TEST_SECRETS
 from tests.histories.record import HISTORY_FILE, WORKFLOW_ID
 from tests.workflows.helpers import (
+    FIXED_NONCE,
+    RECORDED,
     SCOPE,
     FakeDeliver,
     check_input,
@@ -162,3 +165,59 @@ async def test_fresh_history_with_a_canceled_delivery_replays(
 
     result = await replayer().replay_workflow(await handle.fetch_history())
     assert result.replay_failure is None
+
+
+async def test_fresh_history_with_a_delivery_settling_after_the_end_replays(
+    dev_env: WorkflowEnvironment, workflow_id: str, task_queue: str
+) -> None:
+    """The code is approved while the send's answer is still on its way: the end is
+    recorded at once, the delivery settles as sent, the run records again and closes."""
+    answer = asyncio.Event()
+
+    async def slow_answer(input: DeliverInput, _attempt: int) -> None:
+        await answer.wait()
+
+    fake = FakeDeliver(slow_answer)
+    code = fixed_code(workflow_id)
+    input = make_input(plan((Channel.SMS, 300), (Channel.EMAIL, 300))).model_copy(
+        update={
+            "code_nonce": FIXED_NONCE,
+            "code_digest": code_digest(TEST_SECRETS.code_secret, workflow_id, code),
+        }
+    )
+
+    async def sending() -> bool:
+        return bool(fake.calls)
+
+    async with fake_worker(dev_env.client, task_queue, fake):
+        handle = await start(dev_env.client, workflow_id, task_queue, input)
+        await wait_for(sending, what="the sms send")
+        approved = await handle.execute_update(
+            VerificationWorkflow.check, check_input(workflow_id, code)
+        )
+        assert approved.status is Status.APPROVED
+
+        async def recorded() -> bool:
+            return workflow_id in RECORDED.inputs
+
+        await wait_for(recorded, what="the record written at the end")
+        first = RECORDED.inputs[workflow_id].state
+        assert first.status is Status.APPROVED
+        assert [d.status for d in first.deliveries] == [DeliveryStatus.SENDING]
+        answer.set()
+        result = await handle.result()
+
+    assert result.status is Status.APPROVED
+    assert [(d.status, d.error_type) for d in result.deliveries] == [(DeliveryStatus.SENT, None)]
+    last = RECORDED.inputs[workflow_id].state
+    assert [d.status for d in last.deliveries] == [DeliveryStatus.SENT]
+    assert len(fake.calls) == 1
+    history = await handle.fetch_history()
+    markers = [
+        e.marker_recorded_event_attributes.marker_name
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert "core_patch" in markers
+    replayed = await replayer().replay_workflow(history)
+    assert replayed.replay_failure is None
