@@ -69,7 +69,7 @@ def _attempt_deadline(info: activity.Info) -> float | None:
     return asyncio.get_running_loop().time() + limit_s - min(_ANSWER_MARGIN_S, limit_s / 5)
 
 
-async def _verification_ended(info: activity.Info) -> bool:
+async def verification_ended(info: activity.Info) -> bool:
     """Whether this delivery's verification has ended (asked of its workflow).
 
     A retry can come due after the verification ended: approved with a code sent
@@ -96,13 +96,21 @@ async def _verification_ended(info: activity.Info) -> bool:
     return state.status.is_terminal
 
 
-async def refuse_a_retry_after_the_end(info: activity.Info) -> None:
-    """Raise (non-retryable VerificationFinished) if this is a retry of a delivery whose
-    verification has ended meanwhile; a first attempt is never held up by the question."""
-    if info.attempt > 1 and await _verification_ended(info):
-        raise ApplicationError(
-            "the verification ended before this retry", type=ErrorType.FINISHED, non_retryable=True
-        )
+async def _find_sent(
+    provider: Provider, message: OutboundMessage, deadline: float | None
+) -> SendReceipt | None:
+    """The provider's own record of `message` (by its delivery key or content), where the
+    provider can tell and answers before `deadline`; else None."""
+    finder = getattr(provider, "find_sent", None)
+    if finder is None:
+        return None
+    since = activity.info().scheduled_time - timedelta(minutes=1)
+    try:
+        async with asyncio.timeout_at(deadline):
+            found: SendReceipt | None = await finder(message, since=since)
+    except (DeliveryError, TimeoutError):
+        return None
+    return found
 
 
 async def _send_before(
@@ -194,7 +202,6 @@ class VerificationActivities:
             raise ApplicationError(
                 "the code expired before delivery", type="CodeExpired", non_retryable=True
             )
-        await refuse_a_retry_after_the_end(info)
         code = derive_code(
             self._secret, input.verification_id, input.nonce, input.code_length, input.code_type
         )
@@ -217,6 +224,22 @@ class VerificationActivities:
         # activity's id within its run): a retried send is deduplicated, and receipts
         # carry it back as their reference.
         key = input.delivery_key or f"{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}"
+        message = OutboundMessage(
+            verification_id=input.verification_id,
+            application_id=input.application_id,
+            channel=input.channel,
+            to=input.to,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            locale=input.locale,
+            idempotency_key=key,
+            code=code,
+            brand=input.brand,
+            expires_in_s=ttl_s,
+        )
+        if info.attempt > 1 and await verification_ended(info):
+            return await self._after_the_end(input, key, message, log_extra, deadline)
         if self._gate is not None:
             # Blocks, conversion monitoring and send limits: refused before any provider call.
             # A store outage must not stop every code from going out: then they fail open.
@@ -236,20 +259,6 @@ class VerificationActivities:
                     type=ErrorType.BLOCKED,
                     non_retryable=True,
                 )
-        message = OutboundMessage(
-            verification_id=input.verification_id,
-            application_id=input.application_id,
-            channel=input.channel,
-            to=input.to,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            locale=input.locale,
-            idempotency_key=key,
-            code=code,
-            brand=input.brand,
-            expires_in_s=ttl_s,
-        )
         provider = self._sandbox
         try:
             provider = self.provider_for(input.mode, input.channel, input.provider)
@@ -390,6 +399,37 @@ class VerificationActivities:
                 exc_info=True,
             )
 
+    async def _after_the_end(
+        self,
+        input: DeliverInput,
+        key: str,
+        message: OutboundMessage,
+        log_extra: Mapping[str, object],
+        deadline: float | None,
+    ) -> DeliverResult:
+        """A retry that came due after the verification ended sends nothing.
+
+        An earlier attempt may have sent the message all the same (its answer lost, its
+        worker killed mid-send): where the provider can tell, the delivery is reported as
+        sent, so the record shows what reached the user; otherwise it failed with
+        VerificationFinished.
+        """
+        try:
+            provider = self.provider_for(input.mode, input.channel, input.provider)
+        except PermanentDeliveryError:
+            provider = None
+        found = await _find_sent(provider, message, deadline) if provider else None
+        if found is not None:
+            logger.info("verification ended; an earlier attempt had sent", extra=log_extra)
+            self._log(input, key, found.provider, found.message_id, sent="reconciled")
+            return DeliverResult(
+                provider=found.provider, provider_message_id=found.message_id, status=found.status
+            )
+        logger.info("verification ended before this retry; not sending", extra=log_extra)
+        raise ApplicationError(
+            "the verification ended before this retry", type=ErrorType.FINISHED, non_retryable=True
+        )
+
     async def _reconcile(
         self,
         provider: Provider,
@@ -403,21 +443,12 @@ class VerificationActivities:
         attempt's `deadline`; otherwise count the delivery as sent but unconfirmed. Its
         receipt, matched by the delivery key, or the step's timer then decides.
         """
-        finder = getattr(provider, "find_sent", None)
-        if finder is not None:
-            since = activity.info().scheduled_time - timedelta(minutes=1)
-            try:
-                async with asyncio.timeout_at(deadline):
-                    found = await finder(message, since=since)
-            except (DeliveryError, TimeoutError):
-                found = None
-            if found is not None:
-                logger.info("delivery outcome reconciled", extra=log_extra)
-                return DeliverResult(
-                    provider=found.provider,
-                    provider_message_id=found.message_id,
-                    status=found.status,
-                )
+        found = await _find_sent(provider, message, deadline)
+        if found is not None:
+            logger.info("delivery outcome reconciled", extra=log_extra)
+            return DeliverResult(
+                provider=found.provider, provider_message_id=found.message_id, status=found.status
+            )
         logger.warning("delivery outcome unknown; not sending again", extra=log_extra)
         return DeliverResult(
             provider=provider.name, provider_message_id="", status=DeliveryStatus.SENT

@@ -17,6 +17,7 @@ Messages to the last three never reach the inbox (the phone never got them).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from otp.domain import Channel, DeliveryReceiptInput, DeliveryStatus
@@ -48,6 +49,8 @@ class SandboxInbox(Protocol):
         subject: str,
         body: str,
     ) -> Any: ...
+
+    async def find_sandbox_message(self, *, idempotency_key: str) -> Any | None: ...
 
 
 class ReceiptSink(Protocol):
@@ -94,3 +97,11 @@ class SandboxProvider:
             body=message.text,
         )
         return SendReceipt(self.name, message_id, DeliveryStatus.DELIVERED)
+
+    async def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendReceipt | None:
+        """The inbox message an earlier send of this delivery key left, if any (magic
+        numbers leave none). `since` is unused: keys are unique per delivery."""
+        found = await self._inbox.find_sandbox_message(idempotency_key=message.idempotency_key)
+        if found is None:
+            return None
+        return SendReceipt(self.name, str(found.message_id), DeliveryStatus.DELIVERED)

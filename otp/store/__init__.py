@@ -178,6 +178,15 @@ class Store:
             raise RuntimeError("sandbox message conflict without an existing row")
         return existing
 
+    async def find_sandbox_message(self, *, idempotency_key: str) -> SandboxMessage | None:
+        """The sandbox message written for a delivery key, if any."""
+        async with self.session() as session:
+            return (
+                await session.exec(
+                    select(SandboxMessage).where(SandboxMessage.idempotency_key == idempotency_key)
+                )
+            ).first()
+
     async def list_sandbox_messages(
         self,
         *,

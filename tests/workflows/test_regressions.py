@@ -8,10 +8,11 @@ from datetime import datetime
 import pytest
 from temporalio import activity
 from temporalio import workflow as temporalio_workflow
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.verification import refuse_a_retry_after_the_end
+from activities.verification import verification_ended
 from otp import search_attributes as sa
 from otp.domain import Channel, DeliverInput, DeliveryStatus, ErrorType, Status
 from tests.workflows.helpers import (
@@ -76,14 +77,16 @@ async def test_approval_while_a_step_is_retrying_closes_the_workflow_at_once(
 
     On the dev server, like the test above, and in real time: without the fix the result
     would only come after the sms step's 300 s budget. The delivery's retry asks the
-    workflow first, as the production activity does, and stops: nothing is sent after
+    workflow first (`verification_ended`, as the production activity does) and stops,
+    the provider knowing of no earlier send: nothing is sent after
     the approval and the workflow closes with the retry, not at the step's end.
     """
     ts_env = dev_env
 
-    async def sms_down(input: DeliverInput, _attempt: int) -> None:
+    async def sms_down(input: DeliverInput, attempt: int) -> None:
         if input.channel is Channel.SMS:
-            await refuse_a_retry_after_the_end(activity.info())
+            if attempt > 1 and await verification_ended(activity.info()):
+                raise ApplicationError("ended", type=ErrorType.FINISHED, non_retryable=True)
             raise transient()
 
     fake = FakeDeliver(sms_down)
