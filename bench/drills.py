@@ -1,6 +1,6 @@
 """Crash and restart drills: the service against a killed worker and a restarted dev server.
 
-    python -m bench.drills                          # both drills (about 3.5 minutes)
+    python -m bench.drills                          # all three drills (about 4 minutes)
     python -m bench.drills --only worker-kill
     python -m bench.drills --only server-restart
     python -m bench.drills --only api-restart
