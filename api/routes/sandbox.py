@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -18,6 +19,9 @@ from otp.destinations import InvalidDestinationError, looks_like_email, parse_em
 from otp.domain import Channel, Mode
 
 router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"])
+
+MAX_WAIT_S = 20.0
+_POLL_S, _SLOW_POLL_S = 0.05, 0.2
 
 
 @router.get(
@@ -41,11 +45,21 @@ async def list_messages(
         str | None, Query(pattern=VERIFICATION_ID_PATTERN, description="Only this verification.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="At most this many messages.")] = 20,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_S,
+            description="Long poll: if no message matches yet, wait up to this many seconds "
+            "for one to arrive (answered as soon as one does). 0, the default, answers at once.",
+        ),
+    ] = 0,
 ) -> SandboxMessageList:
     """Messages the sandbox provider received for test-mode verifications, newest first.
 
     This simulated phone and mailbox is the only place a code can be read: live keys
-    get 403.
+    get 403. With `wait`, a test reads the code of a verification it just created in one
+    request: `GET /v1/sandbox/messages?verification_id=...&wait=10`.
     """
     if principal.mode is not Mode.TEST:
         raise Forbidden("The sandbox inbox is only readable with a test-mode key.")
@@ -55,12 +69,20 @@ async def list_messages(
             destination = (parse_email(to) if looks_like_email(to) else parse_phone(to)).value
         except InvalidDestinationError as exc:
             raise invalid([param_error("query", "to", str(exc), "invalid_destination")]) from None
-    rows = await store.list_sandbox_messages(
-        application_id=principal.application_id,
-        to=destination,
-        verification_id=verification_id,
-        limit=limit,
-    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while True:
+        rows = await store.list_sandbox_messages(
+            application_id=principal.application_id,
+            to=destination,
+            verification_id=verification_id,
+            limit=limit,
+        )
+        left = started + wait - loop.time()
+        if rows or left <= 0:
+            break
+        # The worker writes the inbox from another process: look again soon, then less often.
+        await asyncio.sleep(min(left, _POLL_S if loop.time() - started < 2 else _SLOW_POLL_S))
     return SandboxMessageList(
         messages=[
             SandboxMessagePublic(

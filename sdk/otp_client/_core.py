@@ -92,6 +92,9 @@ class Call(Generic[T]):
     params: Mapping[str, str] | None = None
     body: Any = None
     idempotency_key: str | None = None
+    # Seconds the server may hold the answer on purpose (a long poll): added to the read
+    # timeout so the client does not give up on an answer that is meant to take time.
+    held_s: float = 0.0
 
     @property
     def headers(self) -> dict[str, str]:
@@ -379,15 +382,23 @@ def analytics(
 
 
 def sandbox_messages(
-    *, to: str | None, verification_id: str | None, limit: int | None
+    *, to: str | None, verification_id: str | None, limit: int | None, wait: float | None
 ) -> Call[list[SandboxMessage]]:
     return Call(
         "GET",
         "/v1/sandbox/messages",
         lambda r: SandboxMessageList.model_validate_json(r.content).messages,
         Safety.SAFE,
-        params=_query(to=to, verification_id=verification_id, limit=limit),
+        params=_query(to=to, verification_id=verification_id, limit=limit, wait=wait),
+        held_s=wait or 0.0,
     )
+
+
+def timeout_for(call: Call[Any], timeout: float | httpx.Timeout) -> httpx.Timeout:
+    """The client's timeout, with the read timeout stretched by what the call holds."""
+    base = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+    read = None if base.read is None else base.read + call.held_s
+    return httpx.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
 
 
 _ENDPOINTS = "/v1/webhook-endpoints"

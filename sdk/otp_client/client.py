@@ -67,6 +67,7 @@ class _Base:
             "params": call.params,
             "json": call.body,
             "headers": {**self._headers, **call.headers},
+            **({"timeout": _core.timeout_for(call, self._timeout)} if call.held_s else {}),
         }
 
     def _retry_args(self, call: Call[Any]) -> dict[str, Any]:
@@ -291,10 +292,15 @@ class OtpClient(_Base):
         to: str | None = None,
         verification_id: str | None = None,
         limit: int | None = None,
+        wait: float | None = None,
     ) -> list[SandboxMessage]:
-        """Test keys only: what the sandbox provider "delivered", newest first."""
+        """Test keys only: what the sandbox provider "delivered", newest first.
+
+        `wait` (seconds, up to 20): if nothing matches yet, the server holds the answer
+        until a first message lands or the wait ends (the read timeout grows to match).
+        """
         return self._run(
-            _core.sandbox_messages(to=to, verification_id=verification_id, limit=limit)
+            _core.sandbox_messages(to=to, verification_id=verification_id, limit=limit, wait=wait)
         )
 
     # -------------------------------------------------------- webhook endpoints
@@ -550,9 +556,10 @@ class AsyncOtpClient(_Base):
         to: str | None = None,
         verification_id: str | None = None,
         limit: int | None = None,
+        wait: float | None = None,
     ) -> list[SandboxMessage]:
         return await self._run(
-            _core.sandbox_messages(to=to, verification_id=verification_id, limit=limit)
+            _core.sandbox_messages(to=to, verification_id=verification_id, limit=limit, wait=wait)
         )
 
     # -------------------------------------------------------- webhook endpoints

@@ -62,7 +62,7 @@ def read_code(client: OtpClient, verification_id: str, *, count: int = 1) -> str
     """The code in the sandbox inbox once `count` messages arrived (blocking client)."""
     deadline = time.monotonic() + 15
     while True:
-        messages = client.sandbox_messages(verification_id=verification_id)
+        messages = client.sandbox_messages(verification_id=verification_id, wait=10)
         if len(messages) >= count or time.monotonic() > deadline:
             assert len(messages) == count, messages
             return _code_of(messages[0].body)
@@ -73,7 +73,7 @@ async def aread_code(client: AsyncOtpClient, verification_id: str, *, count: int
     """The code in the sandbox inbox once `count` messages arrived (asyncio client)."""
     deadline = time.monotonic() + 15
     while True:
-        messages = await client.sandbox_messages(verification_id=verification_id)
+        messages = await client.sandbox_messages(verification_id=verification_id, wait=10)
         if len(messages) >= count or time.monotonic() > deadline:
             assert len(messages) == count, messages
             return _code_of(messages[0].body)

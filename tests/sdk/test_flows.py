@@ -186,3 +186,23 @@ async def test_search_iterates_every_page_and_analytics_counts(
             return [v.id for v in otp.iter_search(client_ref=ref, page_size=3)]
 
     assert await asyncio.to_thread(sync_pages) == ids[::-1]
+
+
+async def test_a_sandbox_long_poll_outlasts_the_client_read_timeout(
+    service_url: str, keys: Keys
+) -> None:
+    """`wait` longer than the client's timeout: the read timeout grows to match, so the
+    empty answer comes when the wait ends, not as a timeout."""
+    nobody = "+14155550177"
+    async with AsyncOtpClient(keys.test, base_url=service_url, timeout=0.5) as otp:
+        t0 = time.monotonic()
+        assert await otp.sandbox_messages(to=nobody, wait=1.2) == []
+        assert 1.2 <= time.monotonic() - t0 < 5
+
+    def blocking() -> None:  # off the loop that serves the API
+        with OtpClient(keys.test, base_url=service_url, timeout=0.5) as otp:
+            t0 = time.monotonic()
+            assert otp.sandbox_messages(to=nobody, wait=1.2) == []
+            assert 1.2 <= time.monotonic() - t0 < 5
+
+    await asyncio.to_thread(blocking)
