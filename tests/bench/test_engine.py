@@ -16,7 +16,10 @@ async def test_the_first_and_last_shapes_have_the_floor_and_service_histories(
     floor = await measure("floor", args, tmp_path)
     last = await measure("summaries", args, tmp_path)
 
-    assert floor[4:] == (3, 13)  # start, activity, update
+    # Start, activity, update. The floor sends its update right after the start: it lands
+    # in the activity's workflow task (13 events) or, when the activity was quicker, in
+    # a task of its own (16).
+    assert floor[4] == 3 and floor[5] in (13, 16)
     assert last[4:] == (6, 20)  # + timer, upsert, record marker
     for row in (floor, last):
         assert row[1] > 0 and row[3] > 0  # server CPU was read, iterations completed
