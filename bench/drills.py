@@ -53,6 +53,7 @@ from temporalio.client import Client
 from bench.run import (
     BIN,
     Proc,
+    dev_server_command,
     free_port,
     history_diagnosis,
     phone_numbers,
@@ -60,7 +61,6 @@ from bench.run import (
     spawn,
     wait_until,
 )
-from otp import search_attributes as sa
 from otp.codec import data_converter
 from otp.domain import Mode
 from otp.settings import Secrets, generate_api_key
@@ -112,13 +112,7 @@ class Stack:
             + base64.b64encode(self.secrets.codec_keys["drill"]).decode(),
             "OTP_LOG_LEVEL": "WARNING",
         }
-        self.server_args = [
-            str(BIN / "temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-            "--port", str(temporal_port), "--http-port", str(free_port()),
-            "--metrics-port", str(free_port()), "--log-level", "error",
-            "--db-filename", str(self.workdir / "temporal.db"),
-            *sa.dev_server_args(),
-        ]  # fmt: skip
+        self.server_args = dev_server_command(temporal_port, db_file=self.workdir / "temporal.db")
 
     @property
     def sandbox_db(self) -> Path:

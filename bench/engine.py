@@ -44,12 +44,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 with workflow.unsafe.imports_passed_through():
     from bench.run import (
-        BIN,
         CpuMeter,
         Proc,
         Samples,
         closed_loop,
         count_history,
+        dev_server_command,
         free_port,
         spawn,
         wait_until,
@@ -197,12 +197,7 @@ async def measure(name: str, args: argparse.Namespace, workdir: Path) -> Row:
     shapes' executions spends more per iteration, which would bias the later shapes."""
     port = free_port()
     address = f"127.0.0.1:{port}"
-    server_args = [
-        str(BIN / "temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-        "--port", str(port), "--http-port", str(free_port()),
-        "--metrics-port", str(free_port()), "--log-level", "error",
-        *sa.dev_server_args(),
-    ]  # fmt: skip
+    server_args = dev_server_command(port)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTP_")}
     procs: list[Proc] = [spawn(f"temporal-{name}", server_args, env, workdir)]
     procs[0].name = "temporal"

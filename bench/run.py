@@ -235,6 +235,20 @@ class Proc:
                 self.popen.wait()
 
 
+def dev_server_command(port: int, *, db_file: Path | None = None) -> list[str]:
+    """The Temporal dev server on 127.0.0.1:`port` with the service's search attributes,
+    in memory or persisted to `db_file`."""
+    command = [
+        str(BIN / "temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+        "--port", str(port), "--http-port", str(free_port()),
+        "--metrics-port", str(free_port()), "--log-level", "error",
+        *sa.dev_server_args(),
+    ]  # fmt: skip
+    if db_file is not None:
+        command += ["--db-filename", str(db_file)]
+    return command
+
+
 def spawn(name: str, args: list[str], env: dict[str, str], logdir: Path) -> Proc:
     log = logdir / f"{name}.log"
     fh = log.open("wb")
@@ -542,14 +556,9 @@ async def main(args: argparse.Namespace) -> int:
         "OTP_CODEC_KEYS": "bench:" + base64.b64encode(secrets.codec_keys["bench"]).decode(),
         "OTP_LOG_LEVEL": "WARNING",
     }
-    server_args = [
-        str(BIN / "temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-        "--port", str(temporal_port), "--http-port", str(free_port()),
-        "--metrics-port", str(free_port()), "--log-level", "error",
-        *sa.dev_server_args(),
-    ]  # fmt: skip
-    if args.db_file:
-        server_args += ["--db-filename", str(workdir / "temporal.db")]
+    server_args = dev_server_command(
+        temporal_port, db_file=workdir / "temporal.db" if args.db_file else None
+    )
     procs: list[Proc] = []
     await relax_default_application(workdir / "otp.db")
     try:
