@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from api.auth import ApiKeyAuthenticator, Principal, StoreUnavailableError
 from api.errors import ServiceUnavailable, Unauthorized
+from api.inbox import InboxWatch
 from api.service import VerificationService
 from otp.limits import Limiter
 from otp.limits.factory import build_limiter
@@ -48,6 +49,14 @@ def get_store(request: Request) -> Store:
     return store
 
 
+def get_inbox_watch(request: Request) -> InboxWatch:
+    """The process's sandbox inbox watcher (made on first use)."""
+    watch: InboxWatch | None = getattr(request.app.state, "inbox_watch", None)
+    if watch is None:
+        watch = request.app.state.inbox_watch = InboxWatch(get_store(request))
+    return watch
+
+
 def get_limiter(request: Request) -> Limiter:
     """The app's limiter (built by the lifespan; built here when no lifespan ran)."""
     limiter: Limiter | None = getattr(request.app.state, "limiter", None)
@@ -61,6 +70,10 @@ async def _settings(request: Request) -> Settings:
     # Dependencies are coroutines: FastAPI runs plain functions in a thread pool, a hop
     # per dependency per request (measured: several percent of the API's CPU).
     return get_settings(request)
+
+
+async def _inbox_watch(request: Request) -> InboxWatch:
+    return get_inbox_watch(request)
 
 
 async def _secrets(request: Request) -> Secrets:
@@ -115,6 +128,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 SecretsDep = Annotated[Secrets, Depends(_secrets)]
 ClientDep = Annotated[Client, Depends(_client)]
 StoreDep = Annotated[Store, Depends(_store)]
+InboxWatchDep = Annotated[InboxWatch, Depends(_inbox_watch)]
 LimiterDep = Annotated[Limiter, Depends(_limiter)]
 ServiceDep = Annotated[VerificationService, Depends(get_service)]
 AuthDep = Annotated[Principal, Depends(authenticate)]

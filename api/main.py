@@ -154,6 +154,9 @@ def create_app(
             limiter, app.state.limiter = app.state.limiter, None
             if limiter is not None:
                 await limiter.close()
+            watch, app.state.inbox_watch = app.state.inbox_watch, None
+            if watch is not None:
+                await watch.close()
             if owned_store is not None:
                 await owned_store.close()
             tracing.flush()
@@ -176,6 +179,7 @@ def create_app(
     app.state.client = client
     app.state.store = store
     app.state.limiter = None  # one per process: sliding-window limits and counters (otp.limits)
+    app.state.inbox_watch = None  # one per process: wakes the sandbox inbox's long polls
     app.state.timeouts = timeouts or Timeouts()
 
     install_error_handlers(app)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import AuthDep, StoreDep
+from api.deps import AuthDep, InboxWatchDep, StoreDep
 from api.errors import Forbidden, invalid, param_error
 from api.schemas import (
     VERIFICATION_ID_PATTERN,
@@ -17,11 +17,11 @@ from api.schemas import (
 )
 from otp.destinations import InvalidDestinationError, looks_like_email, parse_email, parse_phone
 from otp.domain import Channel, Mode
+from otp.store.tables import SandboxMessage
 
 router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"])
 
 MAX_WAIT_S = 20.0
-_POLL_S, _SLOW_POLL_S = 0.05, 0.2
 
 
 @router.get(
@@ -33,6 +33,7 @@ _POLL_S, _SLOW_POLL_S = 0.05, 0.2
 async def list_messages(
     principal: AuthDep,
     store: StoreDep,
+    watch: InboxWatchDep,
     to: Annotated[
         str | None,
         Query(
@@ -69,20 +70,26 @@ async def list_messages(
             destination = (parse_email(to) if looks_like_email(to) else parse_phone(to)).value
         except InvalidDestinationError as exc:
             raise invalid([param_error("query", "to", str(exc), "invalid_destination")]) from None
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while True:
-        rows = await store.list_sandbox_messages(
+
+    async def page() -> list[SandboxMessage]:
+        return await store.list_sandbox_messages(
             application_id=principal.application_id,
             to=destination,
             verification_id=verification_id,
             limit=limit,
         )
-        left = started + wait - loop.time()
-        if rows or left <= 0:
-            break
-        # The worker writes the inbox from another process: look again soon, then less often.
-        await asyncio.sleep(min(left, _POLL_S if loop.time() - started < 2 else _SLOW_POLL_S))
+
+    rows = await page()
+    if not rows and wait > 0:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        async with watch.watching(
+            application_id=principal.application_id, to=destination, verification_id=verification_id
+        ) as waiter:
+            rows = await page()  # anything that landed before the watch began
+            while not rows and (left := deadline - loop.time()) > 0:
+                await waiter.wait(min(left, watch.recheck_s))
+                rows = await page()
     return SandboxMessageList(
         messages=[
             SandboxMessagePublic(

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, func
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel import col, select
@@ -177,6 +177,32 @@ class Store:
         if existing is None:  # pragma: no cover - the conflict was on another unique column
             raise RuntimeError("sandbox message conflict without an existing row")
         return existing
+
+    async def last_sandbox_message_id(self) -> int:
+        """The id of the newest sandbox message (0: none yet)."""
+        async with self.session() as session:
+            newest = (await session.exec(select(func.max(SandboxMessage.id)))).first()
+        return int(newest or 0)
+
+    async def sandbox_messages_after(
+        self, last_id: int, *, limit: int = 500
+    ) -> list[tuple[int, str, str, str]]:
+        """(id, application_id, to, verification_id) of the messages after `last_id`, oldest
+        first: what a long poll needs to know whom to wake."""
+        query = (
+            select(
+                SandboxMessage.id,
+                SandboxMessage.application_id,
+                SandboxMessage.to,
+                SandboxMessage.verification_id,
+            )
+            .where(col(SandboxMessage.id) > last_id)
+            .order_by(col(SandboxMessage.id))
+            .limit(limit)
+        )
+        async with self.session() as session:
+            rows = (await session.exec(query)).all()
+        return [(int(i or 0), a, t, v) for i, a, t, v in rows]
 
     async def find_sandbox_message(self, *, idempotency_key: str) -> SandboxMessage | None:
         """The sandbox message written for a delivery key, if any."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import httpx
 
+from api.inbox import InboxWatch
+from otp.store import Store
 from tests.api.conftest import Keys, code_in
 
 
@@ -76,3 +79,47 @@ async def test_a_live_key_waits_for_nothing(http: httpx.AsyncClient, keys: Keys)
         timeout=2,
     )
     assert answer.status_code == 403
+
+
+# ---------------------------------------------------------------- the watcher itself
+async def _land(store: Store, n: int, *, application_id: str, verification_id: str) -> None:
+    await store.add_sandbox_message(
+        idempotency_key=f"key-{n}",
+        message_id=f"sbx_{n}",
+        verification_id=verification_id,
+        application_id=application_id,
+        channel="sms",
+        to="+14155550100",
+        subject="",
+        body="Your code is 123456.",
+    )
+
+
+async def test_one_watcher_wakes_only_the_waiter_a_message_is_for(store: Store) -> None:
+    watch = InboxWatch(store, interval=0.05)
+    async with contextlib.AsyncExitStack() as stack:
+        waiters = [
+            await stack.enter_async_context(
+                watch.watching(application_id="app_a", to=None, verification_id=f"ver_{i}")
+            )
+            for i in range(10)
+        ]
+        waits = [asyncio.create_task(w.wait(5)) for w in waiters]
+        await asyncio.sleep(0.2)
+        await _land(store, 1, application_id="app_b", verification_id="ver_3")  # someone else's
+        await _land(store, 2, application_id="app_a", verification_id="ver_3")
+        t0 = time.monotonic()
+        await asyncio.wait_for(waits[3], timeout=2)
+        assert time.monotonic() - t0 < 0.5
+        await asyncio.sleep(0.2)
+        assert [t.done() for t in waits] == [i == 3 for i in range(10)]
+        # One read of the store per tick for all ten waiters, not one per waiter.
+        elapsed_ticks = (time.monotonic() - t0 + 0.4) / watch.interval
+        assert watch.reads <= elapsed_ticks + 3, (watch.reads, elapsed_ticks)
+        for task in waits:
+            task.cancel()
+    await asyncio.sleep(0.2)  # the last waiter left: the watcher stops polling
+    reads = watch.reads
+    await asyncio.sleep(0.3)
+    assert watch.reads == reads
+    await watch.close()
