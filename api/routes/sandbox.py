@@ -79,14 +79,15 @@ async def list_messages(
             limit=limit,
         )
 
-    rows = await page()
-    if not rows and wait > 0:
+    if wait <= 0:
+        rows = await page()
+    else:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         async with watch.watching(
             application_id=principal.application_id, to=destination, verification_id=verification_id
         ) as waiter:
-            rows = await page()  # anything that landed before the watch began
+            rows = await page()  # read once the watch is on: nothing can slip between
             while not rows and (left := deadline - loop.time()) > 0:
                 await waiter.wait(min(left, watch.recheck_s))
                 rows = await page()
