@@ -113,6 +113,13 @@ async def _find_sent(
     return found
 
 
+def _result_of(receipt: SendReceipt) -> DeliverResult:
+    """What the workflow learns of a send the provider acknowledged (or listed)."""
+    return DeliverResult(
+        provider=receipt.provider, provider_message_id=receipt.message_id, status=receipt.status
+    )
+
+
 async def _send_before(
     deadline: float | None, provider: Provider, message: OutboundMessage
 ) -> SendReceipt:
@@ -291,9 +298,7 @@ class VerificationActivities:
             extra={**log_extra, "message_id": receipt.message_id},
         )
         self._log(input, key, receipt.provider, receipt.message_id)
-        return DeliverResult(
-            provider=receipt.provider, provider_message_id=receipt.message_id, status=receipt.status
-        )
+        return _result_of(receipt)
 
     def _log(
         self,
@@ -422,9 +427,7 @@ class VerificationActivities:
         if found is not None:
             logger.info("verification ended; an earlier attempt had sent", extra=log_extra)
             self._log(input, key, found.provider, found.message_id, sent="reconciled")
-            return DeliverResult(
-                provider=found.provider, provider_message_id=found.message_id, status=found.status
-            )
+            return _result_of(found)
         logger.info("verification ended before this retry; not sending", extra=log_extra)
         raise ApplicationError(
             "the verification ended before this retry", type=ErrorType.FINISHED, non_retryable=True
@@ -446,9 +449,7 @@ class VerificationActivities:
         found = await _find_sent(provider, message, deadline)
         if found is not None:
             logger.info("delivery outcome reconciled", extra=log_extra)
-            return DeliverResult(
-                provider=found.provider, provider_message_id=found.message_id, status=found.status
-            )
+            return _result_of(found)
         logger.warning("delivery outcome unknown; not sending again", extra=log_extra)
         return DeliverResult(
             provider=provider.name, provider_message_id="", status=DeliveryStatus.SENT

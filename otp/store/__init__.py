@@ -168,12 +168,7 @@ class Store:
                 return row
             except IntegrityError:
                 await session.rollback()
-        async with self.session() as session:
-            existing = (
-                await session.exec(
-                    select(SandboxMessage).where(SandboxMessage.idempotency_key == idempotency_key)
-                )
-            ).first()
+        existing = await self.find_sandbox_message(idempotency_key=idempotency_key)
         if existing is None:  # pragma: no cover - the conflict was on another unique column
             raise RuntimeError("sandbox message conflict without an existing row")
         return existing
