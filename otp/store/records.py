@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, case, delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
@@ -267,6 +267,8 @@ async def search(
 # --------------------------------------------------------------------- analytics
 @dataclass
 class Bucket:
+    """The figures of one group (or of the whole range when `key` is empty)."""
+
     key: dict[str, str | None]
     started: int = 0
     delivered: int = 0
@@ -279,10 +281,10 @@ class Bucket:
     with_fallback: int = 0
     checks: int = 0
     wrong_checks: int = 0
-    verify_ms: list[int] | None = None
+    verify_p50_ms: int | None = None
+    verify_p95_ms: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        times = sorted(self.verify_ms or [])
         return {
             **self.key,
             "started": self.started,
@@ -297,8 +299,8 @@ class Bucket:
             "delivery_rate": _rate(self.delivered, self.started),
             "fallback_rate": _rate(self.with_fallback, self.started),
             "wrong_code_rate": _rate(self.wrong_checks, self.checks),
-            "time_to_verify_p50_ms": percentile(times, 50),
-            "time_to_verify_p95_ms": percentile(times, 95),
+            "time_to_verify_p50_ms": self.verify_p50_ms,
+            "time_to_verify_p95_ms": self.verify_p95_ms,
         }
 
 
@@ -314,7 +316,28 @@ def percentile(sorted_values: Sequence[int], p: float) -> int | None:
     return sorted_values[rank - 1]
 
 
-_FAILED = {"undeliverable", "max_attempts_reached"}
+_FAILED = ("undeliverable", "max_attempts_reached")
+_PERCENTILES = (50, 95)
+
+
+def _group_columns(store: Store, group_by: Sequence[str]) -> list[Any]:
+    """The SQL expression of each grouping, labelled by its name. Days are UTC: both
+    databases hold UTC (SQLite as ISO text, PostgreSQL as timestamptz)."""
+    record = VerificationRecord
+    if store.engine.dialect.name == "postgresql":
+        day = func.to_char(func.timezone("UTC", col(record.created_at)), "YYYY-MM-DD")
+    else:
+        day = func.substr(col(record.created_at), 1, 10)
+    expressions = {
+        "day": day,
+        "channel": col(record.first_channel),
+        "country": col(record.country),
+    }
+    return [expressions[name].label(name) for name in group_by]
+
+
+def _count_if(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 async def analytics(
@@ -325,58 +348,82 @@ async def analytics(
     created_from: datetime,
     created_to: datetime,
     group_by: Sequence[str],
-    max_rows: int = 200_000,
 ) -> tuple[Bucket, list[Bucket]]:
-    """Totals and buckets over verifications created in [from, to), grouped by
-    any of day/channel/country. Grouping happens here so it is the same on both
-    databases; `max_rows` bounds the work (the API checks the range first)."""
-    query = (
-        sa_select(
-            col(VerificationRecord.created_at),
-            col(VerificationRecord.first_channel),
-            col(VerificationRecord.country),
-            col(VerificationRecord.status),
-            col(VerificationRecord.delivered),
-            col(VerificationRecord.fallbacks),
-            col(VerificationRecord.attempts_used),
-            col(VerificationRecord.wrong_checks),
-            col(VerificationRecord.time_to_verify_ms),
-        )
-        .where(
-            col(VerificationRecord.application_id) == application_id,
-            col(VerificationRecord.mode) == mode,
-            col(VerificationRecord.created_at) >= created_from,
-            col(VerificationRecord.created_at) < created_to,
-        )
-        .limit(max_rows)
+    """Totals and buckets over verifications created in [from, to), grouped by any of
+    day/channel/country. The database aggregates (counts, sums and nearest-rank
+    percentiles of the time to verify), so the figures are exact over any volume and
+    Python reads one row per group."""
+    record = VerificationRecord
+    in_range = (
+        col(record.application_id) == application_id,
+        col(record.mode) == mode,
+        col(record.created_at) >= created_from,
+        col(record.created_at) < created_to,
     )
-    total = Bucket(key={}, verify_ms=[])
-    buckets: dict[tuple[str | None, ...], Bucket] = {}
+    status = col(record.status)
+    figures = [
+        func.count().label("started"),
+        _count_if(col(record.delivered).is_(True)).label("delivered"),
+        _count_if(status == "approved").label("approved"),
+        _count_if(status == "expired").label("expired"),
+        _count_if(status.in_(_FAILED)).label("failed"),
+        _count_if(status == "canceled").label("canceled"),
+        _count_if(status == "blocked").label("blocked"),
+        _count_if(status == "pending").label("pending"),
+        _count_if(col(record.fallbacks) > 0).label("with_fallback"),
+        func.coalesce(func.sum(col(record.attempts_used)), 0).label("checks"),
+        func.coalesce(func.sum(col(record.wrong_checks)), 0).label("wrong_checks"),
+    ]
+    buckets: dict[tuple[Any, ...], Bucket] = {}
+    total = Bucket(key={})
     async with store.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    for created, channel, country, status, delivered, fallbacks, used, wrong, ttv in rows:
-        values = {"day": created.date().isoformat(), "channel": channel, "country": country}
-        key = {name: values[name] for name in group_by}
-        group = tuple(key.values())
-        bucket = buckets.get(group)
-        if bucket is None:
-            bucket = buckets[group] = Bucket(key=key, verify_ms=[])
-        for target in (total, bucket):
-            target.started += 1
-            target.delivered += int(bool(delivered))
-            target.approved += int(status == "approved")
-            target.expired += int(status == "expired")
-            target.failed += int(status in _FAILED)
-            target.canceled += int(status == "canceled")
-            target.blocked += int(status == "blocked")
-            target.pending += int(status == "pending")
-            target.with_fallback += int(fallbacks > 0)
-            target.checks += used
-            target.wrong_checks += wrong
-            if ttv is not None and target.verify_ms is not None:
-                target.verify_ms.append(ttv)
+        for names in ([], list(group_by)):
+            groups = _group_columns(store, names)
+            query = sa_select(*groups, *figures).where(*in_range)
+            if groups:
+                query = query.group_by(*groups)
+            for row in (await conn.execute(query)).mappings():
+                key = {name: row[name] for name in names}
+                bucket = Bucket(key=key, **{f.name: int(row[f.name]) for f in figures})
+                if names:
+                    buckets[tuple(key.values())] = bucket
+                else:
+                    total = bucket
+            for group, p, value in await _verify_percentiles(conn, groups, in_range):
+                target = buckets.get(group) if names else total
+                if target is not None:
+                    setattr(target, f"verify_p{p}_ms", value)
     ordered = sorted(buckets.values(), key=lambda b: tuple(str(v) for v in b.key.values()))
     return total, ordered
+
+
+async def _verify_percentiles(
+    conn: Any, groups: Sequence[Any], in_range: Sequence[Any]
+) -> list[tuple[tuple[Any, ...], int, int]]:
+    """(group, p, value): the nearest-rank p-th percentile of the time to verify per group,
+    in SQL on both databases (window functions: the rank ceil(p/100 * n) of each group)."""
+    ttv = col(VerificationRecord.time_to_verify_ms)
+    names = [g.name for g in groups]
+    partition = [g.element for g in groups] or None
+    ranked = (
+        sa_select(
+            *groups,
+            ttv.label("ttv"),
+            func.row_number().over(partition_by=partition, order_by=ttv).label("rn"),
+            func.count().over(partition_by=partition).label("n"),
+        )
+        .where(*in_range, ttv.is_not(None))
+        .subquery()
+    )
+    found: list[tuple[tuple[Any, ...], int, int]] = []
+    for p in _PERCENTILES:
+        rank = (ranked.c.n * p + 99) // 100  # floor division: ceil(p/100 * n), at least 1
+        query = sa_select(*(ranked.c[name] for name in names), ranked.c.ttv).where(
+            ranked.c.rn == rank
+        )
+        for row in (await conn.execute(query)).all():
+            found.append((tuple(row[:-1]), p, int(row[-1])))
+    return found
 
 
 # --------------------------------------------------------------------- retention
