@@ -124,6 +124,19 @@ FIGURES = (
 )
 
 
+async def _report(
+    store: Store, start: datetime, end: datetime, group_by: list[str]
+) -> tuple[store_records.Bucket, list[store_records.Bucket]]:
+    return await store_records.analytics(
+        store,
+        application_id=APP,
+        mode="test",
+        created_from=start,
+        created_to=end,
+        group_by=group_by,
+    )
+
+
 def _figures(bucket: store_records.Bucket) -> dict[str, Any]:
     shown = bucket.as_dict()
     return {name: shown[name] for name in FIGURES}
@@ -133,14 +146,7 @@ async def test_every_figure_matches_a_row_by_row_reference(any_store: Store) -> 
     rows = _rows(1_500, seed=7)
     await _insert(any_store, [*rows, *_rows(50, seed=8, start=10_000, mode="live")])
     for group_by in (["day"], ["channel", "country"], ["country", "day", "channel"]):
-        total, buckets = await store_records.analytics(
-            any_store,
-            application_id=APP,
-            mode="test",
-            created_from=T0,
-            created_to=T0 + timedelta(days=4),
-            group_by=group_by,
-        )
+        total, buckets = await _report(any_store, T0, T0 + timedelta(days=4), group_by)
         expected = _expected(rows, group_by)
         assert _figures(total) == _expected(rows, [])[()]
         assert {tuple(b.key.values()): _figures(b) for b in buckets} == expected
@@ -153,14 +159,7 @@ async def test_days_are_utc_and_the_range_is_half_open(any_store: Store) -> None
     rows = _rows(200, seed=3)
     await _insert(any_store, rows)
     cut = datetime(2026, 5, 2, 0, 0, tzinfo=UTC)
-    total, by_day = await store_records.analytics(
-        any_store,
-        application_id=APP,
-        mode="test",
-        created_from=cut,
-        created_to=cut + timedelta(days=1),
-        group_by=["day"],
-    )
+    total, by_day = await _report(any_store, cut, cut + timedelta(days=1), ["day"])
     inside = [r for r in rows if cut <= r["created_at"] < cut + timedelta(days=1)]
     assert total.started == len(inside) > 0
     assert [(b.key["day"], b.started) for b in by_day] == [("2026-05-02", len(inside))]
@@ -171,14 +170,7 @@ async def test_totals_are_exact_past_two_hundred_thousand_rows(store: Store) -> 
     count = 200_250
     rows = _rows(count, seed=11)
     await _insert(store, rows)
-    total, by_channel = await store_records.analytics(
-        store,
-        application_id=APP,
-        mode="test",
-        created_from=T0,
-        created_to=T0 + timedelta(days=4),
-        group_by=["channel"],
-    )
+    total, by_channel = await _report(store, T0, T0 + timedelta(days=4), ["channel"])
     assert total.started == count
     assert sum(b.started for b in by_channel) == count
     assert total.approved == sum(r["status"] == "approved" for r in rows)
