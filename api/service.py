@@ -270,12 +270,16 @@ class VerificationService:
         self,
         handle: WorkflowHandle[VerificationWorkflow, VerificationState],
         principal: Principal,
-        call: Callable[[], Awaitable[T]],
+        call: Callable[[str], Awaitable[T]],
         limit: timedelta,
+        update_id: str | None = None,
     ) -> T:
+        """Send an update, once per id: a try the server aborted or was too busy to take is
+        sent again under the same update id, so Temporal applies it at most once."""
+        update_id = update_id or f"upd_{os.urandom(16).hex()}"
         for attempt in range(_UNACCEPTED_RETRIES + 1):
             try:
-                return await _bounded(call(), limit)
+                return await _bounded(call(update_id), limit)
             except RPCError as err:
                 if (
                     err.status == RPCStatusCode.FAILED_PRECONDITION
@@ -290,6 +294,11 @@ class VerificationService:
                     break
                 if err.status in _BUSY:
                     await self._raise_if_closed(handle, principal)
+                    if attempt < _UNACCEPTED_RETRIES:
+                        # Still running: the server aborted this try (e.g. its workflow
+                        # task was lost under load). The same id cannot count twice.
+                        await asyncio.sleep(_UNACCEPTED_BACKOFF_S * 2**attempt)
+                        continue
                 raise
             except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
                 await self._raise_if_closed(handle, principal)
@@ -333,10 +342,11 @@ class VerificationService:
         return await self._update(
             handle,
             principal,
-            lambda: handle.execute_update(
-                VerificationWorkflow.check, arg, id=update_id, rpc_timeout=t
+            lambda uid: handle.execute_update(
+                VerificationWorkflow.check, arg, id=uid, rpc_timeout=t
             ),
             t,
+            update_id,
         )
 
     async def resend(self, verification_id: str, principal: Principal) -> ResendResult:
@@ -346,7 +356,9 @@ class VerificationService:
         return await self._update(
             handle,
             principal,
-            lambda: handle.execute_update(VerificationWorkflow.resend, arg, rpc_timeout=t),
+            lambda uid: handle.execute_update(
+                VerificationWorkflow.resend, arg, id=uid, rpc_timeout=t
+            ),
             t,
         )
 
@@ -357,7 +369,9 @@ class VerificationService:
         return await self._update(
             handle,
             principal,
-            lambda: handle.execute_update(VerificationWorkflow.next_channel, arg, rpc_timeout=t),
+            lambda uid: handle.execute_update(
+                VerificationWorkflow.next_channel, arg, id=uid, rpc_timeout=t
+            ),
             t,
         )
 
@@ -368,7 +382,9 @@ class VerificationService:
         return await self._update(
             handle,
             principal,
-            lambda: handle.execute_update(VerificationWorkflow.cancel, arg, rpc_timeout=t),
+            lambda uid: handle.execute_update(
+                VerificationWorkflow.cancel, arg, id=uid, rpc_timeout=t
+            ),
             t,
         )
 

@@ -1,4 +1,5 @@
-"""Updates the server aborted before accepting them are sent again; nothing else is."""
+"""Updates the server aborted or was too busy to take are sent again, under the same update
+id (so Temporal applies each at most once); nothing else is."""
 
 from __future__ import annotations
 
@@ -30,11 +31,11 @@ def _service() -> VerificationService:
     return VerificationService(_NoClient(), task_queue="tq", timeouts=Timeouts())  # type: ignore[arg-type]
 
 
-def _flaky(failures: list[RPCStatusCode]) -> tuple[list[int], Any]:
-    calls: list[int] = []
+def _flaky(failures: list[RPCStatusCode]) -> tuple[list[str], Any]:
+    calls: list[str] = []
 
-    async def call() -> CheckResult:
-        calls.append(1)
+    async def call(update_id: str) -> CheckResult:
+        calls.append(update_id)
         if len(calls) <= len(failures):
             raise RPCError("misleading text", failures[len(calls) - 1], b"")
         return OK
@@ -99,7 +100,7 @@ class _ClosedHandle:
 async def test_a_busy_update_on_a_finished_verification_names_its_final_status(
     error: Exception,
 ) -> None:
-    async def call() -> CheckResult:
+    async def call(update_id: str) -> CheckResult:
         raise error
 
     handle = _ClosedHandle(WorkflowExecutionStatus.COMPLETED)
@@ -108,10 +109,33 @@ async def test_a_busy_update_on_a_finished_verification_names_its_final_status(
     assert info.value.extensions["status_of_verification"] == "max_attempts_reached"
 
 
-async def test_a_busy_update_on_a_running_verification_stays_retryable() -> None:
-    async def call() -> CheckResult:
-        raise RPCError("busy", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+async def test_every_try_of_one_update_carries_the_same_id() -> None:
+    calls, call = _flaky([RPCStatusCode.FAILED_PRECONDITION] * 2)
+    await _service()._update(None, PRINCIPAL, call, timedelta(seconds=1))  # type: ignore[arg-type]
+    assert len(set(calls)) == 1 and calls[0].startswith("upd_")
+    calls, call = _flaky([RPCStatusCode.FAILED_PRECONDITION])
+    await _service()._update(None, PRINCIPAL, call, timedelta(seconds=1), "chk_given")  # type: ignore[arg-type]
+    assert calls == ["chk_given", "chk_given"]
 
+
+@pytest.mark.parametrize("status", [RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED])
+async def test_a_busy_update_on_a_running_verification_is_sent_again(
+    status: RPCStatusCode,
+) -> None:
+    """E.g. "workflow update was aborted" (UNAVAILABLE) while the workflow runs on."""
+    calls, call = _flaky([status] * 2)
+    result = await _service()._update(
+        _ClosedHandle(WorkflowExecutionStatus.RUNNING),  # type: ignore[arg-type]
+        PRINCIPAL,
+        call,
+        timedelta(seconds=1),
+    )
+    assert result == OK
+    assert len(calls) == 3 and len(set(calls)) == 1
+
+
+async def test_a_running_verification_busy_every_time_stays_retryable() -> None:
+    calls, call = _flaky([RPCStatusCode.RESOURCE_EXHAUSTED] * 10)
     with pytest.raises(RPCError):
         await _service()._update(
             _ClosedHandle(WorkflowExecutionStatus.RUNNING),  # type: ignore[arg-type]
@@ -119,3 +143,4 @@ async def test_a_busy_update_on_a_running_verification_stays_retryable() -> None
             call,
             timedelta(seconds=1),
         )
+    assert len(calls) == 4
