@@ -125,7 +125,9 @@ async def test_safe_list_routes_refuse_bad_input_unknown_ids_and_no_token(
         "entries"
     ] == []  # nothing was added by the refused requests
     for entry_id in ("sfl_" + "a" * 24, "nope"):
-        problem(await http.delete(f"{url}/{entry_id}", headers=ADMIN), 404, "safe-list-entry-not-found")
+        problem(
+            await http.delete(f"{url}/{entry_id}", headers=ADMIN), 404, "safe-list-entry-not-found"
+        )
     other = await add(http, app_id, STAFF)
     other_app, _ = await app_key(store, RiskSettings())
     problem(
@@ -150,7 +152,9 @@ async def test_safe_list_routes_refuse_bad_input_unknown_ids_and_no_token(
             401,
             "admin-unauthorized",
         )
-        problem(await http.delete(f"{url}/{other['id']}", headers=headers), 401, "admin-unauthorized")
+        problem(
+            await http.delete(f"{url}/{other['id']}", headers=headers), 401, "admin-unauthorized"
+        )
 
 
 @pytest.mark.usefixtures("worker")
