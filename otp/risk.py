@@ -142,8 +142,8 @@ class RiskSettings(BaseModel):
 
     Safe defaults: every country allowed, premium-rate, shared-cost and UAN numbers
     refused on phone channels, 5 sends per destination per 10 minutes, 100 failed checks
-    per destination (NIST SP 800-63B 5.2.2) before it is refused until a success, and the
-    velocity limits below. A limit set to `null` is switched off.
+    per destination (NIST SP 800-63B 5.2.2) before it is locked out for 24 hours (or until
+    an operator unlocks it), and the velocity limits below. A limit set to `null` is switched off.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
