@@ -542,3 +542,18 @@ class RiskBlockNotFound(ApiProblem):
 
     def __init__(self) -> None:
         super().__init__("No risk block with this id exists for this application.")
+
+
+# ----------------------------------------------------------- lockouts and the safe list
+class LockoutNotFound(ApiProblem):
+    status, slug, title = 404, "lockout-not-found", "Destination not locked out"
+
+    def __init__(self) -> None:
+        super().__init__("This destination is not locked out for this application.")
+
+
+class SafeListEntryNotFound(ApiProblem):
+    status, slug, title = 404, "safe-list-entry-not-found", "Safe list entry not found"
+
+    def __init__(self) -> None:
+        super().__init__("No safe list entry with this id exists for this application.")

@@ -22,6 +22,7 @@ from api.auth import ApiKeyAuthenticator
 from api.errors import PROBLEM_JSON, install_error_handlers, on_unexpected
 from api.routes import (
     admin,
+    admin_lockouts,
     analytics,
     codec,
     health,
@@ -218,6 +219,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(codec.router)
     app.include_router(admin.router)
+    app.include_router(admin_lockouts.router)
     _document_problems(app)
 
     access_logger = logging.getLogger("uvicorn.access")

@@ -406,7 +406,8 @@ def keys_revoke(
 
 # -------------------------------------------------------------------- risk blocks
 risk_app = typer.Typer(
-    help="Risk blocks: countries and number prefixes refused per application and mode.",
+    help="Risk blocks (countries and number prefixes refused per application and mode), "
+    "lockouts and the safe list.",
     no_args_is_help=True,
 )
 app.add_typer(risk_app, name="risk")
@@ -562,6 +563,13 @@ from otp.cli_ops import verifications_app  # noqa: E402
 
 app.add_typer(verifications_app, name="verifications")
 app.command("replay")(_replay_command)
+
+# ------------------------------------------------------------ lockouts and safe list
+from otp import cli_lockouts as _lockouts  # noqa: E402
+
+risk_app.command("lockouts")(_lockouts.lockouts)
+risk_app.command("unlock")(_lockouts.unlock)
+risk_app.add_typer(_lockouts.safe_list_app, name="safe-list")
 
 
 def _run() -> int:

@@ -44,6 +44,7 @@ from sqlmodel import col, select
 
 from otp.destinations import number_prefix
 from otp.domain import ChannelStep, DeliverInput
+from otp.events import destination_hash
 from otp.limits import Decision, Hit, Limiter
 from otp.risk import LimitName, RiskSettings, channel_cost, send_hits, spend_hit
 from otp.store import Store
@@ -438,7 +439,9 @@ class DeliveryGate:
     every delivery but a run's very first), the application's per-destination, per-prefix
     and per-country send limits and its spend, charged with the delivery key as member so
     that a retried activity never counts twice. (a) and (b) apply to phone channels only.
-    Returns why to refuse, or None.
+    A destination on the application's safe list (read at most every `settings_ttl_s`)
+    skips (b), the automatic blocks of (a) and the send limits of (c); manual blocks and
+    the spend still apply. Returns why to refuse, or None.
     """
 
     def __init__(
@@ -458,6 +461,7 @@ class DeliveryGate:
         self.monitor = monitor or ConversionMonitor(store)
         self._settings_ttl_s = settings_ttl_s
         self._risk: dict[str, tuple[RiskSettings, float]] = {}
+        self._safe: dict[tuple[str, str], tuple[frozenset[str], float]] = {}
 
     async def risk_settings(self, application_id: str) -> RiskSettings:
         """The application's risk settings, re-read at most every `settings_ttl_s`."""
@@ -474,9 +478,34 @@ class DeliveryGate:
         self._risk[application_id] = (risk, now)
         return risk
 
+    async def safe_listed(self, input: DeliverInput) -> bool:
+        """Whether the send's destination is on its application's safe list (cached)."""
+        scope = (input.application_id, input.mode.value)
+        cached = self._safe.get(scope)
+        now = time.monotonic()
+        if cached is None or now - cached[1] >= self._settings_ttl_s:
+            from otp.store.safe_list import safe_hashes
+
+            found = await safe_hashes(self._store, application_id=scope[0], mode=scope[1])
+            if len(self._safe) >= _CACHE_MAX:
+                self._safe.clear()
+            cached = self._safe[scope] = (found, now)
+        return bool(cached[0]) and destination_hash(self._secret, input.to) in cached[0]
+
     async def refusal(self, input: DeliverInput, *, member: str) -> GateRefusal | None:
         risk = await self.risk_settings(input.application_id)
-        if input.channel.is_phone:
+        safe = await self.safe_listed(input)
+        if input.channel.is_phone and safe:
+            manual = await blocks.find_active_block(
+                self._store,
+                application_id=input.application_id,
+                mode=input.mode.value,
+                country=_country_of(input.to) or input.country,
+                prefix=number_prefix(input.to),
+            )
+            if manual is not None and not manual.automatic:
+                return GateRefusal.of_block(manual)
+        elif input.channel.is_phone:
             prefix = number_prefix(input.to)
             block = await self.monitor.refusal(
                 application_id=input.application_id,
@@ -491,12 +520,16 @@ class DeliveryGate:
         if input.precounted or self._limiter is None:
             return None
         step = ChannelStep(channel=input.channel, to=input.to)
-        hits = send_hits(
-            risk,
-            secret=self._secret,
-            application_id=input.application_id,
-            mode=input.mode,
-            step=step,
+        hits = (
+            []
+            if safe
+            else send_hits(
+                risk,
+                secret=self._secret,
+                application_id=input.application_id,
+                mode=input.mode,
+                step=step,
+            )
         )
         batches: list[tuple[list[Hit], int]] = [(hits, 1)]
         spend = spend_hit(risk, application_id=input.application_id, mode=input.mode)

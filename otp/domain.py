@@ -342,6 +342,8 @@ class WebhookEventType(StrEnum):
     FAILED = "verification.failed"  # terminal: undeliverable or max attempts reached
     CANCELED = "verification.canceled"
     BLOCKED = "verification.blocked"
+    # Not a verification's state change: a destination reached `max_failed_checks`.
+    DESTINATION_LOCKED = "destination.locked"
 
 
 # The event that records each terminal status.

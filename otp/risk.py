@@ -34,6 +34,7 @@ from otp.limits import Decision, Hit, Limit, Limiter
 __all__ = [
     "DEFAULT_BLOCKED_NUMBER_TYPES",
     "DEFAULT_CHANNEL_COSTS",
+    "DEFAULT_LOCKOUT_DURATION_S",
     "FAILED_CHECKS_TTL_S",
     "USER_ID_MAX",
     "CreateGate",
@@ -51,6 +52,7 @@ __all__ = [
     "failed_checks_reached",
     "gate_create",
     "ip_hash",
+    "is_safe_listed",
     "note_check",
     "ratelimit_headers",
     "retry_after_s",
@@ -63,6 +65,8 @@ __all__ = [
 USER_ID_MAX = 128
 # A destination's failed-check counter is forgotten this long after its last failure.
 FAILED_CHECKS_TTL_S = 30 * 86_400
+# A destination at the cap is refused this long by default (`lockout_duration_s`).
+DEFAULT_LOCKOUT_DURATION_S = 86_400
 
 # Number types no OTP should be sent to on a phone channel: the recipient earns money
 # from every message or call (premium rate, shared cost) or the number is a company's
@@ -138,8 +142,8 @@ class RiskSettings(BaseModel):
 
     Safe defaults: every country allowed, premium-rate, shared-cost and UAN numbers
     refused on phone channels, 5 sends per destination per 10 minutes, 100 failed checks
-    per destination (NIST SP 800-63B 5.2.2) before it is refused until a success, and the
-    velocity limits below. A limit set to `null` is switched off.
+    per destination (NIST SP 800-63B 5.2.2) before it is locked out for 24 hours (or until
+    an operator unlocks it), and the velocity limits below. A limit set to `null` is switched off.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -209,7 +213,15 @@ class RiskSettings(BaseModel):
         ge=1,
         le=1_000_000,
         description="Wrong codes per destination, across verifications, before new "
-        "verifications and checks for it are refused; a correct code resets the count.",
+        "verifications and checks for it are refused (a lockout, see `lockout_duration_s`); "
+        "a correct code resets the count.",
+    )
+    lockout_duration_s: int = Field(
+        default=DEFAULT_LOCKOUT_DURATION_S,
+        ge=60,
+        le=FAILED_CHECKS_TTL_S,
+        description="How long a destination stays locked out once it reached "
+        "`max_failed_checks`, unless an operator unlocks it first. Default 24 hours.",
     )
     # --- resends
     resend_backoff: float = Field(
@@ -493,14 +505,41 @@ async def failed_checks_reached(limiter: Limiter, risk: RiskSettings, keys: Sequ
     return any(value >= risk.max_failed_checks for value in values)
 
 
-async def note_check(limiter: Limiter, keys: Sequence[str], *, approved: bool) -> None:
+async def note_check(
+    limiter: Limiter,
+    keys: Sequence[str],
+    *,
+    approved: bool,
+    risk: RiskSettings | None = None,
+) -> list[tuple[str, int]]:
     """Count a wrong code against every destination of the verification, or reset their
-    counters after a correct one (always written: no shortcut for a zero counter)."""
+    counters after a correct one (always written: no shortcut for a zero counter).
+
+    Returns the counters this wrong code brought to `max_failed_checks` (key, count):
+    exactly one caller sees a counter reach the cap, so that caller records the lockout.
+    A counter at the cap is counted once more with `lockout_duration_s` as its expiry
+    (`incr` renews it): the lockout then ends on its own after that time, on either
+    limiter backend, while counts below the cap are kept `FAILED_CHECKS_TTL_S`.
+    """
+    risk = risk or RiskSettings()
+    reached: list[tuple[str, int]] = []
     for key in keys:
         if approved:
             await limiter.reset(key)
-        else:
-            await limiter.incr(key, ttl_s=FAILED_CHECKS_TTL_S)
+            continue
+        value = await limiter.incr(key, ttl_s=FAILED_CHECKS_TTL_S)
+        if value >= risk.max_failed_checks:
+            await limiter.incr(key, ttl_s=risk.lockout_duration_s)
+            if value == risk.max_failed_checks:
+                reached.append((key, value))
+    return reached
+
+
+def is_safe_listed(safe: frozenset[str] | set[str], hashes: Iterable[str]) -> bool:
+    """Whether every destination of a plan (its `destination_hash` values) is on the
+    application's safe list."""
+    listed = list(hashes)
+    return bool(listed) and all(h in safe for h in listed)
 
 
 async def gate_create(
@@ -514,9 +553,14 @@ async def gate_create(
     client_ip: str | None,
     user_id: str | None,
     member: str | None,
+    safe_listed: bool = False,
 ) -> CreateGate:
     """Every gate of a create, in order: the policy (geo, number type, prefix), the
     failed-check cap of each destination, then the limits, charged all or nothing.
+
+    A `safe_listed` create (every destination on the application's safe list) skips the
+    per-destination, per-prefix, per-country, per-IP and per-user limits; the policy, the
+    failed-check cap, the per-application limit and the spend still apply.
 
     Count limits cost 1 per create; the application's spend costs the first channel's
     `channel_cost` (a separate charge when that is not 1; charged only once the count
@@ -539,6 +583,8 @@ async def gate_create(
         client_ip=client_ip,
         user_id=user_id,
     )
+    if safe_listed:
+        hits = [hit for hit in hits if hit.limit.name == LimitName.APPLICATION.value]
     cost = channel_cost(risk, first.channel)
     spend = spend_hit(risk, application_id=application_id, mode=mode) if cost > 0 else None
     if spend is not None and cost == 1:

@@ -28,6 +28,7 @@ from api.errors import (
     param_error,
 )
 from api.idempotency import IdempotencyKeyHeader, check_update_id, idempotent
+from api.lockouts import record_lockouts, safe_hashes
 from api.recording import record_check, record_created
 from api.schemas import (
     DEFAULT_MAX_SENDS,
@@ -111,11 +112,19 @@ async def _active_blocks(request: Request, store: Store, principal: Principal) -
 
 
 async def _blocked_step(
-    request: Request, store: Store, principal: Principal, steps: list[ChannelStep]
+    request: Request,
+    store: Store,
+    principal: Principal,
+    steps: list[ChannelStep],
+    *,
+    safe_listed: bool = False,
 ) -> int | None:
     """The first phone step whose country or number range a risk block refuses (a block
-    set by conversion monitoring or an operator), checked before the limits are charged."""
+    set by conversion monitoring or an operator), checked before the limits are charged.
+    A safe-listed create skips automatic (conversion monitoring) blocks, not manual ones."""
     blocks = await _active_blocks(request, store, principal)
+    if safe_listed:
+        blocks = [block for block in blocks if not block.automatic]
     if not blocks:
         return None
     now = utcnow()
@@ -323,7 +332,11 @@ async def create_verification(
         )
     body = _with_app_defaults(body, principal)
     steps, country = _plan(body, principal, settings)
-    blocked_step = await _blocked_step(request, store, principal, steps)
+    safe_listed = risk.is_safe_listed(
+        await safe_hashes(request, store, principal),
+        risk.destination_hashes(secrets.code_secret, steps),
+    )
+    blocked_step = await _blocked_step(request, store, principal, steps, safe_listed=safe_listed)
     if blocked_step is not None:
         logger.info("create refused by a risk block", extra={"step_index": blocked_step})
         raise RiskPolicyRefused(risk.RefusalReason.SCOPE_BLOCKED.value, step_index=blocked_step)
@@ -344,6 +357,7 @@ async def create_verification(
             if idempotency_key is not None
             else None
         ),
+        safe_listed=safe_listed,
     )
     if gate.refusal is not None:
         logger.info("create refused by risk policy", extra={"reason": gate.refusal.reason.value})
@@ -469,6 +483,16 @@ async def _destination_hashes(
     return risk.destination_hashes(code_secret, state.channels)
 
 
+async def _plan_of(
+    service: VerificationService, verification_id: str, principal: Principal
+) -> list[ChannelStep]:
+    """The plan of a verification (to mask a destination that was just locked out)."""
+    try:
+        return list((await service.state(verification_id, principal)).channels)
+    except (ApiProblem, TemporalError, RPCError, TimeoutError):
+        return []
+
+
 @router.post(
     "/{verification_id}/check",
     response_model=CheckResponse,
@@ -525,7 +549,21 @@ async def check_verification(
     )
     metrics.count_check("approved" if result.valid else "incorrect")
     if result.valid or result.attempts_used > 0:  # an approval, or a wrong code counted
-        await risk.note_check(limiter, counters, approved=result.valid)
+        reached = await risk.note_check(
+            limiter, counters, approved=result.valid, risk=principal.risk
+        )
+        if reached:
+            await record_lockouts(
+                request,
+                store,
+                principal,
+                verification_id,
+                reached=reached,
+                counters=counters,
+                hashes=hashes,
+                steps=await _plan_of(service, verification_id, principal),
+                code_secret=secrets.code_secret,
+            )
     await record_check(
         request,
         verification_id,

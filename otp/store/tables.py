@@ -262,3 +262,47 @@ class RiskBlock(SQLModel, table=True):
     expires_at: datetime | None = None  # None: until lifted
     lifted_at: datetime | None = None
     lifted_by: str | None = Field(default=None, max_length=120)
+
+
+# --------------------------------------------------------------------- lockouts and safe list
+class Lockout(SQLModel, table=True):
+    """A destination refused after `max_failed_checks` wrong codes, from `since` until
+    `until` or until an operator lifts it. The destination is kept only as its keyed
+    hash (for equality) and masked (for people)."""
+
+    __tablename__ = "lockouts"
+    __table_args__ = (
+        Index("ix_lockouts_destination", "application_id", "mode", "destination_hash"),
+        Index("ix_lockouts_until", "until"),
+    )
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(max_length=64)
+    mode: str = Field(max_length=8)
+    destination_hash: str = Field(max_length=64)
+    to_masked: str = Field(max_length=320)
+    channel: str | None = Field(default=None, max_length=16)
+    failed_count: int = 0
+    since: datetime = Field(default_factory=utcnow)
+    until: datetime = Field(default_factory=utcnow)
+    lifted_at: datetime | None = None
+    lifted_by: str | None = Field(default=None, max_length=120)
+
+
+class SafeListEntry(SQLModel, table=True):
+    """A destination exempt from velocity limits and conversion blocks for one application
+    and mode (test numbers, staff). Removal keeps the row (`removed_at`, `removed_by`)."""
+
+    __tablename__ = "safe_list"
+    __table_args__ = (
+        Index("ix_safe_list_destination", "application_id", "mode", "destination_hash"),
+    )
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(max_length=64)
+    mode: str = Field(max_length=8)
+    destination_hash: str = Field(max_length=64)
+    to_masked: str = Field(max_length=320)
+    note: str = Field(default="", max_length=200)
+    added_by: str = Field(default="admin", max_length=120)
+    added_at: datetime = Field(default_factory=utcnow)
+    removed_at: datetime | None = None
+    removed_by: str | None = Field(default=None, max_length=120)

@@ -392,3 +392,66 @@ def test_an_application_tunes_monitoring_through_its_risk_settings() -> None:
     assert (tuned.min_volume, tuned.threshold, tuned.block_durations_s) == (5, 0.5, (60,))
     assert ConversionSettings.of(RiskSettings()) == ConversionSettings()
     assert not ConversionSettings.of(RiskSettings(conversion_enabled=False)).enabled
+
+
+async def test_the_gate_lets_safe_listed_resends_past_send_limits_and_automatic_blocks(
+    store: Store,
+) -> None:
+    """A safe-listed destination: no send limits, no automatic block; a manual block and
+    the spend still apply."""
+    from otp.events import destination_hash
+    from otp.risk import Rate, RiskSettings
+    from otp.store.applications import create_application
+    from otp.store.risk_blocks import create_block
+    from otp.store.safe_list import add_entry
+
+    secret = b"s" * 32
+    application = await create_application(
+        store,
+        name="staff",
+        risk=RiskSettings(
+            per_destination=Rate(limit=1, window_s=600), daily_spend=Rate(limit=3, window_s=60)
+        ),
+    )
+    staff, other = "+14155550123", "+14155550124"
+    await add_entry(
+        store,
+        application_id=application.id,
+        mode="test",
+        destination_hash=destination_hash(secret, staff),
+        to_masked="+1415*****23",
+    )
+    await create_block(
+        store,
+        application_id=application.id,
+        mode="test",
+        scope="prefix",
+        value=PREFIX,
+        reason="conversion monitoring",
+        automatic=True,
+        duration_s=3600,
+    )
+    gate = DeliveryGate(store, StoreLimiter(store), secret=secret)
+
+    def resend(to: str) -> DeliverInput:
+        return _deliver_input(application_id=application.id, to=to, kind=DeliveryKind.RESEND)
+
+    refused = await gate.refusal(resend(other), member="o")
+    assert refused is not None and refused.code == "low_conversion"
+    for n in range(3):  # past the destination limit of 1, up to the spend of 3
+        assert await gate.refusal(resend(staff), member=f"s{n}") is None
+    spent = await gate.refusal(resend(staff), member="s3")
+    assert spent is not None and spent.code == "spend_limit"
+    manual = await create_block(
+        store,
+        application_id=application.id,
+        mode="test",
+        scope="country",
+        value="US",
+        reason="manual",
+        automatic=False,
+    )
+    refusal = await gate.refusal(
+        _deliver_input(application_id=application.id, precounted=True), member="m"
+    )
+    assert refusal is not None and manual.id in refusal.reason
