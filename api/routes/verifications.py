@@ -57,6 +57,7 @@ from otp.destinations import (
     number_prefix,
     parse_destination,
     parse_phone,
+    range_hash,
 )
 from otp.domain import (
     Channel,
@@ -111,7 +112,11 @@ async def _active_blocks(request: Request, store: Store, principal: Principal) -
 
 
 async def _blocked_step(
-    request: Request, store: Store, principal: Principal, steps: list[ChannelStep]
+    request: Request,
+    store: Store,
+    principal: Principal,
+    steps: list[ChannelStep],
+    code_secret: bytes,
 ) -> int | None:
     """The first phone step whose country or number range a risk block refuses (a block
     set by conversion monitoring or an operator), checked before the limits are charged."""
@@ -123,8 +128,10 @@ async def _blocked_step(
         if not step.channel.is_phone:
             continue
         country, prefix = parse_phone(step.to).country, number_prefix(step.to)
+        prefix_hash = range_hash(code_secret, prefix) if prefix else None
         if any(
-            is_active(block, now) and covers(block, country=country, prefix=prefix)
+            is_active(block, now)
+            and covers(block, country=country, prefix=prefix, prefix_hash=prefix_hash)
             for block in blocks
         ):
             return index
@@ -323,7 +330,7 @@ async def create_verification(
         )
     body = _with_app_defaults(body, principal)
     steps, country = _plan(body, principal, settings)
-    blocked_step = await _blocked_step(request, store, principal, steps)
+    blocked_step = await _blocked_step(request, store, principal, steps, secrets.code_secret)
     if blocked_step is not None:
         logger.info("create refused by a risk block", extra={"step_index": blocked_step})
         raise RiskPolicyRefused(risk.RefusalReason.SCOPE_BLOCKED.value, step_index=blocked_step)
