@@ -24,6 +24,7 @@ from api.routes import (
     admin,
     analytics,
     codec,
+    erasure,
     health,
     metrics,
     sandbox,
@@ -218,6 +219,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(codec.router)
     app.include_router(admin.router)
+    app.include_router(erasure.router)
     _document_problems(app)
 
     access_logger = logging.getLogger("uvicorn.access")

@@ -563,6 +563,10 @@ from otp.cli_ops import verifications_app  # noqa: E402
 app.add_typer(verifications_app, name="verifications")
 app.command("replay")(_replay_command)
 
+from otp.cli_destinations import destinations_app  # noqa: E402
+
+app.add_typer(destinations_app, name="destinations")
+
 
 def _run() -> int:
     app(prog_name="otp")  # standalone mode: always raises SystemExit
