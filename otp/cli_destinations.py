@@ -34,7 +34,7 @@ def _run(erase: bool, application_id: str, to: str, mode: str | None, temporal: 
     from otp.domain import Mode
     from otp.settings import load_secrets
     from otp.store import Store
-    from otp.store.applications import get_application
+    from otp.store.applications import ensure_default_application, get_application
 
     settings = get_settings()
     if mode is not None and mode not in ("live", "test"):
@@ -42,18 +42,30 @@ def _run(erase: bool, application_id: str, to: str, mode: str | None, temporal: 
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     secrets = load_secrets(settings)
+    try:  # bad input fails before anything is connected to
+        erasure.subject_of(secret=secrets.code_secret, application_id="", to=to, mode=None)
+    except InvalidDestinationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--to") from None
 
     async def work() -> erasure.Report:
         store = Store(settings.store_url)
         try:
             await store.migrate()
+            await ensure_default_application(store)
             if await get_application(store, application_id=application_id) is None:
                 raise typer.BadParameter(f"no application {application_id!r}")
             client = None
             if temporal:
                 from otp.temporal import connect
 
-                client = await connect(settings, secrets)
+                try:
+                    client = await connect(settings, secrets)
+                except RuntimeError as exc:
+                    raise typer.BadParameter(
+                        f"Temporal at {settings.temporal_target} did not answer ({exc}); "
+                        "--no-temporal works on the store alone",
+                        param_hint="--no-temporal",
+                    ) from None
             action = erasure.erase_destination if erase else erasure.export_destination
             return await action(
                 store,
@@ -66,10 +78,7 @@ def _run(erase: bool, application_id: str, to: str, mode: str | None, temporal: 
         finally:
             await store.close()
 
-    try:
-        return dataclasses.asdict(asyncio.run(work()))
-    except InvalidDestinationError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--to") from None
+    return dataclasses.asdict(asyncio.run(work()))
 
 
 @destinations_app.command("export")

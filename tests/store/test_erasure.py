@@ -28,14 +28,14 @@ APP = "app_erasure"
 ERASED, KEPT = "+14155550171", "+14155550172"
 
 
-async def _seed(store: Store, vid: str, to: str, mode: str = "test") -> None:
+async def _seed(store: Store, vid: str, to: str, mode: str = "test", app: str = APP) -> None:
     now = utcnow()
     digest = destination_hash(SECRET, to)
     async with store.session() as session:
         session.add(
             VerificationRecord(
                 id=vid,
-                application_id=APP,
+                application_id=app,
                 mode=mode,
                 status="approved",
                 first_channel="sms",
@@ -57,7 +57,7 @@ async def _seed(store: Store, vid: str, to: str, mode: str = "test") -> None:
             VerificationEvent(
                 verification_id=vid,
                 key="created",
-                application_id=APP,
+                application_id=app,
                 mode=mode,
                 type="created",
                 occurred_at=now,
@@ -68,7 +68,7 @@ async def _seed(store: Store, vid: str, to: str, mode: str = "test") -> None:
             SandboxMessage(
                 message_id="msg_" + vid,
                 verification_id=vid,
-                application_id=APP,
+                application_id=app,
                 channel="sms",
                 to=to,
                 body="code",
@@ -79,15 +79,15 @@ async def _seed(store: Store, vid: str, to: str, mode: str = "test") -> None:
             WebhookMessage(
                 message_id="evt_" + vid,
                 endpoint_id="ep_1",
-                application_id=APP,
+                application_id=app,
                 mode=mode,
                 event_type="verification.approved",
                 verification_id=vid,
             )
         )
         session.add(WebhookAttempt(message_id="evt_" + vid, endpoint_id="ep_1", attempt=1))
-        session.add(RateHit(key=f"{APP}:{mode}:dst:{digest}", at=1.0))
-        session.add(Counter(key=f"{APP}:{mode}:fchk{vid[-1]}:{digest}", value=2))
+        session.add(RateHit(key=f"{app}:{mode}:dst:{digest}", at=1.0))
+        session.add(Counter(key=f"{app}:{mode}:fchk{vid[-1]}:{digest}", value=2))
         await session.commit()
 
 
