@@ -93,6 +93,8 @@ async def test_openapi_documents_every_route_and_problem(http: httpx.AsyncClient
         ("GET", "/v1/admin/applications/{application_id}/risk-blocks"),
         ("POST", "/v1/admin/applications/{application_id}/risk-blocks"),
         ("POST", "/v1/admin/applications/{application_id}/risk-blocks/{block_id}/lift"),
+        ("POST", "/v1/admin/applications/{application_id}/destinations/export"),
+        ("POST", "/v1/admin/applications/{application_id}/destinations/erase"),
         ("POST", "/v1/webhooks/twilio/status"),
         ("GET", "/v1/webhooks/meta"),
         ("POST", "/v1/webhooks/meta"),
