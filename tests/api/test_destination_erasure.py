@@ -22,6 +22,7 @@ from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store.applications import ensure_default_application
 from tests.api.conftest import Keys, read_messages, wrong_code
+from tests.cli.helpers import free_port
 from tests.conftest import real_worker
 
 ADMIN_TOKEN = "admin-token-for-the-erasure-tests-0123456789"
@@ -120,6 +121,13 @@ async def test_erasing_a_destination_leaves_nothing_reachable_and_keeps_the_coun
     dev_env: WorkflowEnvironment,
     secrets: Secrets,
 ) -> None:
+    # An endpoint that never answers: the webhook deliveries keep running (and retrying).
+    endpoint = await http.post(
+        "/v1/webhook-endpoints",
+        json={"url": f"http://127.0.0.1:{free_port()}/hooks"},
+        headers=keys.test_headers,
+    )
+    assert endpoint.status_code == 201, endpoint.text
     erased = [await _start(http, keys, ERASED) for _ in range(3)]
     kept = await _start(http, keys, KEPT)
     for vid in [*erased, kept]:
@@ -147,18 +155,23 @@ async def test_erasing_a_destination_leaves_nothing_reachable_and_keeps_the_coun
     assert report["tables"]["sandbox_messages"] == 3
     assert report["tables"]["verification_events"] >= 9
     assert report["tables"]["counters"] == 1  # the failed check
-    assert {e["workflow_id"] for e in report["executions"]} == set(erased)
+    kinds = {e["workflow_id"]: e["kind"] for e in report["executions"]}
+    deliveries = [w for w, kind in kinds.items() if kind == "webhook_delivery"]
+    assert {w for w, kind in kinds.items() if kind == "verification"} == set(erased)
+    assert len(deliveries) >= 3 and report["tables"]["webhook_messages"] == len(deliveries)
     assert {r["to"] for r in report["rows"]["sandbox_messages"]} == {ERASED}
     assert kept not in json.dumps(report)
 
     done = await http.post(f"{BASE}/erase", json={"to": ERASED, "mode": "test"}, headers=ADMIN)
     assert done.status_code == 200, done.text
     result = done.json()
-    assert sorted(result["executions_deleted"]) == sorted(erased)
+    assert sorted(result["executions_deleted"]) == sorted([*erased, *deliveries])
     assert result["tables"]["verifications"] == 3  # anonymised, not deleted
     assert result["tables"]["verification_destinations"] == 3
     assert result["rows"] is None
 
+    for workflow_id in deliveries:
+        await _gone_from_temporal(dev_env, workflow_id)
     for vid in erased:
         await _gone_from_temporal(dev_env, vid)
         response = await http.get(f"/v1/verifications/{vid}", headers=keys.test_headers)
