@@ -25,6 +25,7 @@ from api.routes import (
     admin_lockouts,
     analytics,
     codec,
+    erasure,
     health,
     metrics,
     sandbox,
@@ -220,6 +221,7 @@ def create_app(
     app.include_router(codec.router)
     app.include_router(admin.router)
     app.include_router(admin_lockouts.router)
+    app.include_router(erasure.router)
     _document_problems(app)
 
     access_logger = logging.getLogger("uvicorn.access")

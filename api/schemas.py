@@ -213,7 +213,7 @@ class CheckRequest(_Request):
 # ----------------------------------------------------------------- responses
 class ChannelStepPublic(BaseModel):
     channel: Channel
-    to: str = Field(description="Masked destination.", examples=["+1415*****23"])
+    to: str = Field(description="Masked destination.", examples=["+1********23"])
     timeout_s: int
 
 
@@ -223,7 +223,7 @@ class VerificationCreated(BaseModel):
     id: str = Field(examples=["ver_k5xwq2m3b7c4d5e6f7g2h3j4kq"])
     status: Status = Field(examples=["pending"])
     mode: Mode
-    to: str = Field(description="Masked destination of the first step.", examples=["+1415*****23"])
+    to: str = Field(description="Masked destination of the first step.", examples=["+1********23"])
     channels: list[ChannelStepPublic]
     code_length: int
     code_type: CodeType

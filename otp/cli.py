@@ -571,6 +571,10 @@ risk_app.command("lockouts")(_lockouts.lockouts)
 risk_app.command("unlock")(_lockouts.unlock)
 risk_app.add_typer(_lockouts.safe_list_app, name="safe-list")
 
+from otp.cli_destinations import destinations_app  # noqa: E402
+
+app.add_typer(destinations_app, name="destinations")
+
 
 def _run() -> int:
     app(prog_name="otp")  # standalone mode: always raises SystemExit

@@ -3,8 +3,9 @@
 SMS pumping (artificially inflated traffic) starts verifications to number ranges an
 attacker is paid for and never checks a code. Its signature is a conversion rate
 (approved ÷ started) near zero where real users convert at 60-90 %. For one application
-and mode, over a rolling window (`window_s`, default 1 h), per number prefix (the number
-without its last 4 digits) and per country:
+and mode, over a rolling window (`window_s`, default 1 h), per number range (the number
+without its last 4 digits, known to the store only by its keyed hash, `range_hash`) and
+per country:
 
 - only verifications that have had their chance are judged: finished ones, and pending
   ones created more than `grace_s` (default 120 s) ago. A fresh legitimate burst (a
@@ -25,6 +26,9 @@ block and is refused, and so is every later one, with no further provider call. 
 aggregate query per scope is skipped while a cached answer (`cache_s`, default 5 s) plus
 the verifications this process has let through since cannot reach a decision: queries
 stay rare for healthy traffic and the threshold is exact within one worker process.
+
+An automatic range block holds the range's keyed hash, which matching uses, and only a
+short clear range (`short_range`: the country code and a few digits) for operators.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, func
 from sqlmodel import col, select
 
-from otp.destinations import number_prefix
+from otp.destinations import number_prefix, range_hash, short_range
 from otp.domain import ChannelStep, DeliverInput
 from otp.events import destination_hash
 from otp.limits import Decision, Hit, Limiter
@@ -165,8 +169,11 @@ async def scope_stats(
     exclude_id: str | None = None,
 ) -> Stats:
     """One aggregate query: verifications of the scope created in [since, now), judged
-    (finished, or created before `judged_before`), not blocked, `exclude_id` left out."""
-    column = VerificationRecord.prefix if scope is BlockScope.PREFIX else VerificationRecord.country
+    (finished, or created before `judged_before`), not blocked, `exclude_id` left out.
+    For the prefix scope `value` is the range hash."""
+    column = (
+        VerificationRecord.prefix_hash if scope is BlockScope.PREFIX else VerificationRecord.country
+    )
     approved = func.coalesce(
         func.sum(case((col(VerificationRecord.status) == "approved", 1), else_=0)), 0
     )
@@ -204,17 +211,20 @@ _CACHE_MAX = 10_000
 class ConversionMonitor:
     """Refuses sends to blocked scopes and blocks scopes whose conversion collapsed.
 
-    One per worker process (it caches per scope). `clock` and `monotonic` are for tests.
+    One per worker process (it caches per scope). `secret` keys the range hashes (the
+    server's code secret, as for destination hashes). `clock` and `monotonic` are for tests.
     """
 
     def __init__(
         self,
         store: Store,
         *,
+        secret: bytes,
         clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
+        self._secret = secret
         self._clock = clock
         self._monotonic = monotonic
         self._cache: dict[tuple[str, str, str, str], _Cached] = {}
@@ -230,25 +240,29 @@ class ConversionMonitor:
         prefix: str | None,
         settings: ConversionSettings | None = None,
     ) -> RiskBlock | None:
-        """The block that refuses this send (one in force, or one made now), else None."""
+        """The block that refuses this send (one in force, or one made now), else None.
+        `prefix` is the number's range (`number_prefix`), never stored."""
         settings = settings or ConversionSettings()
         now = self._clock()
+        prefix_hash = range_hash(self._secret, prefix) if prefix else None
         active = await blocks.find_active_block(
             self._store,
             application_id=application_id,
             mode=str(mode),
             country=country,
             prefix=prefix,
+            prefix_hash=prefix_hash,
             now=now,
         )
         if active is not None or not settings.enabled:
             return active
-        scopes = [(BlockScope.PREFIX, prefix), (BlockScope.COUNTRY, country)]
-        for scope, value in scopes:
+        shown = (short_range(prefix + "0000") if prefix else None) or ""
+        scopes = [(BlockScope.PREFIX, prefix_hash, shown), (BlockScope.COUNTRY, country, country)]
+        for scope, value, label in scopes:
             if not value:
                 continue
             made = await self._evaluate(
-                application_id, str(mode), scope, value, verification_id, settings, now
+                application_id, str(mode), scope, value, label or "", verification_id, settings, now
             )
             if made is not None:
                 return made
@@ -260,10 +274,13 @@ class ConversionMonitor:
         mode: str,
         scope: BlockScope,
         value: str,
+        label: str,
         verification_id: str,
         settings: ConversionSettings,
         now: datetime,
     ) -> RiskBlock | None:
+        """Judge one scope; `value` is a country or a range hash, `label` what a block
+        shows of it."""
         key = (application_id, mode, scope.value, value)
         min_volume = settings.min_volume_of(scope)
         cached = self._cache.get(key)
@@ -293,12 +310,15 @@ class ConversionMonitor:
                 application_id=application_id,
                 mode=mode,
                 country=value if scope is BlockScope.COUNTRY else None,
-                prefix=value if scope is BlockScope.PREFIX else None,
+                prefix=None,
+                prefix_hash=value if scope is BlockScope.PREFIX else None,
                 now=self._clock(),
             )
             if existing is not None:
                 return existing
-            return await self._block(application_id, mode, scope, value, stats, settings, now)
+            return await self._block(
+                application_id, mode, scope, value, label, stats, settings, now
+            )
 
     async def _stats(
         self,
@@ -334,6 +354,7 @@ class ConversionMonitor:
         mode: str,
         scope: BlockScope,
         value: str,
+        label: str,
         stats: Stats,
         settings: ConversionSettings,
         now: datetime,
@@ -357,7 +378,8 @@ class ConversionMonitor:
             application_id=application_id,
             mode=mode,
             scope=scope,
-            value=value,
+            value=label,
+            value_hash=value if scope is BlockScope.PREFIX else None,
             reason=block_reason(scope, stats, settings),
             automatic=True,
             level=level,
@@ -372,7 +394,7 @@ class ConversionMonitor:
                 "application_id": application_id,
                 "mode": mode,
                 "scope": scope.value,
-                "value": value,
+                "value": label,
                 "level": level,
                 "started": stats.started,
                 "approved": stats.approved,
@@ -458,7 +480,7 @@ class DeliveryGate:
         self._limiter = limiter
         self._secret = secret
         self._conversion = conversion or ConversionSettings()
-        self.monitor = monitor or ConversionMonitor(store)
+        self.monitor = monitor or ConversionMonitor(store, secret=secret)
         self._settings_ttl_s = settings_ttl_s
         self._risk: dict[str, tuple[RiskSettings, float]] = {}
         self._safe: dict[tuple[str, str], tuple[frozenset[str], float]] = {}

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from otp.destinations import mask, number_prefix
+from otp.destinations import mask, number_prefix, range_hash
 from otp.domain import (
     WEBHOOK_EVENT_OF,
     Channel,
+    ChannelStep,
     DeliveryReceiptInput,
     DeliveryStatus,
     EventType,
@@ -327,7 +328,7 @@ def record_of_state(
         channels=[step.channel.value for step in plan],
         country=verification.country,
         to_masked=mask(plan[0].to) if plan else "",
-        prefix=next((number_prefix(step.to) for step in plan if step.channel.is_phone), None),
+        prefix_hash=_prefix_hash(plan, code_secret),
         client_ref=state.client_ref,
         created_at=state.created_at,
         expires_at=state.expires_at,
@@ -344,6 +345,12 @@ def record_of_state(
         final=final,
         snapshot=masked_snapshot(state),
     )
+
+
+def _prefix_hash(plan: Sequence[ChannelStep], code_secret: bytes) -> str | None:
+    """The range hash of the plan's first phone destination (conversion monitoring)."""
+    prefix = next((number_prefix(step.to) for step in plan if step.channel.is_phone), None)
+    return range_hash(code_secret, prefix) if prefix else None
 
 
 def masked_snapshot(state: VerificationState) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from otp.destinations import number_prefix
+from otp.destinations import number_prefix, range_hash
 from otp.domain import Channel, ChannelStep, Mode
 from otp.events import destination_hash
 from otp.limits import Decision, Hit, Limit, Limiter
@@ -432,7 +432,12 @@ def send_hits(
     prefix = number_prefix(step.to) if step.channel.is_phone else None
     country = _country_of(step.to) if step.channel.is_phone else None
     if risk.per_prefix is not None and prefix is not None:
-        hits.append(Hit(f"{scope}:pfx:{prefix}", risk.per_prefix.named(LimitName.PREFIX)))
+        hits.append(
+            Hit(
+                f"{scope}:pfx:{range_hash(secret, prefix)}",
+                risk.per_prefix.named(LimitName.PREFIX),
+            )
+        )
     if risk.per_country_day is not None and country:
         hits.append(Hit(f"{scope}:cc:{country}", risk.per_country_day.named(LimitName.COUNTRY)))
     return hits

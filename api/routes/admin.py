@@ -360,7 +360,10 @@ class RiskBlockPublic(BaseModel):
     application_id: str
     mode: Mode
     scope: risk_blocks.BlockScope = Field(description="`country` or `prefix`.")
-    value: str = Field(description="`US`, or a number prefix such as `+1415555`.")
+    value: str = Field(
+        description="`US`, or a number prefix such as `+1415555`; an automatic block shows "
+        "only a short range (`+1415`) and matches the blocked range by its keyed hash."
+    )
     reason: str
     automatic: bool = Field(description="Made by conversion monitoring (else by an operator).")
     level: int = Field(description="The how-manieth automatic block of this scope (escalation).")

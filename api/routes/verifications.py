@@ -58,6 +58,7 @@ from otp.destinations import (
     number_prefix,
     parse_destination,
     parse_phone,
+    range_hash,
 )
 from otp.domain import (
     Channel,
@@ -116,6 +117,7 @@ async def _blocked_step(
     store: Store,
     principal: Principal,
     steps: list[ChannelStep],
+    code_secret: bytes,
     *,
     safe_listed: bool = False,
 ) -> int | None:
@@ -132,8 +134,10 @@ async def _blocked_step(
         if not step.channel.is_phone:
             continue
         country, prefix = parse_phone(step.to).country, number_prefix(step.to)
+        prefix_hash = range_hash(code_secret, prefix) if prefix else None
         if any(
-            is_active(block, now) and covers(block, country=country, prefix=prefix)
+            is_active(block, now)
+            and covers(block, country=country, prefix=prefix, prefix_hash=prefix_hash)
             for block in blocks
         ):
             return index
@@ -336,7 +340,9 @@ async def create_verification(
         await safe_hashes(request, store, principal),
         risk.destination_hashes(secrets.code_secret, steps),
     )
-    blocked_step = await _blocked_step(request, store, principal, steps, safe_listed=safe_listed)
+    blocked_step = await _blocked_step(
+        request, store, principal, steps, secrets.code_secret, safe_listed=safe_listed
+    )
     if blocked_step is not None:
         logger.info("create refused by a risk block", extra={"step_index": blocked_step})
         raise RiskPolicyRefused(risk.RefusalReason.SCOPE_BLOCKED.value, step_index=blocked_step)

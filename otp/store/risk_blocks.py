@@ -5,6 +5,12 @@ operator lifts it. Automatic blocks come from conversion monitoring (`otp.conver
 and carry a `level`: the how-manieth automatic block of the same scope it is, which
 sets its duration. Lifting a block changes nothing else: the next automatic block of
 that scope still escalates. Every query is scoped by application id AND mode.
+
+Prefix blocks come in two kinds. One an operator typed holds its prefix in the clear and
+matches every number starting with it (the number's prefixes are computed at check time,
+nothing of the number is stored). An automatic one holds the keyed hash of the blocked
+range (`value_hash`, matched against the number's `range_hash`) and only a short clear
+range (`otp.destinations.short_range`) for people to read.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ BLOCK_ID_RE = re.compile(r"^blk_[a-z2-7]{24}$")
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 # `+` and 4 to 14 digits: a country code alone up to a number minus its last digit.
 _PREFIX_RE = re.compile(r"^\+[1-9][0-9]{3,13}$")
+# What an automatic block shows of its range: + and a country code, perhaps a few digits.
+_SHORT_RANGE_RE = re.compile(r"^\+[1-9][0-9]{0,13}$")
 REASON_MAX = 300
 
 
@@ -39,7 +47,7 @@ def new_block_id() -> str:
     return BLOCK_ID_PREFIX + base64.b32encode(_random.token_bytes(15)).decode().lower()
 
 
-def normalize_value(scope: BlockScope | str, value: str) -> str:
+def normalize_value(scope: BlockScope | str, value: str, *, hashed: bool = False) -> str:
     """The canonical form of a block's value; ValueError when it is not one.
 
     Country: ISO 3166-1 alpha-2, upper case (`us` → `US`). Prefix: `+` and digits, spaces
@@ -52,6 +60,8 @@ def normalize_value(scope: BlockScope | str, value: str) -> str:
             raise ValueError("a country is two letters (ISO 3166-1 alpha-2), e.g. US")
         return text
     text = re.sub(r"[\s\-()]", "", text)
+    if hashed and _SHORT_RANGE_RE.match(text):
+        return text
     if not _PREFIX_RE.match(text):
         raise ValueError("a prefix is + and 4 to 14 digits, e.g. +1415555")
     return text
@@ -67,11 +77,20 @@ def _prefix_heads(prefix: str) -> list[str]:
     return [prefix[:n] for n in range(5, len(prefix) + 1)]
 
 
-def covers(block: RiskBlock, *, country: str | None, prefix: str | None) -> bool:
+def covers(
+    block: RiskBlock,
+    *,
+    country: str | None,
+    prefix: str | None,
+    prefix_hash: str | None = None,
+) -> bool:
     """Whether the block refuses a destination in `country` whose number starts with
-    `prefix` (the rule `find_active_block` queries; activity is checked apart)."""
+    `prefix` (range hash `prefix_hash`): the rule `find_active_block` queries; activity
+    is checked apart."""
     if block.scope == BlockScope.COUNTRY.value:
         return country is not None and block.value == country
+    if block.value_hash is not None:
+        return prefix_hash is not None and block.value_hash == prefix_hash
     return prefix is not None and block.value in _prefix_heads(prefix)
 
 
@@ -94,15 +113,20 @@ async def create_block(
     level: int = 1,
     duration_s: int | None = None,
     now: datetime | None = None,
+    value_hash: str | None = None,
 ) -> RiskBlock:
-    """A new block, active at once; `duration_s` None: until lifted. `value` is normalised."""
+    """A new block, active at once; `duration_s` None: until lifted. `value` is normalised.
+
+    `value_hash` (prefix scope): the block matches that range hash only, and `value` is
+    just the short range shown to people."""
     created = now or utcnow()
     row = RiskBlock(
         id=new_block_id(),
         application_id=application_id,
         mode=str(mode),
         scope=BlockScope(scope).value,
-        value=normalize_value(scope, value),
+        value=normalize_value(scope, value, hashed=value_hash is not None),
+        value_hash=value_hash if BlockScope(scope) is BlockScope.PREFIX else None,
         reason=reason[:REASON_MAX],
         automatic=automatic,
         level=level,
@@ -178,11 +202,14 @@ async def find_active_block(
     country: str | None,
     prefix: str | None,
     now: datetime | None = None,
+    prefix_hash: str | None = None,
 ) -> RiskBlock | None:
-    """The block refusing a destination in `country` whose number starts with `prefix`.
+    """The block refusing a destination in `country` whose number starts with `prefix`
+    (range hash `prefix_hash`).
 
-    A prefix block matches every longer prefix too (`+1415` blocks `+1415555`). When
-    several match, the one expiring last (a block until lifted first) wins.
+    An operator's prefix block matches every longer prefix too (`+1415` blocks
+    `+1415555`); an automatic one matches its range hash only. When several match, the
+    one expiring last (a block until lifted first) wins.
     """
     matches = []
     if country:
@@ -193,7 +220,15 @@ async def find_active_block(
         matches.append(
             and_(
                 col(RiskBlock.scope) == BlockScope.PREFIX.value,
+                col(RiskBlock.value_hash).is_(None),
                 col(RiskBlock.value).in_(_prefix_heads(prefix)),
+            )
+        )
+    if prefix_hash:
+        matches.append(
+            and_(
+                col(RiskBlock.scope) == BlockScope.PREFIX.value,
+                col(RiskBlock.value_hash) == prefix_hash,
             )
         )
     if not matches:
@@ -239,6 +274,20 @@ async def lift_block(
         return row
 
 
+def _scope_is(scope: BlockScope | str, value: str) -> ColumnElement[bool]:
+    """Blocks of one scope: a country, a range by its hash, or a prefix typed in the clear
+    (on blocks that have no hash)."""
+    if BlockScope(scope) is BlockScope.PREFIX:
+        return and_(
+            col(RiskBlock.scope) == BlockScope.PREFIX.value,
+            or_(
+                col(RiskBlock.value_hash) == value,
+                and_(col(RiskBlock.value_hash).is_(None), col(RiskBlock.value) == value),
+            ),
+        )
+    return and_(col(RiskBlock.scope) == BlockScope.COUNTRY.value, col(RiskBlock.value) == value)
+
+
 async def count_automatic_blocks(
     store: Store,
     *,
@@ -248,12 +297,12 @@ async def count_automatic_blocks(
     value: str,
     since: datetime | None = None,
 ) -> int:
-    """Automatic blocks of this scope created since `since` (lifted or expired included)."""
+    """Automatic blocks of this scope created since `since` (lifted or expired included).
+    For the prefix scope `value` is the range hash."""
     query = select(func.count()).where(
         RiskBlock.application_id == application_id,
         RiskBlock.mode == str(mode),
-        RiskBlock.scope == BlockScope(scope).value,
-        RiskBlock.value == value,
+        _scope_is(scope, value),
         col(RiskBlock.automatic).is_(True),
     )
     if since is not None:
@@ -272,15 +321,15 @@ async def last_block_end(
     now: datetime | None = None,
 ) -> datetime | None:
     """When the latest block of this exact scope ended (lifted, or expired before `now`);
-    None when it never had one, or one is still active."""
+    None when it never had one, or one is still active. For the prefix scope `value` is
+    the range hash (the scopes conversion monitoring judges)."""
     now = now or utcnow()
     query = (
         select(RiskBlock)
         .where(
             RiskBlock.application_id == application_id,
             RiskBlock.mode == str(mode),
-            RiskBlock.scope == BlockScope(scope).value,
-            RiskBlock.value == value,
+            _scope_is(scope, value),
         )
         .order_by(col(RiskBlock.created_at).desc())
         .limit(1)

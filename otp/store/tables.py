@@ -1,7 +1,7 @@
 """Every table of the store (SQLModel). Changing one needs an Alembic migration.
 
-Nothing here ever holds a code. Destinations appear only masked (`+1415*****23`) and
-as a keyed hash for exact search; secrets (webhook signing secrets, stored idempotent
+Nothing here ever holds a code. Destinations appear only masked (`+1********23`) and
+as a keyed hash for exact search, number ranges only as a keyed hash; secrets (webhook signing secrets, stored idempotent
 responses) are sealed with the payload codec's AES-GCM key (`otp.sealed`).
 """
 
@@ -91,9 +91,10 @@ class VerificationRecord(SQLModel, table=True):
     channel: str = Field(index=True, max_length=16)
     channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     country: str | None = Field(default=None, index=True, max_length=2)
-    # A phone destination without its last 4 digits (`+1415555`): the number range that
-    # conversion monitoring watches. None for email.
-    prefix: str | None = Field(default=None, index=True, max_length=16)
+    # Keyed hash (`otp.destinations.range_hash`) of the number range (a phone destination
+    # without its last 4 digits) that conversion monitoring groups by. None for email, and
+    # for rows written before the range was hashed.
+    prefix_hash: str | None = Field(default=None, index=True, max_length=64)
     to_masked: str = Field(default="", max_length=320)
     client_ref: str | None = Field(default=None, index=True, max_length=128)
     created_at: datetime
@@ -254,7 +255,11 @@ class RiskBlock(SQLModel, table=True):
     application_id: str = Field(max_length=64)
     mode: str = Field(max_length=8)
     scope: str = Field(max_length=16)  # country | prefix
+    # Country, operator-typed prefix, or (automatic prefix blocks) only a short clear range
+    # for people to read (`otp.destinations.short_range`).
     value: str = Field(max_length=16)
+    # Automatic prefix blocks: the keyed hash of the blocked range, what matching uses.
+    value_hash: str | None = Field(default=None, index=True, max_length=64)
     reason: str = Field(max_length=300)
     automatic: bool = True
     level: int = 1  # how many times this scope was blocked automatically (escalation)

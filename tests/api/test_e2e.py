@@ -57,8 +57,8 @@ async def test_start_read_inbox_wrong_then_right_code_then_recheck(
         vid = body["id"]
         assert created.headers["location"] == f"/v1/verifications/{vid}"
         assert body["status"] == "pending"
-        assert body["to"] == "+1415*****23"  # normalised to E.164, then masked
-        assert body["channels"] == [{"channel": "sms", "to": "+1415*****23", "timeout_s": 60}]
+        assert body["to"] == "+1********23"  # normalised to E.164, then masked
+        assert body["channels"] == [{"channel": "sms", "to": "+1********23", "timeout_s": 60}]
         assert body["attempts_remaining"] == 5
         assert body["mode"] == "test"
         assert body["client_ref"] == "signup-1"
@@ -114,7 +114,7 @@ async def test_start_read_inbox_wrong_then_right_code_then_recheck(
         assert state["attempts_used"] == 2
         assert state["attempts_remaining"] == 3
         assert state["finished_at"] is not None
-        assert state["to"] == "+1415*****23"
+        assert state["to"] == "+1********23"
         assert [(d["channel"], d["status"], d["kind"]) for d in state["deliveries"]] == [
             ("sms", "delivered", "step")
         ]

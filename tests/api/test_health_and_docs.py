@@ -98,6 +98,8 @@ async def test_openapi_documents_every_route_and_problem(http: httpx.AsyncClient
         ("POST", "/v1/admin/applications/{application_id}/safe-list"),
         ("GET", "/v1/admin/applications/{application_id}/safe-list"),
         ("DELETE", "/v1/admin/applications/{application_id}/safe-list/{entry_id}"),
+        ("POST", "/v1/admin/applications/{application_id}/destinations/export"),
+        ("POST", "/v1/admin/applications/{application_id}/destinations/erase"),
         ("POST", "/v1/webhooks/twilio/status"),
         ("GET", "/v1/webhooks/meta"),
         ("POST", "/v1/webhooks/meta"),

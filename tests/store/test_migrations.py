@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -97,3 +98,69 @@ async def test_upgrading_a_populated_database_keeps_its_rows(
             await conn.execute(text("SELECT risk FROM applications WHERE id = 'app_old'"))
         ).scalar()
     assert risk in ({}, "{}")
+
+
+async def test_0004_keeps_no_clear_range_and_rewrites_old_masks(any_store: Store) -> None:
+    """Rows from 0002: clear ranges go (hash columns stay NULL, automatic range blocks are
+    lifted and shortened, clear-range limiter keys deleted) and masks get the new form."""
+    from alembic import command
+
+    from otp.migrations import alembic_config
+
+    snapshot = '{"channels": [{"channel": "sms", "to": "+1415*****23"}], "status": "pending"}'
+    async with any_store.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0002"))
+        await conn.execute(
+            text(
+                "INSERT INTO verifications (id, application_id, mode, status, first_channel,"
+                " channel, channels, country, prefix, to_masked, created_at, expires_at,"
+                " updated_at, attempts_used, max_attempts, sends, wrong_checks, fallbacks,"
+                " delivered, final, snapshot) VALUES ('ver_old', 'default', 'test', 'pending',"
+                " 'sms', 'sms', '[\"sms\"]', 'US', '+1415555', '+1415*****23',"
+                " '2026-01-01 00:00:00', '2026-01-01 00:10:00', '2026-01-01 00:00:00',"
+                f" 0, 5, 1, 0, 0, false, false, '{snapshot}')"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO verification_events (verification_id, key, application_id, mode,"
+                " type, occurred_at, recorded_at, to_masked, webhooks_dispatched) VALUES"
+                " ('ver_old', 'k1', 'default', 'test', 'sent', '2026-01-01 00:00:00',"
+                " '2026-01-01 00:00:00', '+4420******58', false)"
+            )
+        )
+        for block_id, automatic in (("blk_auto", "true"), ("blk_manual", "false")):
+            await conn.execute(
+                text(
+                    "INSERT INTO risk_blocks (id, application_id, mode, scope, value, reason,"
+                    f" automatic, level, created_at) VALUES ('{block_id}', 'default', 'test',"
+                    f" 'prefix', '+1415555', 'r', {automatic}, 1, '2026-01-01 00:00:00')"
+                )
+            )
+        await conn.execute(
+            text(
+                "INSERT INTO rate_hits (key, at, cost) VALUES"
+                " ('default:test:pfx:+1415555', 1.0, 1), ('default:test:cc:US', 1.0, 1)"
+            )
+        )
+    await any_store.migrate()
+    async with any_store.engine.connect() as conn:
+        record = (
+            await conn.execute(text("SELECT to_masked, prefix_hash, snapshot FROM verifications"))
+        ).one()
+        event = (await conn.execute(text("SELECT to_masked FROM verification_events"))).scalar()
+        found = (
+            await conn.execute(
+                text("SELECT id, value, value_hash, lifted_by FROM risk_blocks ORDER BY id")
+            )
+        ).all()
+        keys = (await conn.execute(text("SELECT key FROM rate_hits"))).scalars().all()
+    stored = record.snapshot if isinstance(record.snapshot, dict) else json.loads(record.snapshot)
+    assert (record.to_masked, record.prefix_hash) == ("+1********23", None)
+    assert stored["channels"][0]["to"] == "+1********23" and stored["status"] == "pending"
+    assert event == "+44********58"
+    assert [tuple(row) for row in found] == [
+        ("blk_auto", "+1415", None, "migration 0004"),
+        ("blk_manual", "+1415555", None, None),  # typed by an operator: kept as it is
+    ]
+    assert keys == ["default:test:cc:US"]

@@ -18,6 +18,7 @@ from otp.conversion import (
     must_block,
     scope_stats,
 )
+from otp.destinations import range_hash
 from otp.domain import Channel, CodeType, DeliverInput, DeliveryKind, Mode
 from otp.limits.store import StoreLimiter
 from otp.store import Store, VerificationRecord, utcnow
@@ -25,6 +26,7 @@ from otp.store.risk_blocks import BlockScope, lift_block, list_blocks
 
 APP = "app_conv"
 PREFIX = "+1415555"
+SECRET = b"s" * 32
 _ids = itertools.count()
 
 
@@ -70,7 +72,7 @@ async def seed(
                     first_channel="sms",
                     channel="sms",
                     country=country,
-                    prefix=prefix,
+                    prefix_hash=range_hash(SECRET, prefix) if prefix else None,
                     created_at=created,
                     expires_at=created + timedelta(minutes=10),
                     finished_at=created + timedelta(seconds=30) if finished else None,
@@ -146,14 +148,15 @@ async def test_stats_count_only_judged_unblocked_records_in_the_window(store: St
             exclude_id=exclude,
         )
 
-    assert await stats(BlockScope.PREFIX, PREFIX, excluded[0]) == Stats(started=9, approved=2)
-    assert await stats(BlockScope.PREFIX, PREFIX) == Stats(started=10, approved=2)
+    prefix = range_hash(SECRET, PREFIX)
+    assert await stats(BlockScope.PREFIX, prefix, excluded[0]) == Stats(started=9, approved=2)
+    assert await stats(BlockScope.PREFIX, prefix) == Stats(started=10, approved=2)
     assert await stats(BlockScope.COUNTRY, "US") == Stats(started=13, approved=2)
-    assert await stats(BlockScope.PREFIX, "+4477") == Stats(0, 0)
+    assert await stats(BlockScope.PREFIX, range_hash(SECRET, "+4477")) == Stats(0, 0)
 
 
 def _monitor(store: Store, clock: Clock) -> ConversionMonitor:
-    return ConversionMonitor(store, clock=clock, monotonic=clock.monotonic)
+    return ConversionMonitor(store, secret=SECRET, clock=clock, monotonic=clock.monotonic)
 
 
 async def _refuse(
@@ -195,7 +198,9 @@ async def test_known_answers_min_volume_and_threshold(store: Store) -> None:
     blocked = await _refuse(monitor, settings)
     assert blocked is not None
     [block] = await list_blocks(store, application_id=APP, mode="test")
-    assert (block.id, block.scope, block.value, block.level) == (blocked, "prefix", PREFIX, 1)
+    # The block shows only a short range (country code and 3 digits); it matches the hash.
+    assert (block.id, block.scope, block.value, block.level) == (blocked, "prefix", "+1415", 1)
+    assert block.value_hash == range_hash(SECRET, PREFIX)
     assert block.automatic and block.expires_at == clock.now + timedelta(hours=1)
     assert "2 of 10 verifications to this prefix approved (20 %)" in block.reason
     # In force for the prefix (and any number in it), not for the next range.
@@ -324,7 +329,7 @@ def _deliver_input(**overrides: object) -> DeliverInput:
 
 async def test_the_gate_charges_only_sends_the_api_did_not_count(store: Store) -> None:
     """Default limits: 5 sends per destination per 10 min; the member makes retries free."""
-    gate = DeliveryGate(store, StoreLimiter(store), secret=b"s" * 32)
+    gate = DeliveryGate(store, StoreLimiter(store), secret=SECRET)
     for _ in range(8):  # first sends: charged by the API at create, not here
         assert await gate.refusal(_deliver_input(precounted=True), member="first") is None
     resend = _deliver_input(kind=DeliveryKind.RESEND)
@@ -350,7 +355,7 @@ async def test_the_gate_uses_the_application_risk_settings(store: Store) -> None
         name="tight",
         risk=RiskSettings(per_destination=None, per_prefix=Rate(limit=2, window_s=60)),
     )
-    gate = DeliveryGate(store, StoreLimiter(store), secret=b"s" * 32)
+    gate = DeliveryGate(store, StoreLimiter(store), secret=SECRET)
 
     def fallback(to: str) -> DeliverInput:
         return _deliver_input(application_id=application.id, to=to, step_index=1)
@@ -374,7 +379,7 @@ async def test_the_gate_refuses_blocked_scopes_on_phone_channels_only(store: Sto
         reason="manual: fraud wave",
         automatic=False,
     )
-    gate = DeliveryGate(store, None, secret=b"s" * 32)
+    gate = DeliveryGate(store, None, secret=SECRET)
     refusal = await gate.refusal(_deliver_input(precounted=True), member="k")
     assert refusal == GateRefusal(
         f"risk block {block.id} on country US: manual: fraud wave", "country_blocked"

@@ -86,8 +86,9 @@ def test_parse_destination_follows_the_channel() -> None:
 @pytest.mark.parametrize(
     ("value", "masked"),
     [
-        ("+14155552671", "+1415*****71"),
-        ("+442079460958", "+4420******58"),
+        ("+14155552671", "+1********71"),
+        ("+442079460958", "+44********58"),
+        ("+3531234567", "+353*****67"),
         ("alice@example.com", "a***@example.com"),
         ("+12345", "******"),
     ],
@@ -95,3 +96,26 @@ def test_parse_destination_follows_the_channel() -> None:
 def test_mask(value: str, masked: str) -> None:
     assert mask(value) == masked
     assert len(mask(value)) == len(value) or "@" in value
+    assert mask(mask(value)) == mask(value)  # a snapshot's destination is masked already
+
+
+@pytest.mark.parametrize(
+    ("number", "short"),
+    [
+        ("+14155552671", "+1415"),
+        ("+442079460958", "+44207"),
+        ("+3531234567", "+353"),
+        ("+4915112345678", "+491511"),
+    ],
+)
+def test_short_range_and_mask_leave_at_least_five_digits_unknown(number: str, short: str) -> None:
+    from otp.destinations import number_prefix, range_hash, short_range
+
+    assert short_range(number) == short
+    known = len(short) - 1 + 2  # the short range's digits and the mask's last two
+    assert len(number) - 1 - known >= 5
+    prefix = number_prefix(number)
+    assert prefix is not None
+    digest = range_hash(b"k" * 32, prefix)
+    assert len(digest) == 64 and prefix not in digest
+    assert digest != range_hash(b"j" * 32, prefix)  # keyed
