@@ -110,14 +110,14 @@ async def test_lockout_is_listed_webhooked_lifted_and_the_right_code_then_approv
     payload = json.loads(request.body)
     assert payload["type"] == "destination.locked"
     data = payload["data"]
-    assert data["to"] == "+1415*****88" and data["channel"] == "sms"
+    assert data["to"] == "+1********88" and data["channel"] == "sms"
     assert data["failed_count"] == 3 and data["id"] == first and data["mode"] == "test"
     assert at(data["until"]) - at(data["since"]) == timedelta(hours=1)
 
     listed = await http.get(f"/v1/admin/applications/{app_id}/lockouts", headers=ADMIN)
     assert listed.status_code == 200, listed.text
     (lockout,) = listed.json()["lockouts"]
-    assert lockout["to"] == "+1415*****88" and lockout["failed_count"] == 3
+    assert lockout["to"] == "+1********88" and lockout["failed_count"] == 3
     assert lockout["mode"] == "test" and lockout["id"] == data["lockout_id"]
     assert listed.json()["next_after"] is None
     live_only = await http.get(
@@ -133,7 +133,7 @@ async def test_lockout_is_listed_webhooked_lifted_and_the_right_code_then_approv
         headers={**ADMIN, "X-Operator": "alice"},
     )
     assert unlocked.status_code == 200, unlocked.text
-    assert unlocked.json()["to"] == "+1415*****88"
+    assert unlocked.json()["to"] == "+1********88"
     assert [item["id"] for item in unlocked.json()["lifted"]] == [lockout["id"]]
     after = await http.get(f"/v1/admin/applications/{app_id}/lockouts", headers=ADMIN)
     assert after.json()["lockouts"] == []
@@ -223,7 +223,7 @@ async def test_purge_expired_lockouts(store: Store) -> None:
         application_id="app_p",
         mode="test",
         destination_hash="a" * 64,
-        to_masked="+1415*****88",
+        to_masked="+1********88",
         channel="sms",
         failed_count=3,
         duration_s=3600,
@@ -234,7 +234,7 @@ async def test_purge_expired_lockouts(store: Store) -> None:
         application_id="app_p",
         mode="test",
         destination_hash="b" * 64,
-        to_masked="+1415*****89",
+        to_masked="+1********89",
         channel="sms",
         failed_count=3,
         duration_s=3600,

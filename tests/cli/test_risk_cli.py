@@ -136,7 +136,7 @@ async def test_lockouts_unlock_and_the_safe_list(otp_env: dict[str, str], tmp_pa
             *("--mode", "live", "--note", "QA", "--by", "alice", "--json"),
         )
     )
-    assert entry["id"].startswith("sfl_") and entry["to"] == "+1415*****99"
+    assert entry["id"].startswith("sfl_") and entry["to"] == "+1********99"
     assert entry["added_by"] == "alice" and entry["active"] and "destination_hash" not in entry
     listing = await otp(otp_env, "risk", "safe-list", "list", "--app", "default")
     assert listing.returncode == 0, listing.stderr
@@ -173,7 +173,7 @@ async def test_lockouts_unlock_and_the_safe_list(otp_env: dict[str, str], tmp_pa
             application_id="default",
             mode="test",
             destination_hash=dst,
-            to_masked="+1415*****99",
+            to_masked="+1********99",
             channel="sms",
             failed_count=100,
             duration_s=3600,
@@ -183,11 +183,11 @@ async def test_lockouts_unlock_and_the_safe_list(otp_env: dict[str, str], tmp_pa
     finally:
         await store.close()
     shown = loaded(await otp(otp_env, "risk", "lockouts", "--app", "default", "--json"))
-    assert [(x["id"], x["to"]) for x in shown] == [(lockout.id, "+1415*****99")]
+    assert [(x["id"], x["to"]) for x in shown] == [(lockout.id, "+1********99")]
     assert "destination_hash" not in shown[0]
     unlocked = await otp(otp_env, "risk", "unlock", "--app", "default", "--to", to)
     assert unlocked.returncode == 0, unlocked.stderr
-    assert "Unlocked +1415*****99 for default (test)" in unlocked.stdout
+    assert "Unlocked +1********99 for default (test)" in unlocked.stdout
     assert loaded(await otp(otp_env, "risk", "lockouts", "--app", "default", "--json")) == []
     again = await otp(otp_env, "risk", "unlock", "--app", "default", "--to", to)
     assert again.returncode == 1 and "is not locked out" in again.stderr
