@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import signal
+import ssl
 from datetime import timedelta
 from pathlib import Path
 
@@ -83,6 +84,12 @@ def build_providers(
                 start_tls=settings.smtp_starttls,
                 use_tls=settings.smtp_use_tls,
                 timeout_s=settings.smtp_timeout_s,
+                allow_plaintext_auth=settings.smtp_allow_plaintext_auth,
+                tls_context=(
+                    ssl.create_default_context(cafile=settings.smtp_ca_file)
+                    if settings.smtp_ca_file
+                    else None
+                ),
             )
         )
     }

@@ -26,7 +26,7 @@ from otp.domain import Mode
 from otp.sealed import SealError, unseal
 from otp.settings import Secrets, Settings
 from otp.standard_webhooks import signed_headers
-from otp.store import Store
+from otp.store import Store, WebhookEndpoint
 from otp.store import webhooks as db
 from otp.webhook_models import (
     ACTIVITY_DELIVER_WEBHOOK,
@@ -112,7 +112,9 @@ class WebhookActivities:
             )
 
         started = time.monotonic()
-        result = await self._post(input, endpoint.url, endpoint.secret_sealed)
+        result = await self._post(
+            input, endpoint.url, endpoint.secret_sealed, self._previous_secret(endpoint)
+        )
         result.duration_ms = int((time.monotonic() - started) * 1000)
         await db.record_attempt(
             self._store,
@@ -148,12 +150,26 @@ class WebhookActivities:
         )
         return result
 
+    def _previous_secret(self, endpoint: WebhookEndpoint) -> str | None:
+        """The sealed secret of before the last rotation while its grace period lasts."""
+        expires = endpoint.previous_secret_expires_at
+        if endpoint.previous_secret_sealed is None or expires is None:
+            return None
+        if expires.timestamp() <= self._clock():
+            return None  # expired: purge_expired_webhook_secrets drops it from the row
+        return endpoint.previous_secret_sealed
+
     async def _post(
-        self, input: DeliverWebhookInput, url: str, sealed: str
+        self, input: DeliverWebhookInput, url: str, sealed: str, previous: str | None = None
     ) -> DeliverWebhookResult:
         retry = DeliveryOutcome.RETRY
         try:
             secret = unseal(self._secrets, sealed, purpose=SECRET_PURPOSE)
+            olds = (
+                []
+                if previous is None
+                else [unseal(self._secrets, previous, purpose=SECRET_PURPOSE)]
+            )
         except SealError:
             return DeliverWebhookResult(outcome=retry, error="signing secret cannot be unsealed")
         try:
@@ -162,7 +178,13 @@ class WebhookActivities:
             request_headers = {
                 "content-type": "application/json",
                 "user-agent": USER_AGENT,
-                **signed_headers(secret, input.message_id, int(self._clock()), input.body),
+                **signed_headers(
+                    secret,
+                    input.message_id,
+                    int(self._clock()),
+                    input.body,
+                    previous_secrets=olds,
+                ),
             }
             if input.mode is Mode.LIVE:
                 addresses = await self._resolver(host, port)

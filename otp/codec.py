@@ -3,6 +3,14 @@
 Destinations (phone numbers, email addresses) travel in workflow inputs and
 results; this codec makes every payload ciphertext on the server. The key id
 rides in the payload metadata so several keys can be read while one writes.
+
+New payloads are encrypted with the codec's HKDF subkey of the key (`otp.subkeys`) and
+say so in the metadata (`encryption-key-derivation: hkdf-sha256-v1`); payloads without
+that entry were written with the raw key and are still read with it.
+
+Rotation: add the new key to `OTP_CODEC_KEYS` in every process first (readers), then put
+it first (the writer), and keep the old ids until Temporal's retention and the store's
+record retention have both passed; see `otp.subkeys` for when a key is worn out.
 """
 
 from __future__ import annotations
@@ -14,12 +22,19 @@ from collections.abc import Iterable, Sequence
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 
 from otp.settings import Secrets
+from otp.subkeys import PAYLOAD_CODEC_INFO, derive_subkey
 
 ENCODING = b"binary/encrypted"
 KEY_ID_META = "encryption-key-id"
+DERIVATION_META = "encryption-key-derivation"
+DERIVATION = b"hkdf-sha256-v1"
 _NONCE_BYTES = 12
 
 
@@ -33,7 +48,10 @@ class AesGcmCodec(PayloadCodec):
     def __init__(self, keys: dict[str, bytes], write_key_id: str) -> None:
         if write_key_id not in keys:
             raise ValueError("write key id must be one of the keys")
-        self._ciphers = {kid: AESGCM(key) for kid, key in keys.items()}
+        self._ciphers = {
+            kid: AESGCM(derive_subkey(key, PAYLOAD_CODEC_INFO)) for kid, key in keys.items()
+        }
+        self._raw_ciphers = {kid: AESGCM(key) for kid, key in keys.items()}
         self._write_id = write_key_id
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
@@ -48,7 +66,11 @@ class AesGcmCodec(PayloadCodec):
             nonce, payload.SerializeToString(), self._write_id.encode()
         )
         return Payload(
-            metadata={"encoding": ENCODING, KEY_ID_META: self._write_id.encode()},
+            metadata={
+                "encoding": ENCODING,
+                KEY_ID_META: self._write_id.encode(),
+                DERIVATION_META: DERIVATION,
+            },
             data=nonce + sealed,
         )
 
@@ -56,7 +78,13 @@ class AesGcmCodec(PayloadCodec):
         if payload.metadata.get("encoding", b"") != ENCODING:
             return payload
         key_id = payload.metadata.get(KEY_ID_META, b"").decode()
-        cipher = self._ciphers.get(key_id)
+        derivation = payload.metadata.get(DERIVATION_META)
+        if derivation is None:  # written before subkeys: the raw key
+            cipher = self._raw_ciphers.get(key_id)
+        elif derivation == DERIVATION:
+            cipher = self._ciphers.get(key_id)
+        else:
+            raise UnknownKeyError(f"unknown key derivation {derivation.decode(errors='replace')!r}")
         if cipher is None:
             raise UnknownKeyError(f"no codec key with id {key_id!r}")
         data = payload.data
@@ -75,4 +103,10 @@ def codec_from_secrets(secrets: Secrets) -> AesGcmCodec:
 
 def data_converter(secrets: Secrets) -> DataConverter:
     """The one data converter used by the API, the worker, the replayer and the tests."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec_from_secrets(secrets))
+    # Failure messages and stack traces go through the codec too: by default Temporal
+    # stores them in clear text, and an exception's text can echo what it was handling.
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec_from_secrets(secrets),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

@@ -1,9 +1,12 @@
-"""Secrets at rest in the store, sealed with the payload codec's AES-GCM keys.
+"""Secrets at rest in the store, sealed with AES-GCM under the `OTP_CODEC_KEYS` keys.
 
 `seal` writes with the current write key; `unseal` reads any configured key id, so
 rotating `OTP_CODEC_KEYS` (new key first, old ones kept) keeps old rows readable.
-Format: `v1.<key id>.<base64url(nonce ‖ ciphertext)>`. The purpose string is bound as
-associated data: a value sealed for one column cannot be moved to another.
+Format: `v2.<key id>.<base64url(nonce ‖ ciphertext)>`, encrypted with the sealing
+subkey of the key (HKDF-SHA256, `otp.subkeys`), never the payload codec's; values in the
+older `v1.` format were sealed with the raw key and are still opened with it. The
+purpose string is bound as associated data: a value sealed for one column cannot be
+moved to another.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import os
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from otp.settings import Secrets
+from otp.subkeys import SEAL_INFO, derive_subkey
 
-_VERSION = "v1"
+_VERSION = "v2"  # the sealing subkey
+_LEGACY_VERSION = "v1"  # the raw key
 
 
 class SealError(ValueError):
@@ -25,7 +30,8 @@ class SealError(ValueError):
 def seal(secrets: Secrets, plaintext: str, *, purpose: str) -> str:
     key_id = secrets.codec_write_key_id
     nonce = os.urandom(12)
-    ct = AESGCM(secrets.codec_keys[key_id]).encrypt(nonce, plaintext.encode(), purpose.encode())
+    key = derive_subkey(secrets.codec_keys[key_id], SEAL_INFO)
+    ct = AESGCM(key).encrypt(nonce, plaintext.encode(), purpose.encode())
     return f"{_VERSION}.{key_id}.{base64.urlsafe_b64encode(nonce + ct).decode()}"
 
 
@@ -35,8 +41,10 @@ def unseal(secrets: Secrets, sealed: str, *, purpose: str) -> str:
     except ValueError:
         raise SealError("not a sealed value") from None
     key = secrets.codec_keys.get(key_id)
-    if version != _VERSION or key is None:
+    if version not in (_VERSION, _LEGACY_VERSION) or key is None:
         raise SealError(f"no key with id {key_id!r} to open this value")
+    if version == _VERSION:
+        key = derive_subkey(key, SEAL_INFO)
     try:
         raw = base64.urlsafe_b64decode(body.encode())
         return AESGCM(key).decrypt(raw[:12], raw[12:], purpose.encode()).decode()

@@ -73,9 +73,25 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from: str = "OTP <no-reply@localhost>"
-    smtp_starttls: bool = False
-    smtp_use_tls: bool = False
+    smtp_starttls: bool | None = Field(
+        default=None,
+        description="STARTTLS: unset = upgrade whenever the server offers it, true = require"
+        " it, false = never upgrade.",
+    )
+    smtp_use_tls: bool = Field(
+        default=False, description="Implicit TLS from the first byte (SMTPS, port 465)."
+    )
     smtp_timeout_s: float = 10.0
+    smtp_allow_plaintext_auth: bool = Field(
+        default=False,
+        description="Allow SMTP login over a connection that is not encrypted (the password"
+        " and the codes then travel in clear); off, such a send fails as smtp_insecure_auth.",
+    )
+    smtp_ca_file: str | None = Field(
+        default=None,
+        description="PEM file of the CA(s) trusted for the SMTP server's certificate, instead"
+        " of the system's trust store.",
+    )
 
     # --- delivery providers (live mode) -------------------------------------------------
     public_url: str | None = Field(

@@ -20,7 +20,7 @@ import hmac
 import json
 import secrets as _random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,12 +69,25 @@ def sign(secret: str, msg_id: str, timestamp: int | datetime, body: bytes | str)
     return f"{_VERSION},{base64.b64encode(digest).decode()}"
 
 
-def signed_headers(secret: str, msg_id: str, timestamp: int, body: bytes | str) -> dict[str, str]:
-    """The three Standard Webhooks headers of one attempt."""
+def signed_headers(
+    secret: str,
+    msg_id: str,
+    timestamp: int,
+    body: bytes | str,
+    *,
+    previous_secrets: Sequence[str] = (),
+) -> dict[str, str]:
+    """The three Standard Webhooks headers of one attempt.
+
+    During a secret rotation the signature header carries the current secret's signature
+    first, then one per `previous_secrets`, space-separated: a receiver holding either
+    secret verifies.
+    """
+    signatures = [sign(s, msg_id, timestamp, body) for s in (secret, *previous_secrets)]
     return {
         HEADER_ID: msg_id,
         HEADER_TIMESTAMP: str(int(timestamp)),
-        HEADER_SIGNATURE: sign(secret, msg_id, timestamp, body),
+        HEADER_SIGNATURE: " ".join(signatures),
     }
 
 

@@ -3,6 +3,9 @@
 Scoped by the API key: an application's test key sees and manages only test endpoints,
 its live key only live ones. Events are signed per Standard Webhooks with the endpoint's
 `whsec_` secret (shown on create and at `GET .../{id}/secret`; stored sealed).
+`POST .../{id}/secret/rotate` issues a new secret; the old one keeps signing beside it
+(two space-separated signatures) for a grace period (default 24 h, 0 to 7 days), then is
+dropped; rotating again replaces that previous secret.
 
 Live endpoints must be https and resolve only to public addresses (checked here and
 again before every send); test endpoints may use http and localhost, for local
@@ -13,7 +16,7 @@ answer disables the endpoint.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -119,6 +122,26 @@ class WebhookEndpointList(BaseModel):
 
 class WebhookEndpointSecret(BaseModel):
     secret: str
+
+
+DEFAULT_GRACE_PERIOD_S = 86_400
+MAX_GRACE_PERIOD_S = 7 * 86_400
+
+
+class WebhookSecretRotate(_Strict):
+    grace_period_s: int = Field(
+        default=DEFAULT_GRACE_PERIOD_S,
+        ge=0,
+        le=MAX_GRACE_PERIOD_S,
+        description="How long the old secret keeps signing beside the new one (0: not at all).",
+    )
+
+
+class WebhookSecretRotated(BaseModel):
+    secret: str = Field(description="The new `whsec_...` signing secret.")
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until when the old secret also signs (null: it stopped at once)."
+    )
 
 
 class WebhookTestSent(BaseModel):
@@ -267,6 +290,37 @@ async def get_secret(
 ) -> WebhookEndpointSecret:
     row = await _endpoint(store, principal, endpoint_id)
     return WebhookEndpointSecret(secret=_secret_of(secrets, row))
+
+
+@router.post(
+    "/{endpoint_id}/secret/rotate",
+    response_model=WebhookSecretRotated,
+    summary="Issue a new signing secret; the old one also signs for a grace period",
+    responses=_problems(401, 404, 422),
+)
+async def rotate_secret(
+    endpoint_id: EndpointId,
+    principal: AuthDep,
+    store: StoreDep,
+    secrets: SecretsDep,
+    body: WebhookSecretRotate | None = None,
+) -> WebhookSecretRotated:
+    grace = (body or WebhookSecretRotate()).grace_period_s
+    await _endpoint(store, principal, endpoint_id)
+    secret = generate_secret()
+    row = await db.rotate_endpoint_secret(
+        store,
+        endpoint_id=endpoint_id,
+        application_id=principal.application_id,
+        mode=str(principal.mode),
+        secret_sealed=seal(secrets, secret, purpose=SECRET_PURPOSE),
+        previous_expires_at=datetime.now(UTC) + timedelta(seconds=grace),
+    )
+    if row is None:
+        raise WebhookEndpointNotFound()
+    return WebhookSecretRotated(
+        secret=secret, previous_secret_expires_at=row.previous_secret_expires_at
+    )
 
 
 @router.patch(

@@ -40,7 +40,7 @@ else:
         url = load_settings().store_url
 
     async def _main(url: str) -> None:
-        engine = create_async_engine(url, poolclass=pool.NullPool)
+        engine = create_async_engine(url, poolclass=pool.NullPool, hide_parameters=True)
         async with engine.begin() as conn:
             await conn.run_sync(_run)
         await engine.dispose()

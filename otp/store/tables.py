@@ -186,6 +186,10 @@ class WebhookEndpoint(SQLModel, table=True):
     disabled_reason: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Secret rotation: the secret before the last rotation (sealed), still signing beside
+    # the current one until it expires; then dropped.
+    previous_secret_sealed: str | None = None
+    previous_secret_expires_at: datetime | None = None
 
 
 class WebhookMessage(SQLModel, table=True):

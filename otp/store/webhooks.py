@@ -334,3 +334,61 @@ async def list_attempts(store: Store, *, message_id: str, endpoint_id: str) -> l
     )
     async with store.session() as session:
         return list((await session.exec(query)).all())
+
+
+# ------------------------------------------------------------------ secret rotation
+async def rotate_endpoint_secret(
+    store: Store,
+    *,
+    endpoint_id: str,
+    application_id: str,
+    mode: str,
+    secret_sealed: str,
+    previous_expires_at: datetime,
+) -> WebhookEndpoint | None:
+    """Make `secret_sealed` current; the secret it replaces keeps signing until
+    `previous_expires_at` (an older previous secret is dropped). None if absent."""
+    async with store.session() as session:
+        row = (
+            await session.exec(
+                select(WebhookEndpoint).where(
+                    WebhookEndpoint.id == endpoint_id,
+                    WebhookEndpoint.application_id == application_id,
+                    WebhookEndpoint.mode == mode,
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        now = utcnow()
+        if previous_expires_at > now:
+            row.previous_secret_sealed = row.secret_sealed
+            row.previous_secret_expires_at = previous_expires_at
+        else:  # no grace period: the old secret stops signing at once
+            row.previous_secret_sealed = None
+            row.previous_secret_expires_at = None
+        row.secret_sealed = secret_sealed
+        row.updated_at = now
+        session.add(row)
+        await session.commit()
+        return row
+
+
+async def purge_expired_webhook_secrets(store: Store, *, now: datetime | None = None) -> int:
+    """Drop every previous secret whose grace period has ended; the number of endpoints."""
+    moment = now or utcnow()
+    async with store.session() as session:
+        rows = (
+            await session.exec(
+                select(WebhookEndpoint).where(
+                    col(WebhookEndpoint.previous_secret_expires_at).is_not(None),
+                    col(WebhookEndpoint.previous_secret_expires_at) <= moment,
+                )
+            )
+        ).all()
+        for row in rows:
+            row.previous_secret_sealed = None
+            row.previous_secret_expires_at = None
+            session.add(row)
+        await session.commit()
+        return len(rows)
