@@ -30,14 +30,11 @@ from otp.conversion import ConversionSettings, DeliveryGate
 from otp.domain import DeliveryReceiptInput, WebhookEvent
 from otp.events import Dispatch, EventRecorder
 from otp.limits import Limiter
-from otp.limits import store as limits_store
 from otp.limits.factory import build_limiter
 from otp.logs import setup_logging
 from otp.process import run_and_exit
-from otp.risk import LONGEST_RATE_WINDOW_S
 from otp.settings import Secrets, Settings, get_settings, load_secrets
-from otp.store import Store
-from otp.store import records as store_records
+from otp.store import Store, retention
 from otp.temporal import connect
 from providers.base import Provider
 from providers.http import HttpTimeouts
@@ -251,27 +248,13 @@ def webhook_dispatcher(client: Client | None, store: Store, settings: Settings) 
 
 
 async def purge_once(store: Store, settings: Settings) -> int:
-    """Drop finished verifications older than the retention (and their event logs), and
-    rate-limit hits and counters no window can count any more."""
-    if settings.limits_backend == "store":
-        await limits_store.purge(store, older_than_s=LONGEST_RATE_WINDOW_S)
-    if settings.record_retention_days <= 0:
-        return 0
-    deleted = await store_records.purge_finished(
-        store, older_than=timedelta(days=settings.record_retention_days)
-    )
-    if deleted:
-        logger.info("old verification records purged", extra={"deleted": deleted})
-    return deleted
+    """One round of every table's retention purge (`otp.store.retention`); the number of
+    finished verifications purged."""
+    counts = await retention.purge_all(store, settings)
+    return counts.get("verifications", 0)
 
 
-async def purge_periodically(store: Store, settings: Settings, every_s: float = 3600) -> None:
-    while True:
-        try:
-            await purge_once(store, settings)
-        except Exception:
-            logger.warning("record purge failed; retrying next hour", exc_info=True)
-        await asyncio.sleep(every_s)
+purge_periodically = retention.purge_periodically
 
 
 def build_worker(client: Client, settings: Settings, activities: WorkerActivities) -> Worker:

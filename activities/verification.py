@@ -251,7 +251,7 @@ class VerificationActivities:
             # Blocks, conversion monitoring and send limits: refused before any provider call.
             # A store outage must not stop every code from going out: then they fail open.
             try:
-                refusal = await self._gate.refusal(input, member=key)
+                refusal = await self._gate.refusal(input, member=input.limit_member or key)
             except Exception:
                 logger.warning("risk checks failed; sending anyway", extra=log_extra, exc_info=True)
                 refusal = None
@@ -260,9 +260,16 @@ class VerificationActivities:
                     "delivery refused by a risk control",
                     extra={**log_extra, "refusal": refusal.code},
                 )
+                # A full limit carries when it has room again (a resend may be retried
+                # then); a block carries none. Never the destination nor the code.
                 raise ApplicationError(
                     "refused by a risk control",
-                    {"reason": refusal.reason, "code": refusal.code},
+                    {
+                        "reason": refusal.reason,
+                        "code": refusal.code,
+                        "limit": refusal.limit,
+                        "retry_after_s": refusal.retry_after_s,
+                    },
                     type=ErrorType.BLOCKED,
                     non_retryable=True,
                 )

@@ -246,11 +246,26 @@ def problem_from_application_error(err: ApplicationError) -> ApiProblem:
         return ResendCooldown(retry_after)
     if kind == ErrorType.MAX_SENDS:
         return MaxSendsReached()
+    if kind == ErrorType.RESEND_REFUSED:
+        return _resend_refused(err.details)
     if kind == ErrorType.NO_MORE_CHANNELS:
         return NoMoreChannels()
     if kind == ErrorType.INVALID_INPUT:
         return InvalidRequest("The verification rejected the request as malformed.")
     return UpstreamError("The verification could not process the request.", error_type=kind)
+
+
+def _resend_refused(details: Sequence[Any]) -> ApiProblem:
+    """A resend the delivery gate refused (the verification is unchanged): 429 with
+    `Retry-After` for a full limit, 403 for a block or policy."""
+    code = _detail_member(details, "code")
+    code = code if isinstance(code, str) and code.isidentifier() else "refused"
+    raw = _detail_member(details, "retry_after_s")
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        limit = _detail_member(details, "limit")
+        name = limit if isinstance(limit, str) and limit.isidentifier() else "send"
+        return RateLimited(name, max(1, math.ceil(raw)), {})
+    return RiskPolicyRefused(code)
 
 
 def problem_from_temporal(exc: BaseException) -> ApiProblem:

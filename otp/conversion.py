@@ -437,10 +437,19 @@ def block_refusal_reason(block: RiskBlock) -> str:
 class GateRefusal:
     """Why the gate refused a send: the reason recorded with the verification (never the
     destination) and a short code (`low_conversion`, `prefix_blocked`, `country_blocked`,
-    `destination_limit`, `prefix_limit`, `country_limit`, `spend_limit`)."""
+    `destination_limit`, `prefix_limit`, `country_limit`, `spend_limit`). A full limit
+    also names the `limit` and when it has room again (`retry_after_s`); a block has
+    neither: it does not pass with time alone."""
 
     reason: str
     code: str
+    limit: str | None = None
+    retry_after_s: int | None = None
+
+    @property
+    def is_limit(self) -> bool:
+        """A full limit (retryable later), not a block."""
+        return self.retry_after_s is not None
 
     @classmethod
     def of_block(cls, block: RiskBlock) -> GateRefusal:
@@ -449,7 +458,12 @@ class GateRefusal:
 
     @classmethod
     def of_limit(cls, decision: Decision) -> GateRefusal:
-        return cls(_limit_reason(decision), f"{decision.limit.name}_limit")
+        return cls(
+            _limit_reason(decision),
+            f"{decision.limit.name}_limit",
+            limit=decision.limit.name,
+            retry_after_s=max(1, decision.reset_s),
+        )
 
 
 class DeliveryGate:

@@ -163,6 +163,10 @@ class DeliverInput(_Model):
     # The API already charged this send's limits when it created the verification (its
     # very first delivery): the delivery gate does not charge them again.
     precounted: bool = False
+    # The member the delivery gate charges the send limits with: the same for every
+    # provider try of one delivery (failover), so a delivery counts once. None: the
+    # delivery key (histories from before it).
+    limit_member: str | None = None
 
 
 class DeliverResult(_Model):
@@ -305,6 +309,10 @@ class ErrorType:
     # {"reason": "<why, for the record; no destination>", "code": "<short_identifier>"};
     # the code shows in the OtpReason search attribute as `blocked:<code>`.
     BLOCKED = "Blocked"
+    # A resend refused by the delivery gate: the update fails, the verification and its
+    # code stay as they were. Details: {"code": "<short_identifier>", "limit": "<limit
+    # name>" or None, "retry_after_s": <seconds until the limit has room> or None (a block)}.
+    RESEND_REFUSED = "ResendRefused"
 
 
 # --- activity names (the workflow calls activities by name; the worker registers these) ---

@@ -170,6 +170,25 @@ class Settings(BaseSettings):
         description="Days the store keeps finished verifications and their event logs "
         "(0: forever). The worker purges older ones hourly.",
     )
+    # --- retention of the other tables (the worker purges hourly; 0: forever) ---
+    sandbox_retention_hours: int = Field(
+        default=24,
+        ge=0,
+        description="Hours the store keeps sandbox (test mode) messages, which hold codes "
+        "and clear destinations (0: forever). Those of a pending verification are kept.",
+    )
+    webhook_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days the store keeps webhook messages and their attempts after their "
+        "final state (succeeded, failed, disabled; 0: forever). Pending ones are kept.",
+    )
+    risk_block_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="Days the store keeps risk blocks after they were lifted or expired "
+        "(0: forever). Keep it above the block escalation lookback (30 days by default).",
+    )
     limits_backend: Literal["store", "redis"] = Field(
         default="store",
         description="Where rate limits and counters live: the store, or Redis (OTP_REDIS_URL).",

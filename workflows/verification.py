@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import math
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -59,6 +60,9 @@ _MAX_BUFFERED_RECEIPTS = 32
 # happened (an attempt's own start-to-close timeout is at most 30 s).
 _SETTLE = timedelta(seconds=30)
 _SETTLE_PATCH = "settle-delivery-in-flight"
+# A resend the delivery gate refuses fails its update and leaves the verification as it
+# was (before: the verification ended `blocked`). Asked only when a resend is refused.
+_RESEND_REFUSAL_PATCH = "resend-refusal-keeps-verification"
 _DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -88,6 +92,7 @@ class VerificationWorkflow:
         self._unmatched_receipts: list[DeliveryReceiptInput] = []
         self._blocked_reason: str | None = None
         self._blocked_code: str | None = None
+        self._refusal: dict[str, str | int | None] | None = None
         self._resends = 0
         self._published = False  # the terminal status is in the search attributes
         # A fired timer proves its deadline has passed; see _now().
@@ -326,6 +331,13 @@ class VerificationWorkflow:
         async with self._send_lock:
             step = self._input.channels[index]
             started = self._now()
+            before = _SendState(
+                sends=self._state.sends,
+                resends=self._resends,
+                next_resend_at=self._state.next_resend_at,
+                step_state=self._step_state,
+                step_deadline=self._step_deadline,
+            )
             self._state.sends += 1
             if kind is DeliveryKind.RESEND:
                 self._resends += 1
@@ -339,15 +351,34 @@ class VerificationWorkflow:
             step_end = min(started + timedelta(seconds=step.timeout_s), self._state.expires_at)
             providers: list[str | None] = [*step.providers] or [None]
             attempt: DeliveryAttempt | None = None
+            # Every provider try of this delivery charges the send limits as one send, and
+            # none does where the API charged them at create (a run's very first delivery).
+            member: str | None = None
+            precounted = bool(self._input.code_digest) and not self._state.deliveries
             for position, provider in enumerate(providers):
                 now = self._now()
                 if position > 0 and step_end - now < timedelta(seconds=1):
                     break  # no time left on this step for another provider
                 attempt = await self._deliver_once(
-                    index, kind, step, provider, now, step_end, last=position == len(providers) - 1
+                    index,
+                    kind,
+                    step,
+                    provider,
+                    now,
+                    step_end,
+                    last=position == len(providers) - 1,
+                    member=member,
+                    precounted=precounted,
                 )
+                member = member or attempt.reference
                 if attempt.status is not DeliveryStatus.FAILED:
                     break
+                if (
+                    attempt.error_type == ErrorType.BLOCKED
+                    and kind is DeliveryKind.RESEND
+                    and workflow.patched(_RESEND_REFUSAL_PATCH)
+                ):
+                    self._refuse_resend(before, attempt)
                 if attempt.error_type == ErrorType.BLOCKED:
                     # A risk gate refused it: no other provider or channel is tried.
                     self._finish(
@@ -365,6 +396,31 @@ class VerificationWorkflow:
                 self._step_state = _FAILED
             self._wake = True
             return attempt
+
+    def _refuse_resend(self, before: _SendState, attempt: DeliveryAttempt) -> NoReturn:
+        """The delivery gate refused a resend: put the sends, the cooldown and the step's
+        timer back as they were and fail the update. The verification stays pending with
+        the same code; the refused try stays in `deliveries` (failed, `Blocked`) and in the
+        event log, and a later block or limit of the step's own sends still ends it."""
+        detail = self._refusal or {}
+        self._refusal = None
+        self._blocked_reason = self._blocked_code = None
+        self._state.sends = before.sends
+        self._resends = before.resends
+        self._state.next_resend_at = before.next_resend_at
+        self._step_state = before.step_state
+        self._step_deadline = before.step_deadline
+        attempt.updated_at = self._now()
+        raise ApplicationError(
+            "the resend was refused by a risk control",
+            {
+                "code": detail.get("code"),
+                "limit": detail.get("limit"),
+                "retry_after_s": detail.get("retry_after_s"),
+            },
+            type=ErrorType.RESEND_REFUSED,
+            non_retryable=True,
+        )
 
     def _resend_cooldown_s(self) -> float:
         """The wait before the next resend: the base cooldown, times the backoff for every
@@ -385,8 +441,14 @@ class VerificationWorkflow:
         step_end: datetime,
         *,
         last: bool,
+        member: str | None = None,
+        precounted: bool = False,
     ) -> DeliveryAttempt:
-        """One provider's try at a delivery, retried within its share of the step's time."""
+        """One provider's try at a delivery, retried within its share of the step's time.
+
+        `member`: what the send limits are charged with (the delivery's first try's
+        reference; None for the first try: its own reference); `precounted`: the API
+        charged them already."""
         info = workflow.info()
         attempt = DeliveryAttempt(
             step_index=index,
@@ -430,8 +492,9 @@ class VerificationWorkflow:
                     web_domain=self._input.web_domain,
                     app_hash=self._input.app_hash,
                     country=self._input.country,
-                    # The API charged the limits of a run's very first send at create.
-                    precounted=bool(self._input.code_digest) and len(self._state.deliveries) == 1,
+                    # The API charged the limits of a run's very first delivery at create.
+                    precounted=precounted,
+                    limit_member=member or attempt.reference,
                 ),
                 result_type=DeliverResult,
                 start_to_close_timeout=min(budget, timedelta(seconds=30)),
@@ -450,6 +513,7 @@ class VerificationWorkflow:
             attempt.error_type = _failure_type(err)
             if attempt.error_type == ErrorType.BLOCKED:
                 self._blocked_reason, self._blocked_code = _blocked_detail(err)
+                self._refusal = _refusal_detail(err)
             self._note(
                 EventType.FAILED,
                 f"failed:{attempt.reference}",
@@ -718,6 +782,36 @@ def _blocked_detail(err: ActivityError) -> tuple[str | None, str | None]:
                 str(code)[:40] if isinstance(code, str) and code.isidentifier() else None,
             )
     return None, None
+
+
+def _refusal_detail(err: ActivityError) -> dict[str, str | int | None]:
+    """What a refused send tells its caller: the short code, the full limit's name and
+    when it has room again (the last two None for a block). Never the reason text."""
+    cause = err.cause
+    detail = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else None
+    if not isinstance(detail, dict):
+        return {"code": None, "limit": None, "retry_after_s": None}
+    code, limit, retry = detail.get("code"), detail.get("limit"), detail.get("retry_after_s")
+    return {
+        "code": code[:40] if isinstance(code, str) and code.isidentifier() else None,
+        "limit": limit[:40] if isinstance(limit, str) and limit.isidentifier() else None,
+        "retry_after_s": (
+            max(1, int(retry))
+            if isinstance(retry, int | float) and not isinstance(retry, bool)
+            else None
+        ),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _SendState:
+    """What a delivery changes before it is tried (put back when a resend is refused)."""
+
+    sends: int
+    resends: int
+    next_resend_at: datetime | None
+    step_state: str
+    step_deadline: datetime
 
 
 def _failure_type(err: ActivityError) -> str:

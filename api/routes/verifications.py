@@ -589,15 +589,17 @@ async def check_verification(
     "/{verification_id}/resend",
     response_model=ResendResponse,
     summary="Send the same code again",
-    responses=problem_responses(401, 404, 409, 429, 502, 503),
+    responses=problem_responses(401, 403, 404, 409, 429, 502, 503),
 )
 async def resend_verification(
     verification_id: VerificationId, principal: AuthDep, service: ServiceDep
 ) -> ResendResponse:
     """Deliver the same code again on the current channel.
 
-    429 with `Retry-After` inside the resend cooldown, 429 without it once no sends are
-    left, 502 if this delivery failed.
+    429 with `Retry-After` inside the resend cooldown or when a send limit of the
+    application (per destination, prefix, country, spend) is full, 429 without it once no
+    sends are left, 403 when a risk block refuses the destination, 502 if this delivery
+    failed. A refused resend leaves the verification pending with the same code.
     """
     result = await service.resend(_require_id(verification_id), principal)
     delivery = _delivery(result.delivery)

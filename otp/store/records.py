@@ -427,9 +427,11 @@ async def _verify_percentiles(
 
 
 # --------------------------------------------------------------------- retention
-async def purge_finished(store: Store, *, older_than: timedelta) -> int:
+async def purge_finished(
+    store: Store, *, older_than: timedelta, now: datetime | None = None
+) -> int:
     """Delete finished verifications (and their events) that ended before now - older_than."""
-    cutoff = utcnow() - older_than
+    cutoff = (now or utcnow()) - older_than
     async with store.write_guard(), store.session() as session:
         ids = select(VerificationRecord.id).where(
             col(VerificationRecord.finished_at).is_not(None),

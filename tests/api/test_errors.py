@@ -81,6 +81,35 @@ def test_update_failure_details_become_members_and_headers() -> None:
     assert "Retry-After" not in max_sends.headers
 
 
+def test_a_refused_resend_is_429_for_a_full_limit_and_403_for_a_block() -> None:
+    limit = problem_from_temporal(
+        _update_failed(
+            ApplicationError(
+                "x",
+                {"code": "destination_limit", "limit": "destination", "retry_after_s": 42},
+                type=ErrorType.RESEND_REFUSED,
+            )
+        )
+    )
+    assert (limit.status, limit.slug) == (429, "rate-limited")
+    assert limit.headers["Retry-After"] == "42"
+    assert limit.extensions == {"limit": "destination", "retry_after": 42}
+    block = problem_from_temporal(
+        _update_failed(
+            ApplicationError(
+                "x",
+                {"code": "prefix_blocked", "limit": None, "retry_after_s": None},
+                type=ErrorType.RESEND_REFUSED,
+            )
+        )
+    )
+    assert (block.status, block.slug) == (403, "risk-policy")
+    assert "Retry-After" not in block.headers
+    assert block.extensions == {"reason": "prefix_blocked"}
+    bare = problem_from_temporal(_update_failed(ApplicationError("x", type="ResendRefused")))
+    assert (bare.status, bare.extensions) == (403, {"reason": "refused"})
+
+
 @pytest.mark.parametrize(
     ("error", "status"),
     [

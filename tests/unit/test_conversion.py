@@ -338,9 +338,14 @@ async def test_the_gate_charges_only_sends_the_api_did_not_count(store: Store) -
         # The same delivery retried by Temporal is not counted again.
         assert await gate.refusal(resend, member=f"ver_gate:run:{n}") is None
     refusal = await gate.refusal(resend, member="ver_gate:run:5")
+    assert refusal is not None and refusal.is_limit
     assert refusal == GateRefusal(
-        "velocity limit: 5 sends per 10 min to this destination", "destination_limit"
+        "velocity limit: 5 sends per 10 min to this destination",
+        "destination_limit",
+        limit="destination",
+        retry_after_s=refusal.retry_after_s,
     )
+    assert refusal.retry_after_s is not None and 1 <= refusal.retry_after_s <= 600
     # Another destination has its own count (email has no prefix, country or cost).
     email = _deliver_input(channel=Channel.EMAIL, to="a@example.com", kind=DeliveryKind.RESEND)
     assert await gate.refusal(email, member="ver_gate:run:6") is None
@@ -362,9 +367,13 @@ async def test_the_gate_uses_the_application_risk_settings(store: Store) -> None
 
     assert await gate.refusal(fallback("+14155550123"), member="a") is None
     assert await gate.refusal(fallback("+14155550124"), member="b") is None
-    assert await gate.refusal(fallback("+14155550125"), member="c") == GateRefusal(
-        "velocity limit: 2 sends per 1 min to this number range", "prefix_limit"
+    refusal = await gate.refusal(fallback("+14155550125"), member="c")
+    assert refusal is not None and refusal.limit == "prefix"
+    assert (refusal.reason, refusal.code) == (
+        "velocity limit: 2 sends per 1 min to this number range",
+        "prefix_limit",
     )
+    assert refusal.retry_after_s is not None and 1 <= refusal.retry_after_s <= 60
 
 
 async def test_the_gate_refuses_blocked_scopes_on_phone_channels_only(store: Store) -> None:
@@ -384,6 +393,7 @@ async def test_the_gate_refuses_blocked_scopes_on_phone_channels_only(store: Sto
     assert refusal == GateRefusal(
         f"risk block {block.id} on country US: manual: fraud wave", "country_blocked"
     )
+    assert not refusal.is_limit and refusal.retry_after_s is None
     email = _deliver_input(channel=Channel.EMAIL, to="a@example.com", precounted=True)
     assert await gate.refusal(email, member="k") is None
 

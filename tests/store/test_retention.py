@@ -1,0 +1,264 @@
+"""Every table's retention, enforced by one purge round (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import SQLModel, select
+
+from otp.settings import Settings
+from otp.store import Store, retention
+from otp.store.tables import (
+    Counter,
+    IdempotencyRecord,
+    RateHit,
+    RiskBlock,
+    SandboxMessage,
+    VerificationRecord,
+    WebhookAttempt,
+    WebhookMessage,
+)
+
+NOW = datetime.now(UTC)
+DAY = timedelta(days=1)
+
+
+async def add(store: Store, *rows: SQLModel) -> None:
+    async with store.write_guard(), store.session() as session:
+        session.add_all(list(rows))
+        await session.commit()
+
+
+async def ids(store: Store, model: Any, column: str = "id") -> list[Any]:
+    async with store.session() as session:
+        rows = (await session.exec(select(model))).all()
+    return sorted(getattr(row, column) for row in rows)
+
+
+def verification(id: str, *, finished: datetime | None) -> VerificationRecord:
+    return VerificationRecord(
+        id=id,
+        application_id="app_1",
+        mode="test",
+        status="approved" if finished else "pending",
+        first_channel="sms",
+        channel="sms",
+        created_at=NOW - 10 * DAY,
+        expires_at=NOW - 10 * DAY + timedelta(minutes=10),
+        finished_at=finished,
+    )
+
+
+def sandbox(n: int, verification_id: str, age: timedelta) -> SandboxMessage:
+    return SandboxMessage(
+        message_id=f"msg_{n}",
+        verification_id=verification_id,
+        application_id="app_1",
+        channel="sms",
+        to="+14155550100",
+        body="Your code is 123456.",
+        idempotency_key=f"key_{n}",
+        created_at=NOW - age,
+    )
+
+
+async def test_sandbox_messages_are_purged_after_their_hours(any_store: Store) -> None:
+    await add(
+        any_store,
+        verification("ver_done", finished=NOW - 2 * DAY),
+        verification("ver_open", finished=None),
+        sandbox(1, "ver_done", timedelta(hours=25)),  # old: purged
+        sandbox(2, "ver_done", timedelta(hours=1)),  # fresh: kept
+        sandbox(3, "ver_open", timedelta(hours=25)),  # old, but its verification is pending
+        sandbox(4, "ver_unknown", timedelta(hours=25)),  # old, no record: purged
+    )
+    counts = await retention.purge_all(any_store, Settings(), now=NOW)
+    assert counts["sandbox_messages"] == 2
+    assert await ids(any_store, SandboxMessage, "message_id") == ["msg_2", "msg_3"]
+    # 0 keeps them forever.
+    await add(any_store, sandbox(5, "ver_done", 400 * DAY))
+    await retention.purge_all(any_store, Settings(sandbox_retention_hours=0), now=NOW)
+    assert "msg_5" in await ids(any_store, SandboxMessage, "message_id")
+
+
+def webhook(message_id: str, status: str, age: timedelta) -> list[SQLModel]:
+    return [
+        WebhookMessage(
+            message_id=message_id,
+            endpoint_id="ep_1",
+            application_id="app_1",
+            mode="test",
+            event_type="verification.approved",
+            status=status,
+            attempts=2,
+            created_at=NOW - age,
+            updated_at=NOW - age,
+        ),
+        *(
+            WebhookAttempt(
+                message_id=message_id, endpoint_id="ep_1", attempt=n, attempted_at=NOW - age
+            )
+            for n in (1, 2)
+        ),
+    ]
+
+
+async def test_webhook_messages_and_attempts_are_purged_after_their_final_state(
+    any_store: Store,
+) -> None:
+    await add(
+        any_store,
+        *webhook("msg_old_ok", "succeeded", 31 * DAY),
+        *webhook("msg_old_failed", "failed", 40 * DAY),
+        *webhook("msg_new_ok", "succeeded", 2 * DAY),
+        *webhook("msg_old_pending", "pending", 45 * DAY),  # still being retried: kept
+        WebhookAttempt(  # an attempt whose message is gone
+            message_id="msg_gone", endpoint_id="ep_1", attempt=1, attempted_at=NOW - 31 * DAY
+        ),
+    )
+    counts = await retention.purge_all(any_store, Settings(), now=NOW)
+    assert counts["webhooks"] == 2 + 2 * 2 + 1
+    assert await ids(any_store, WebhookMessage, "message_id") == ["msg_new_ok", "msg_old_pending"]
+    assert await ids(any_store, WebhookAttempt, "message_id") == [
+        "msg_new_ok",
+        "msg_new_ok",
+        "msg_old_pending",
+        "msg_old_pending",
+    ]
+
+
+def key(name: str, expires: datetime) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        application_id="app_1",
+        mode="test",
+        scope="POST /v1/verifications",
+        key=name,
+        fingerprint="0" * 64,
+        state="completed",
+        locked_until=expires,
+        expires_at=expires,
+    )
+
+
+async def test_idempotency_records_are_purged_at_their_expiry(any_store: Store) -> None:
+    await add(any_store, key("expired", NOW - timedelta(seconds=1)), key("live", NOW + DAY))
+    counts = await retention.purge_all(any_store, Settings(), now=NOW)
+    assert counts["idempotency"] == 1
+    assert await ids(any_store, IdempotencyRecord, "key") == ["live"]
+
+
+def block(id: str, *, expires: datetime | None = None, lifted: datetime | None = None) -> RiskBlock:
+    return RiskBlock(
+        id=id,
+        application_id="app_1",
+        mode="test",
+        scope="prefix",
+        value="+1415555",
+        reason="test",
+        created_at=NOW - 200 * DAY,
+        expires_at=expires,
+        lifted_at=lifted,
+    )
+
+
+async def test_risk_blocks_are_purged_long_after_they_ended(any_store: Store) -> None:
+    await add(
+        any_store,
+        block("blk_lifted_long_ago", lifted=NOW - 91 * DAY),
+        block("blk_expired_long_ago", expires=NOW - 100 * DAY),
+        block("blk_lifted_recently", expires=NOW - 100 * DAY, lifted=NOW - 10 * DAY),
+        block("blk_expired_recently", expires=NOW - 10 * DAY),
+        block("blk_until_lifted"),
+        block("blk_in_force", expires=NOW + DAY),
+    )
+    counts = await retention.purge_all(any_store, Settings(), now=NOW)
+    assert counts["risk_blocks"] == 2
+    assert await ids(any_store, RiskBlock) == [
+        "blk_expired_recently",
+        "blk_in_force",
+        "blk_lifted_recently",
+        "blk_until_lifted",
+    ]
+
+
+async def test_rate_hits_and_counters_are_purged_once_no_window_counts_them(
+    any_store: Store,
+) -> None:
+    now_s = NOW.timestamp()
+    await add(
+        any_store,
+        RateHit(key="dst:old", at=now_s - 32 * 86_400),
+        RateHit(key="dst:new", at=now_s - 60),
+        Counter(key="fails:old", value=3, expires_at=now_s - 1),
+        Counter(key="fails:new", value=1, expires_at=now_s + 600),
+        Counter(key="fails:forever", value=1, expires_at=None),
+    )
+    counts = await retention.purge_all(any_store, Settings(), now=NOW)
+    assert counts["rate_limits"] == 2
+    assert await ids(any_store, RateHit, "key") == ["dst:new"]
+    assert await ids(any_store, Counter, "key") == ["fails:forever", "fails:new"]
+
+
+async def test_finished_verifications_follow_the_record_retention(any_store: Store) -> None:
+    await add(
+        any_store,
+        verification("ver_old", finished=NOW - 91 * DAY),
+        verification("ver_recent", finished=NOW - 2 * DAY),
+        verification("ver_open", finished=None),
+    )
+    counts = await retention.purge_all(any_store, Settings(), now=NOW)
+    assert counts["verifications"] == 1
+    assert await ids(any_store, VerificationRecord) == ["ver_open", "ver_recent"]
+
+
+async def test_a_failing_purge_does_not_stop_the_others(
+    any_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(store: Store, settings: Settings, now: datetime) -> int:
+        raise RuntimeError("+14155550100")  # never logged: only the class name is
+
+    monkeypatch.setattr(retention, "PURGES", list(retention.PURGES))
+    retention.register("broken", None, broken)
+    retention.PURGES.insert(0, retention.PURGES.pop())  # runs first
+    await add(any_store, key("expired", NOW - timedelta(seconds=1)))
+    counts = await retention.purge_all(any_store, Settings(), now=NOW)
+    assert "broken" not in counts
+    assert counts["idempotency"] == 1
+
+
+def test_every_table_has_a_purge_and_every_setting_exists() -> None:
+    names = {p.name for p in retention.PURGES}
+    assert names >= {
+        "verifications",
+        "rate_limits",
+        "idempotency",
+        "sandbox_messages",
+        "webhooks",
+        "risk_blocks",
+    }
+    for purge in retention.PURGES:
+        assert purge.setting is None or purge.setting in Settings.model_fields
+
+
+def test_retention_settings_defaults_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings()
+    assert defaults.sandbox_retention_hours == 24
+    assert defaults.webhook_retention_days == 30
+    assert defaults.risk_block_retention_days == 90
+    assert defaults.record_retention_days == 90
+    for name in ("sandbox_retention_hours", "webhook_retention_days", "risk_block_retention_days"):
+        assert Settings.model_fields[name].description
+    monkeypatch.setenv("OTP_SANDBOX_RETENTION_HOURS", "2")
+    monkeypatch.setenv("OTP_WEBHOOK_RETENTION_DAYS", "0")
+    monkeypatch.setenv("OTP_RISK_BLOCK_RETENTION_DAYS", "365")
+    configured = Settings()
+    assert (
+        configured.sandbox_retention_hours,
+        configured.webhook_retention_days,
+        configured.risk_block_retention_days,
+    ) == (2, 0, 365)
+    monkeypatch.setenv("OTP_SANDBOX_RETENTION_HOURS", "-1")
+    with pytest.raises(ValueError):
+        Settings()
