@@ -183,6 +183,12 @@ class Settings(BaseSettings):
         description="Days the store keeps webhook messages and their attempts after their "
         "final state (succeeded, failed, disabled; 0: forever). Pending ones are kept.",
     )
+    lockout_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="Days the store keeps a failed-check lockout's row after it ended "
+        "(expired or lifted), for support (0: forever). The lockout itself ends on time.",
+    )
     risk_block_retention_days: int = Field(
         default=90,
         ge=0,

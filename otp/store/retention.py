@@ -5,7 +5,7 @@ One registry of purges (`PURGES`), one per table or family of tables, each with 
 `purge_all` runs every one, logs what each deleted (counts only, never personal data)
 and goes on when one fails. Another table registers one line:
 
-    register("lockouts", "lockout_retention_days", purge_lockouts)
+    register("my_table", "my_table_retention_days", purge_my_table)
 
 Rules: a retention of 0 keeps rows forever; nothing is purged that a verification still
 in flight or a webhook message still being retried needs.
@@ -26,7 +26,9 @@ from otp.risk import LONGEST_RATE_WINDOW_S
 from otp.settings import Settings
 from otp.store import Store
 from otp.store import idempotency as store_idempotency
+from otp.store import lockouts as store_lockouts
 from otp.store import records as store_records
+from otp.store import webhooks as store_webhooks
 from otp.store.tables import (
     RiskBlock,
     SandboxMessage,
@@ -175,11 +177,27 @@ async def purge_risk_blocks(store: Store, settings: Settings, now: datetime) -> 
     return int(result.rowcount or 0)
 
 
+async def purge_lockouts(store: Store, settings: Settings, now: datetime) -> int:
+    """Lockout rows that ended (expired or lifted) more than `lockout_retention_days` ago."""
+    if settings.lockout_retention_days <= 0:
+        return 0
+    return await store_lockouts.purge_expired_lockouts(
+        store, older_than=timedelta(days=settings.lockout_retention_days), now=now
+    )
+
+
+async def purge_webhook_secrets(store: Store, settings: Settings, now: datetime) -> int:
+    """Previous webhook signing secrets whose rotation grace period has ended."""
+    return await store_webhooks.purge_expired_webhook_secrets(store, now=now)
+
+
 register("verifications", "record_retention_days", purge_verifications)
 register("rate_limits", None, purge_rate_limits)
 register("idempotency", None, purge_idempotency)
 register("sandbox_messages", "sandbox_retention_hours", purge_sandbox)
 register("webhooks", "webhook_retention_days", purge_webhooks)
 register("risk_blocks", "risk_block_retention_days", purge_risk_blocks)
+register("lockouts", "lockout_retention_days", purge_lockouts)
+register("webhook_secrets", None, purge_webhook_secrets)
 
 __all__ = ["PURGES", "Purge", "purge_all", "purge_periodically", "register"]

@@ -13,11 +13,13 @@ from otp.store import Store, retention
 from otp.store.tables import (
     Counter,
     IdempotencyRecord,
+    Lockout,
     RateHit,
     RiskBlock,
     SandboxMessage,
     VerificationRecord,
     WebhookAttempt,
+    WebhookEndpoint,
     WebhookMessage,
 )
 
@@ -262,3 +264,82 @@ def test_retention_settings_defaults_and_bounds(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("OTP_SANDBOX_RETENTION_HOURS", "-1")
     with pytest.raises(ValueError):
         Settings()
+
+
+# Tables whose rows live until an operator deletes them (configuration, not data about
+# end users beyond keyed hashes): every other table must have a purge.
+KEPT_UNTIL_DELETED = {"applications", "api_keys", "webhook_endpoints", "safe_list"}
+PURGED_BY = {
+    "verifications": "verifications",
+    "verification_events": "verifications",
+    "verification_destinations": "verifications",
+    "rate_hits": "rate_limits",
+    "counters": "rate_limits",
+    "idempotency_keys": "idempotency",
+    "sandbox_messages": "sandbox_messages",
+    "webhook_messages": "webhooks",
+    "webhook_attempts": "webhooks",
+    "risk_blocks": "risk_blocks",
+    "lockouts": "lockouts",
+}
+
+
+def test_every_table_is_purged_or_kept_on_purpose() -> None:
+    """A new table fails here until its retention is decided."""
+    assert set(SQLModel.metadata.tables) == set(PURGED_BY) | KEPT_UNTIL_DELETED
+    assert set(PURGED_BY.values()) <= {p.name for p in retention.PURGES}
+
+
+async def test_lockouts_are_purged_long_after_they_ended(any_store: Store) -> None:
+    def lockout(id: str, *, until: datetime, lifted: datetime | None = None) -> Lockout:
+        return Lockout(
+            id=id,
+            application_id="app_1",
+            mode="test",
+            destination_hash="h" * 64,
+            to_masked="+1********00",
+            since=until - DAY,
+            until=until,
+            lifted_at=lifted,
+        )
+
+    await add(
+        any_store,
+        lockout("lck_ended_long_ago", until=NOW - 91 * DAY),
+        lockout("lck_lifted_long_ago", until=NOW + DAY, lifted=NOW - 91 * DAY),
+        lockout("lck_ended_recently", until=NOW - 2 * DAY),
+        lockout("lck_in_force", until=NOW + DAY),
+    )
+    counts = await retention.purge_all(any_store, Settings(), now=NOW)
+    assert counts["lockouts"] == 2
+    assert await ids(any_store, Lockout) == ["lck_ended_recently", "lck_in_force"]
+    await add(any_store, lockout("lck_ended_long_ago", until=NOW - 91 * DAY))
+    kept = await retention.purge_all(any_store, Settings(lockout_retention_days=0), now=NOW)
+    assert kept["lockouts"] == 0
+
+
+async def test_previous_webhook_secrets_are_dropped_after_their_grace(any_store: Store) -> None:
+    def endpoint(id: str, expires: datetime | None) -> WebhookEndpoint:
+        return WebhookEndpoint(
+            id=id,
+            application_id="app_1",
+            mode="test",
+            url="https://example.com/hook",
+            secret_sealed="v2.k.current",
+            previous_secret_sealed="v2.k.previous" if expires else None,
+            previous_secret_expires_at=expires,
+        )
+
+    await add(
+        any_store,
+        endpoint("ep_expired", NOW - timedelta(minutes=1)),
+        endpoint("ep_in_grace", NOW + timedelta(hours=1)),
+        endpoint("ep_never_rotated", None),
+    )
+    counts = await retention.purge_all(any_store, Settings(), now=NOW)
+    assert counts["webhook_secrets"] == 1
+    async with any_store.session() as session:
+        rows = {r.id: r for r in (await session.exec(select(WebhookEndpoint))).all()}
+    assert rows["ep_expired"].previous_secret_sealed is None
+    assert rows["ep_expired"].secret_sealed == "v2.k.current"
+    assert rows["ep_in_grace"].previous_secret_sealed == "v2.k.previous"
