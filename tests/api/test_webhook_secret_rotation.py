@@ -1,8 +1,8 @@
 """Webhook secret rotation: both secrets sign during the grace period, only the new after.
 
-Verified with the spec-derived checker in `tests/webhook_receiver.py` (independent of otp
-code) and with `otp.standard_webhooks.verify`; the `standardwebhooks` package is not a
-dependency of this project.
+Verified three ways that must agree: the official `standardwebhooks` package, the
+spec-derived checker in `tests/webhook_receiver.py` (independent of otp code) and
+`otp.standard_webhooks.verify`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import standardwebhooks
 from sqlmodel import select
 
 from otp.standard_webhooks import WebhookVerificationError, verify
@@ -30,7 +31,12 @@ def verifies(secret: str, request: Received) -> bool:
         ours = True
     except WebhookVerificationError:
         ours = False
-    assert spec == ours
+    try:
+        standardwebhooks.Webhook(secret).verify(request.body, dict(request.headers))
+        official = True
+    except standardwebhooks.WebhookVerificationError:
+        official = False
+    assert spec == ours == official
     return spec
 
 
