@@ -433,7 +433,9 @@ def history_diagnosis(client: Client) -> Callable[[str], Awaitable[None]]:
             detail = ""
             if event.HasField("workflow_task_failed_event_attributes"):
                 attrs = event.workflow_task_failed_event_attributes
-                detail = f"cause={attrs.cause} {attrs.failure.message[:200]}"
+                # Failure messages are encoded by the codec: decode before printing.
+                error = await client.data_converter.decode_failure(attrs.failure)
+                detail = f"cause={attrs.cause} {str(error)[:200]}"
             print(f"  {workflow_id} #{event.event_id} {name} {detail}", file=sys.stderr)
 
     return diagnose
