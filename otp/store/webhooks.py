@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from otp.store import Store
 from otp.store.tables import WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
@@ -33,6 +34,19 @@ def _subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
 
 
 # ------------------------------------------------------------------ endpoints
+
+
+def _endpoint_query(
+    endpoint_id: str, application_id: str, mode: str
+) -> SelectOfScalar[WebhookEndpoint]:
+    """The endpoint with this id, within the caller's application and mode."""
+    return select(WebhookEndpoint).where(
+        WebhookEndpoint.id == endpoint_id,
+        WebhookEndpoint.application_id == application_id,
+        WebhookEndpoint.mode == mode,
+    )
+
+
 async def create_endpoint(
     store: Store,
     *,
@@ -76,11 +90,7 @@ async def list_endpoints(
 async def get_endpoint(
     store: Store, *, endpoint_id: str, application_id: str, mode: str
 ) -> WebhookEndpoint | None:
-    query = select(WebhookEndpoint).where(
-        WebhookEndpoint.id == endpoint_id,
-        WebhookEndpoint.application_id == application_id,
-        WebhookEndpoint.mode == mode,
-    )
+    query = _endpoint_query(endpoint_id, application_id, mode)
     async with store.session() as session:
         return (await session.exec(query)).first()
 
@@ -100,15 +110,7 @@ async def update_endpoint(
 ) -> WebhookEndpoint | None:
     """Change the given fields (None: unchanged). Enabling clears the disabled reason."""
     async with store.session() as session:
-        row = (
-            await session.exec(
-                select(WebhookEndpoint).where(
-                    WebhookEndpoint.id == endpoint_id,
-                    WebhookEndpoint.application_id == application_id,
-                    WebhookEndpoint.mode == mode,
-                )
-            )
-        ).first()
+        row = (await session.exec(_endpoint_query(endpoint_id, application_id, mode))).first()
         if row is None:
             return None
         if url is not None:
@@ -151,15 +153,7 @@ async def delete_endpoint(
     Deliveries still pending for it stop at their next attempt.
     """
     async with store.session() as session:
-        row = (
-            await session.exec(
-                select(WebhookEndpoint).where(
-                    WebhookEndpoint.id == endpoint_id,
-                    WebhookEndpoint.application_id == application_id,
-                    WebhookEndpoint.mode == mode,
-                )
-            )
-        ).first()
+        row = (await session.exec(_endpoint_query(endpoint_id, application_id, mode))).first()
         if row is None:
             return False
         await session.delete(row)
@@ -349,15 +343,7 @@ async def rotate_endpoint_secret(
     """Make `secret_sealed` current; the secret it replaces keeps signing until
     `previous_expires_at` (an older previous secret is dropped). None if absent."""
     async with store.session() as session:
-        row = (
-            await session.exec(
-                select(WebhookEndpoint).where(
-                    WebhookEndpoint.id == endpoint_id,
-                    WebhookEndpoint.application_id == application_id,
-                    WebhookEndpoint.mode == mode,
-                )
-            )
-        ).first()
+        row = (await session.exec(_endpoint_query(endpoint_id, application_id, mode))).first()
         if row is None:
             return None
         now = utcnow()

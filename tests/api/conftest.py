@@ -17,8 +17,10 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from api.service import Timeouts
 from otp.domain import Mode
+from otp.risk import RiskSettings
 from otp.settings import Secrets, Settings, generate_api_key, hash_api_key
 from otp.store import Store
+from otp.store.applications import create_api_key, create_application
 from tests.conftest import real_worker
 
 # The code is the one word of 4-10 upper-case letters or digits in every template.
@@ -137,3 +139,16 @@ async def read_code(http: httpx.AsyncClient, keys: Keys, verification_id: str) -
 def wrong_code(code: str) -> str:
     """A code of the same shape that is certainly not `code`."""
     return "".join("1" if c != "1" else "2" for c in code)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def application_with_key(
+    store: Store, risk: RiskSettings, *, name: str = "Tested"
+) -> tuple[str, str]:
+    """A new application with these risk settings, and a test-mode key of it."""
+    application = await create_application(store, name=name, risk=risk)
+    key = await create_api_key(store, application_id=application.id, mode=Mode.TEST)
+    return application.id, key.key

@@ -79,6 +79,7 @@ async def test_openapi_documents_every_route_and_problem(http: httpx.AsyncClient
         ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"),
         ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"),
         ("GET", "/v1/webhook-endpoints/{endpoint_id}/secret"),
+        ("POST", "/v1/webhook-endpoints/{endpoint_id}/secret/rotate"),
         ("POST", "/v1/webhook-endpoints/{endpoint_id}/test"),
         ("GET", "/v1/webhook-endpoints/{endpoint_id}/messages"),
         ("GET", "/v1/webhook-endpoints/{endpoint_id}/messages/{message_id}/attempts"),

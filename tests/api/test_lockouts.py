@@ -20,9 +20,16 @@ from otp.risk import Rate, RiskSettings, failed_checks_key, note_check
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store import lockouts as store_lockouts
-from otp.store.applications import create_api_key, create_application
 from otp.store.tables import utcnow
-from tests.api.conftest import Keys, code_in, make_settings, read_messages, wrong_code
+from tests.api.conftest import (
+    Keys,
+    application_with_key,
+    bearer,
+    code_in,
+    make_settings,
+    read_messages,
+    wrong_code,
+)
 from tests.conftest import TEST_SECRETS
 from tests.webhook_receiver import Receiver, Reply, serve, spec_verify
 
@@ -39,14 +46,8 @@ def api_settings(data_dir: Path, task_queue: str, secrets: Secrets, keys: Keys) 
     )
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 async def app_key(store: Store, risk: RiskSettings) -> tuple[str, str]:
-    application = await create_application(store, name="Locked", risk=risk)
-    key = await create_api_key(store, application_id=application.id, mode=Mode.TEST)
-    return application.id, key.key
+    return await application_with_key(store, risk, name="Locked")
 
 
 async def start(http: httpx.AsyncClient, key: str, to: str = TO) -> tuple[str, str]:

@@ -11,13 +11,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from otp.domain import Mode
 from otp.risk import Rate, RiskSettings
 from otp.settings import Secrets, Settings
 from otp.store import Store, risk_blocks
-from otp.store.applications import create_api_key, create_application
 from otp.store.tables import SafeListEntry
-from tests.api.conftest import Keys, make_settings, read_messages
+from tests.api.conftest import Keys, application_with_key, bearer, make_settings, read_messages
 
 ADMIN_TOKEN = "admin-token-for-the-safe-list-tests-01"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -33,14 +31,8 @@ def api_settings(data_dir: Path, task_queue: str, secrets: Secrets, keys: Keys) 
     )
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 async def app_key(store: Store, risk: RiskSettings) -> tuple[str, str]:
-    application = await create_application(store, name="Staff", risk=risk)
-    key = await create_api_key(store, application_id=application.id, mode=Mode.TEST)
-    return application.id, key.key
+    return await application_with_key(store, risk, name="Staff")
 
 
 def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
