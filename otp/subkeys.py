@@ -14,6 +14,8 @@ covers on the order of 100 million verifications; rotate well before that.
 
 from __future__ import annotations
 
+import functools
+
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -21,6 +23,8 @@ PAYLOAD_CODEC_INFO = b"otp/payload-codec/v1"
 SEAL_INFO = b"otp/seal/v1"
 
 
+@functools.lru_cache(maxsize=64)
 def derive_subkey(key: bytes, info: bytes) -> bytes:
-    """The 32-byte subkey of `key` for the use named by `info` (HKDF-SHA256)."""
+    """The 32-byte subkey of `key` for the use named by `info` (HKDF-SHA256); derived once
+    per process for each configured key (sealing asks on every call)."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
