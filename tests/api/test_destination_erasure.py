@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,15 +14,12 @@ from sqlmodel import SQLModel
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
-from api.service import Timeouts
 from otp.events import destination_hash
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store.applications import ensure_default_application
 from tests.api.conftest import Keys, read_messages, wrong_code
 from tests.cli.helpers import free_port
-from tests.conftest import real_worker
 
 ADMIN_TOKEN = "admin-token-for-the-erasure-tests-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -32,28 +28,14 @@ BASE = "/v1/admin/applications/default/destinations"
 
 
 @pytest.fixture
-def admin_settings(api_settings: Settings) -> Settings:
+def api_settings(api_settings: Settings) -> Settings:
+    """The suite's settings with an admin token: the shared `http` and `worker` use them."""
     return api_settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
 
 
-@pytest.fixture
-async def http(
-    admin_settings: Settings, dev_env: WorkflowEnvironment, store: Store
-) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(autouse=True)
+async def default_application(store: Store) -> None:
     await ensure_default_application(store)
-    app = create_app(admin_settings, client=dev_env.client, store=store, timeouts=Timeouts())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def worker(
-    dev_env: WorkflowEnvironment, admin_settings: Settings, store: Store
-) -> AsyncIterator[None]:
-    async with real_worker(dev_env.client, admin_settings, store):
-        yield
 
 
 async def _start(http: httpx.AsyncClient, keys: Keys, to: str) -> str:
