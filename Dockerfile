@@ -24,6 +24,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY providers ./providers
 COPY api ./api
+COPY cli ./cli
 COPY worker.py ./
 # Bytecode is compiled at build time: the workflow sandbox re-imports the workflow module
 # for every new workflow, and without a cache it would compile the source each time.

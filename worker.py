@@ -24,19 +24,20 @@ from activities.context import LogContextInterceptor
 from activities.records import RecordActivities
 from activities.verification import VerificationActivities
 from activities.webhooks import WebhookActivities
-from otp import channels, metrics, tracing
-from otp.channels import live_plan, provider_channels
-from otp.conversion import ConversionSettings, DeliveryGate
 from otp.domain import DeliveryReceiptInput, WebhookEvent
-from otp.events import Dispatch, EventRecorder
-from otp.limits import Limiter
-from otp.limits.factory import build_limiter
-from otp.logs import setup_logging
+from otp.observability import metrics, tracing
+from otp.observability.logs import setup_logging
 from otp.process import run_and_exit
+from otp.risk.conversion_monitor import ConversionSettings, DeliveryGate
+from otp.risk.limits import Limiter
+from otp.risk.limits.factory import build_limiter
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store, retention
+from otp.store.events import Dispatch, EventRecorder
 from otp.temporal import connect
+from providers import channels
 from providers.base import Provider
+from providers.channels import live_plan, provider_channels
 from providers.http import HttpTimeouts
 from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
 from providers.meta_whatsapp import MetaWhatsAppConfig, MetaWhatsAppProvider
@@ -66,7 +67,7 @@ def _pairs(raw: str | None) -> dict[str, str]:
 def build_providers(
     settings: Settings, http: httpx.AsyncClient | None = None
 ) -> dict[str, Provider]:
-    """Every configured live provider by name (see otp.channels for what "configured" means)."""
+    """Every configured live provider by name (see providers.channels for what "configured" means)."""
     configured = provider_channels(settings)
     callback_base = (settings.public_url or "").rstrip("/")
     timeouts = HttpTimeouts(read_s=settings.provider_timeout_s)

@@ -11,7 +11,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from otp.logs import log_context
+from otp.observability.logs import log_context
 
 
 class _Inbound(ActivityInboundInterceptor):
@@ -29,7 +29,7 @@ class _Inbound(ActivityInboundInterceptor):
 
 
 class LogContextInterceptor(Interceptor):
-    """Binds the log context of each activity run (see otp.logs)."""
+    """Binds the log context of each activity run (see otp.observability.logs)."""
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _Inbound(next)

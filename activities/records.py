@@ -7,7 +7,7 @@ import logging
 from temporalio import activity
 
 from otp.domain import ACTIVITY_RECORD, RecordVerificationInput, RecordVerificationResult
-from otp.events import EventRecorder
+from otp.store.events import EventRecorder
 
 logger = logging.getLogger("otp.activities")
 

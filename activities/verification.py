@@ -10,9 +10,6 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from otp.codes import code_digest, derive_code, new_nonce
-from otp.conversion import DeliveryGate
-from otp.destinations import mask
 from otp.domain import (
     ACTIVITY_DELIVER,
     ACTIVITY_ISSUE_CODE,
@@ -28,8 +25,11 @@ from otp.domain import (
     Mode,
     VerificationState,
 )
-from otp.events import EventRecorder, Verification
-from otp.templates import render
+from otp.domain.destinations import mask
+from otp.messages.templates import render
+from otp.risk.conversion_monitor import DeliveryGate
+from otp.security.codes import code_digest, derive_code, new_nonce
+from otp.store.events import EventRecorder, Verification
 from providers.base import (
     DeliveryError,
     OutboundMessage,

@@ -23,12 +23,11 @@ import httpx
 from temporalio import activity
 
 from otp.domain import Mode
-from otp.sealed import SealError, unseal
+from otp.security.sealing import SealError, unseal
 from otp.settings import Secrets, Settings
-from otp.standard_webhooks import signed_headers
 from otp.store import Store, WebhookEndpoint
 from otp.store import webhooks as db
-from otp.webhook_models import (
+from otp.webhooks.models import (
     ACTIVITY_DELIVER_WEBHOOK,
     SECRET_PURPOSE,
     DeliverWebhookInput,
@@ -40,6 +39,7 @@ from otp.webhook_models import (
     next_delay,
     resolve_public,
 )
+from otp.webhooks.signing import signed_headers
 from providers.http import retry_after_seconds
 
 logger = logging.getLogger("otp.activities")

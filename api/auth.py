@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from otp.applications import DEFAULT_APPLICATION_ID, ApplicationDefaults, ApplicationPublic
+from otp.applications.model import DEFAULT_APPLICATION_ID, ApplicationDefaults, ApplicationPublic
 from otp.domain import Channel, Mode
-from otp.risk import RiskSettings
+from otp.risk.policy import RiskSettings
 from otp.settings import ConfigError, Settings, dev_api_key, hash_api_key
 from otp.store import Store, utcnow
 from otp.store.applications import (

@@ -12,9 +12,9 @@ from api.auth import ApiKeyAuthenticator, Principal, StoreUnavailableError
 from api.errors import ServiceUnavailable, Unauthorized
 from api.inbox import InboxWatch
 from api.service import VerificationService
-from otp.limits import Limiter
-from otp.limits.factory import build_limiter
-from otp.logs import bind
+from otp.observability.logs import bind
+from otp.risk.limits import Limiter
+from otp.risk.limits.factory import build_limiter
 from otp.settings import Secrets, Settings
 from otp.store import Store
 

@@ -19,12 +19,12 @@ from fastapi import Request
 
 from api.auth import Principal
 from api.recording import recorder_for
-from otp.destinations import mask
 from otp.domain import ChannelStep, Mode, WebhookEvent, WebhookEventType, webhook_message_id
-from otp.events import destination_hash
+from otp.domain.destinations import mask
 from otp.store import Store
 from otp.store import lockouts as store_lockouts
 from otp.store import safe_list as store_safe_list
+from otp.store.events import destination_hash
 from otp.store.tables import Lockout
 
 logger = logging.getLogger("otp.api")

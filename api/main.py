@@ -35,10 +35,10 @@ from api.routes import (
     webhooks,
 )
 from api.service import Timeouts
-from otp import tracing
-from otp.limits.factory import build_limiter
-from otp.logs import bind
-from otp.metrics import HttpMetricsMiddleware
+from otp.observability import tracing
+from otp.observability.logs import bind
+from otp.observability.metrics import HttpMetricsMiddleware
+from otp.risk.limits.factory import build_limiter
 from otp.settings import Secrets, Settings, get_settings, load_secrets
 from otp.store import Store
 from otp.store.applications import ensure_default_application
@@ -171,7 +171,7 @@ def create_app(
         lifespan=lifespan,
         # FastAPI's own OpenTelemetry would record URLs, query strings (destinations) and
         # validation failures with their input once a provider is installed: off. The
-        # spans come from otp.tracing (route templates only) when OTP_TRACING is on.
+        # spans come from otp.observability.tracing (route templates only) when OTP_TRACING is on.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
@@ -180,7 +180,9 @@ def create_app(
     app.state.admin_token_digest = admin.admin_token_digest(settings)
     app.state.client = client
     app.state.store = store
-    app.state.limiter = None  # one per process: sliding-window limits and counters (otp.limits)
+    app.state.limiter = (
+        None  # one per process: sliding-window limits and counters (otp.risk.limits)
+    )
     app.state.inbox_watch = None  # one per process: wakes the sandbox inbox's long polls
     app.state.timeouts = timeouts or Timeouts()
 

@@ -19,9 +19,9 @@ from otp.domain import (
     VerificationState,
     WebhookEvent,
 )
-from otp.events import Dispatch, EventRecorder, Verification
 from otp.settings import Secrets, Settings
 from otp.store import Store, utcnow
+from otp.store.events import Dispatch, EventRecorder, Verification
 
 logger = logging.getLogger("otp.api")
 

@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator
 from pydantic_core import PydanticCustomError
 
-from otp.codes import normalize_submitted
 from otp.domain import (
     CODE_LENGTH_MAX,
     CODE_LENGTH_MIN,
@@ -27,7 +26,8 @@ from otp.domain import (
     Mode,
     Status,
 )
-from otp.sms import validate_app_hash
+from otp.messages.sms import validate_app_hash
+from otp.security.codes import normalize_submitted
 
 # Sends allowed per verification (plan steps + resends); the plan cannot exceed it.
 DEFAULT_MAX_SENDS = 5

@@ -46,8 +46,6 @@ from api.errors import (
     VerificationNotFound,
     is_not_found,
 )
-from otp import search_attributes as sa
-from otp.codes import code_digest, derive_code, new_nonce
 from otp.domain import (
     WORKFLOW_ID_PREFIX,
     CancelResult,
@@ -59,6 +57,8 @@ from otp.domain import (
     VerificationInput,
     VerificationState,
 )
+from otp.observability import search_attributes as sa
+from otp.security.codes import code_digest, derive_code, new_nonce
 from workflows.verification import VerificationWorkflow
 
 logger = logging.getLogger("otp.api")

@@ -61,8 +61,8 @@ from bench.run import (
     spawn,
     wait_until,
 )
-from otp.codec import data_converter
 from otp.domain import Mode
+from otp.security.codec import data_converter
 from otp.settings import Secrets, generate_api_key
 
 CODE_RE = re.compile(r"\b(\d{6})\b")

@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
         spawn,
         wait_until,
     )
-    from otp import search_attributes as sa
+    from otp.observability import search_attributes as sa
 
 SHAPES = ("floor", "check-after-send", "timer", "attributes", "marker", "payloads", "summaries")
 INPUT_BYTES, RESULT_BYTES = 1000, 1500

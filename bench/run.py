@@ -44,10 +44,10 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from bench.floor import FloorWorkflow
-from otp import search_attributes as sa
-from otp.codec import data_converter
 from otp.domain import Channel, ChannelStep, Mode, VerificationInput
-from otp.risk import RiskSettings
+from otp.observability import search_attributes as sa
+from otp.risk.policy import RiskSettings
+from otp.security.codec import data_converter
 from otp.settings import Secrets, Settings, generate_api_key
 from otp.store import Store
 from otp.store.applications import ensure_default_application, update_application
@@ -192,7 +192,7 @@ class Profiler:
 
 _PROJECT_DIRS = tuple(f"({d}/" for d in ("otp", "api", "workflows", "activities", "providers"))
 # Entry points sit on every stack; they say nothing about where the time went.
-_ENTRY_FILES = ("(otp/cli.py:", "(otp/process.py:", "(worker.py:")
+_ENTRY_FILES = ("(cli/main.py:", "(otp/process.py:", "(worker.py:")
 
 
 def _is_project_frame(frame: str) -> bool:

@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from otp.domain import TASK_QUEUE, Mode
-from otp.sms import validate_web_domain
+from otp.messages.sms import validate_web_domain
 
 
 class ConfigError(RuntimeError):
@@ -206,7 +206,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "text"
 
-    # --- metrics and tracing (otp.metrics, otp.tracing) ----------------------------------
+    # --- metrics and tracing (otp.observability.metrics, otp.observability.tracing) ----------------------------------
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for the API's GET /metrics. Unset: open (serve it on an "

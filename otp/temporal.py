@@ -5,8 +5,8 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 
-from otp import tracing
-from otp.codec import data_converter
+from otp.observability import tracing
+from otp.security.codec import data_converter
 from otp.settings import Secrets, Settings
 
 

@@ -39,7 +39,7 @@ from providers.base import (  # noqa: F401  (re-exported for adapters and tests)
     TransientDeliveryError,
 )
 
-# A no-op unless the process turned tracing on (otp.tracing). Spans name the provider,
+# A no-op unless the process turned tracing on (otp.observability.tracing). Spans name the provider,
 # method, host and status only: never the path, query or body (they hold destinations).
 _tracer = trace.get_tracer("otp.providers")
 

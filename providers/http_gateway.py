@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from otp.destinations import mask
 from otp.domain import Channel, DeliveryStatus
+from otp.domain.destinations import mask
 from providers.base import (
     DeliveryError,
     OutboundMessage,

@@ -24,9 +24,9 @@ from typing import Any
 
 import httpx
 
-from otp.destinations import mask
 from otp.domain import Channel, DeliveryStatus
-from otp.templates import resolve_locale
+from otp.domain.destinations import mask
+from otp.messages.templates import resolve_locale
 from providers.base import (
     DeliveryError,
     OutboundMessage,

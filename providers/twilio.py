@@ -33,9 +33,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from otp.destinations import mask
 from otp.domain import Channel, DeliveryStatus
-from otp.templates import resolve_locale, voice_script
+from otp.domain.destinations import mask
+from otp.messages.templates import resolve_locale, voice_script
 from providers.base import (
     DeliveryError,
     OutboundMessage,
@@ -194,7 +194,7 @@ def build_twiml(
 ) -> str:
     """TwiML that reads `code` one character per `<Say>`, with a pause after each, `repeats` times.
 
-    The wording comes from `otp.templates.voice_script`; the voice speaks the language of that
+    The wording comes from `otp.messages.templates.voice_script`; the voice speaks the language of that
     wording (the locale's own voice when one is configured for the same language, else the
     voice of the catalogue entry the wording fell back to)."""
     script = voice_script(code, brand=brand, locale=locale)

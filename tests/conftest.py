@@ -22,11 +22,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from otp import search_attributes as sa
-from otp.codec import data_converter
+from otp.observability import search_attributes as sa
+from otp.security.codec import data_converter
 from otp.settings import Secrets, Settings
 from otp.store import Store
-from tests import databases
+from tests.helpers import databases
 
 ROOT = Path(__file__).resolve().parent.parent
 

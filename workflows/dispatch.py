@@ -15,10 +15,10 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from otp.domain import WebhookEvent
-from otp.standard_webhooks import event_body
 from otp.store import Store, WebhookEndpoint
 from otp.store import webhooks as db
-from otp.webhook_models import WebhookDeliveryInput, workflow_id
+from otp.webhooks.models import WebhookDeliveryInput, workflow_id
+from otp.webhooks.signing import event_body
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 logger = logging.getLogger("otp.webhooks")

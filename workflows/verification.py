@@ -20,8 +20,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from otp import search_attributes as sa
-    from otp.codes import digests_match
     from otp.domain import (
         ACTIVITY_DELIVER,
         ACTIVITY_ISSUE_CODE,
@@ -51,6 +49,8 @@ with workflow.unsafe.imports_passed_through():
         VerificationInput,
         VerificationState,
     )
+    from otp.observability import search_attributes as sa
+    from otp.security.codes import digests_match
 
 _DIGEST_HEX_LEN = 64
 # The resend cooldown grows by the input's `resend_backoff` after each resend, up to this.

@@ -17,7 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from otp.webhook_models import (
+    from otp.webhooks.models import (
         ACTIVITY_DELIVER_WEBHOOK,
         MAX_ATTEMPTS,
         RETRY_SCHEDULE_S,

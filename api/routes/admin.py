@@ -29,7 +29,7 @@ from api.errors import (
     invalid,
 )
 from api.schemas import problem_responses
-from otp.applications import (
+from otp.applications.model import (
     APPLICATION_ID_RE,
     BRAND_MAX,
     KEY_ID_RE,
@@ -40,7 +40,7 @@ from otp.applications import (
     ApplicationPublic,
 )
 from otp.domain import Channel, Mode
-from otp.risk import RiskSettings
+from otp.risk.policy import RiskSettings
 from otp.settings import Settings, admin_token
 from otp.store import risk_blocks
 from otp.store.applications import (

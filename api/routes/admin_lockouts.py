@@ -24,12 +24,18 @@ from api.errors import (
 )
 from api.lockouts import forget_safe_list
 from api.routes.admin import ApplicationId, _application_id, _responses, require_admin
-from otp import lockouts, risk
-from otp.destinations import InvalidDestinationError, looks_like_email, mask, parse_destination
+from api.services import lockouts
 from otp.domain import Channel, Mode
-from otp.events import destination_hash
+from otp.domain.destinations import (
+    InvalidDestinationError,
+    looks_like_email,
+    mask,
+    parse_destination,
+)
+from otp.risk import policy as risk
 from otp.store import safe_list as store_safe_list
 from otp.store.applications import get_application
+from otp.store.events import destination_hash
 from otp.store.tables import Lockout, SafeListEntry
 
 logger = logging.getLogger("otp.api")

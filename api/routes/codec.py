@@ -26,7 +26,7 @@ from temporalio.api.common.v1 import Payloads
 
 from api.deps import SecretsDep, SettingsDep
 from api.errors import CodecForbidden, field_error, invalid
-from otp.codec import UnknownKeyError, codec_from_secrets
+from otp.security.codec import UnknownKeyError, codec_from_secrets
 from otp.settings import Settings
 
 logger = logging.getLogger("otp.api")

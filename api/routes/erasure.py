@@ -1,5 +1,5 @@
 """/v1/admin/applications/{id}/destinations: export and erase what is held about one
-destination (admin token, like every admin route). The logic lives in `otp.erasure`."""
+destination (admin token, like every admin route). The logic lives in `api.services.erasure`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ClientDep, LimiterDep, SecretsDep, StoreDep
 from api.errors import ApplicationNotFound, field_error, invalid
 from api.routes.admin import ApplicationId, _application_id, _responses, require_admin
-from otp import erasure
-from otp.destinations import InvalidDestinationError
+from api.services import erasure
 from otp.domain import Mode
+from otp.domain.destinations import InvalidDestinationError
 from otp.store.applications import get_application
 
 router = APIRouter(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import get_settings
 from api.errors import ApiProblem
-from otp import metrics
+from otp.observability import metrics
 
 router = APIRouter(tags=["health"])
 

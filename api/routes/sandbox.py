@@ -15,8 +15,13 @@ from api.schemas import (
     SandboxMessagePublic,
     problem_responses,
 )
-from otp.destinations import InvalidDestinationError, looks_like_email, parse_email, parse_phone
 from otp.domain import Channel, Mode
+from otp.domain.destinations import (
+    InvalidDestinationError,
+    looks_like_email,
+    parse_email,
+    parse_phone,
+)
 from otp.store.tables import SandboxMessage
 
 router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"])

@@ -22,11 +22,16 @@ from api.schemas import (
     VerificationSummary,
     problem_responses,
 )
-from otp.destinations import InvalidDestinationError, looks_like_email, parse_email, parse_phone
 from otp.domain import Channel, Status
-from otp.events import destination_hash
+from otp.domain.destinations import (
+    InvalidDestinationError,
+    looks_like_email,
+    parse_email,
+    parse_phone,
+)
 from otp.store import VerificationRecord
 from otp.store import records as store_records
+from otp.store.events import destination_hash
 from otp.store.records import SearchFilter
 
 logger = logging.getLogger("otp.api")

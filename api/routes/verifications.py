@@ -48,18 +48,6 @@ from api.schemas import (
     problem_responses,
 )
 from api.service import VerificationService, idempotent_verification_id, now_utc
-from otp import metrics, risk
-from otp.channels import live_plan
-from otp.codes import code_digest
-from otp.destinations import (
-    InvalidDestinationError,
-    looks_like_email,
-    mask,
-    number_prefix,
-    parse_destination,
-    parse_phone,
-    range_hash,
-)
 from otp.domain import (
     Channel,
     ChannelStep,
@@ -70,12 +58,25 @@ from otp.domain import (
     VerificationInput,
     VerificationState,
 )
-from otp.logs import bind
+from otp.domain.destinations import (
+    InvalidDestinationError,
+    looks_like_email,
+    mask,
+    number_prefix,
+    parse_destination,
+    parse_phone,
+    range_hash,
+)
+from otp.observability import metrics
+from otp.observability.logs import bind
+from otp.risk import policy as risk
+from otp.security.codes import code_digest
 from otp.settings import Settings
 from otp.store import Store, VerificationDestination, VerificationRecord, utcnow
 from otp.store import records as store_records
 from otp.store.risk_blocks import covers, is_active, list_active_blocks
 from otp.store.tables import RiskBlock
+from providers.channels import live_plan
 
 logger = logging.getLogger("otp.api")
 

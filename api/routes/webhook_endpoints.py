@@ -32,18 +32,18 @@ from api.errors import (
 )
 from api.schemas import Problem
 from otp.domain import Mode, WebhookEvent, WebhookEventType, webhook_message_id
-from otp.sealed import seal, unseal
+from otp.security.sealing import seal, unseal
 from otp.settings import Secrets
-from otp.standard_webhooks import generate_secret
 from otp.store import Store, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from otp.store import webhooks as db
-from otp.webhook_models import (
+from otp.webhooks.models import (
     SECRET_PURPOSE,
     TEST_EVENT_TYPE,
     UnsafeWebhookUrl,
     check_url_syntax,
     resolve_public,
 )
+from otp.webhooks.signing import generate_secret
 from workflows.dispatch import start_webhook_delivery
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])

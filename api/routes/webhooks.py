@@ -35,9 +35,9 @@ from api.errors import (
 from api.recording import record_receipt
 from api.schemas import VERIFICATION_ID_RE, Problem, WebhookAck
 from api.service import Timeouts
-from otp import metrics
 from otp.domain import DeliveryReceiptInput, verification_id_of_reference
-from otp.webhook_signatures import (
+from otp.observability import metrics
+from providers.receipts import (
     META_SIGNATURE_HEADER,
     TWILIO_SIGNATURE_HEADER,
     DeliveryReceipt,

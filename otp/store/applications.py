@@ -15,7 +15,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import col, select
 
-from otp.applications import (
+from otp.applications.model import (
     DEFAULT_APPLICATION_ID,
     ApiKeyPublic,
     ApplicationDefaults,
@@ -28,7 +28,7 @@ from otp.applications import (
     new_key_id,
 )
 from otp.domain import Channel, Mode
-from otp.risk import RiskSettings
+from otp.risk.policy import RiskSettings
 from otp.settings import hash_api_key
 from otp.store import ApiKey, Application, Store, utcnow
 

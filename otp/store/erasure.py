@@ -1,7 +1,7 @@
 """What the store holds about one destination, table by table: found, exported, erased.
 
 The store keeps no clear destination but the sandbox inbox (test mode, by design): a
-destination is found by its keyed hash (`otp.events.destination_hash`) in the
+destination is found by its keyed hash (`otp.store.events.destination_hash`) in the
 verifications' destination rows and the event log, scoped to one application and its
 modes; from there by verification id (events, sandbox messages, webhook messages) and by
 webhook message (attempts). `TARGETS` lists, per table, which rows belong to the subject

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from otp.sealed import seal, unseal
+from otp.security.sealing import seal, unseal
 from otp.settings import Secrets
 from otp.store import Store
 from otp.store.tables import IdempotencyRecord, utcnow

@@ -1,6 +1,6 @@
 """Lockouts: destinations refused after `max_failed_checks` wrong codes.
 
-The failed-check counter in the limiter (`otp.risk.failed_checks_key`) decides whether a
+The failed-check counter in the limiter (`otp.risk.policy.failed_checks_key`) decides whether a
 destination is refused, on either limiter backend; a row here is written when a counter
 reaches the cap, so that operators can list lockouts (masked) and lift them. A lockout is
 in force from `since` until `until` (the application's `lockout_duration_s` later) unless

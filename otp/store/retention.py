@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, exists, or_
 
-from otp.limits import store as limits_store
-from otp.risk import LONGEST_RATE_WINDOW_S
+from otp.risk.limits import store as limits_store
+from otp.risk.policy import LONGEST_RATE_WINDOW_S
 from otp.settings import Settings
 from otp.store import Store
 from otp.store import idempotency as store_idempotency

@@ -1,7 +1,7 @@
 """Risk blocks: a country or number prefix refused for one application and mode.
 
 A block is active from its creation until it expires (`expires_at`, None: never) or an
-operator lifts it. Automatic blocks come from conversion monitoring (`otp.conversion`)
+operator lifts it. Automatic blocks come from conversion monitoring (`otp.risk.conversion_monitor`)
 and carry a `level`: the how-manieth automatic block of the same scope it is, which
 sets its duration. Lifting a block changes nothing else: the next automatic block of
 that scope still escalates. Every query is scoped by application id AND mode.
@@ -10,7 +10,7 @@ Prefix blocks come in two kinds. One an operator typed holds its prefix in the c
 matches every number starting with it (the number's prefixes are computed at check time,
 nothing of the number is stored). An automatic one holds the keyed hash of the blocked
 range (`value_hash`, matched against the number's `range_hash`) and only a short clear
-range (`otp.destinations.short_range`) for people to read.
+range (`otp.domain.destinations.short_range`) for people to read.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The safe list: destinations (test numbers, staff) of one application and mode that skip
-the velocity limits and conversion blocks (see `otp.risk` and `otp.conversion` for which).
+the velocity limits and conversion blocks (see `otp.risk.policy` and `otp.risk.conversion_monitor` for which).
 
 Only the keyed destination hash and the masked destination are kept, never the
 destination. Removing an entry keeps its row (`removed_at`, `removed_by`): the list with

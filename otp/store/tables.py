@@ -2,7 +2,7 @@
 
 Nothing here ever holds a code. Destinations appear only masked (`+1********23`) and
 as a keyed hash for exact search, number ranges only as a keyed hash; secrets (webhook signing secrets, stored idempotent
-responses) are sealed with the payload codec's AES-GCM key (`otp.sealed`).
+responses) are sealed with the payload codec's AES-GCM key (`otp.security.sealing`).
 """
 
 from __future__ import annotations
@@ -46,13 +46,13 @@ class Application(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=120)
     brand: str = Field(default="", max_length=60)
-    # Defaults applied to requests that leave them out (see otp.applications.Defaults).
+    # Defaults applied to requests that leave them out (see otp.applications.model.Defaults).
     defaults: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Channels this application may use; empty: all of them.
     allowed_channels: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
-    # Fraud and abuse settings (see otp.risk.RiskSettings); empty: the safe defaults.
+    # Fraud and abuse settings (see otp.risk.policy.RiskSettings); empty: the safe defaults.
     risk: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -91,7 +91,7 @@ class VerificationRecord(SQLModel, table=True):
     channel: str = Field(index=True, max_length=16)
     channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     country: str | None = Field(default=None, index=True, max_length=2)
-    # Keyed hash (`otp.destinations.range_hash`) of the number range (a phone destination
+    # Keyed hash (`otp.domain.destinations.range_hash`) of the number range (a phone destination
     # without its last 4 digits) that conversion monitoring groups by. None for email, and
     # for rows written before the range was hashed.
     prefix_hash: str | None = Field(default=None, index=True, max_length=64)
@@ -229,7 +229,7 @@ class WebhookAttempt(SQLModel, table=True):
 
 # ------------------------------------------------------------------- fraud controls
 class RateHit(SQLModel, table=True):
-    """One counted hit of a sliding-window limit (the store backend of `otp.limits`)."""
+    """One counted hit of a sliding-window limit (the store backend of `otp.risk.limits`)."""
 
     __tablename__ = "rate_hits"
     __table_args__ = (Index("ix_rate_hits_key_at", "key", "at"),)
@@ -260,7 +260,7 @@ class RiskBlock(SQLModel, table=True):
     mode: str = Field(max_length=8)
     scope: str = Field(max_length=16)  # country | prefix
     # Country, operator-typed prefix, or (automatic prefix blocks) only a short clear range
-    # for people to read (`otp.destinations.short_range`).
+    # for people to read (`otp.domain.destinations.short_range`).
     value: str = Field(max_length=16)
     # Automatic prefix blocks: the keyed hash of the blocked range, what matching uses.
     value_hash: str | None = Field(default=None, index=True, max_length=64)

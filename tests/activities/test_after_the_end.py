@@ -19,7 +19,7 @@ from otp.settings import Settings
 from otp.store import Store
 from tests.activities.conftest import deliver_input, make_activities
 from tests.conftest import real_worker
-from tests.workflows.helpers import APP, SCOPE, make_input, plan, start
+from tests.helpers.workflows import APP, SCOPE, make_input, plan, start
 from workflows.verification import VerificationWorkflow
 
 

@@ -13,8 +13,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from temporalio.exceptions import ApplicationError
 
-from otp.codes import derive_code
 from otp.domain import Channel, CodeType, ErrorType, Mode
+from otp.security.codes import derive_code
 from otp.store import Store
 from providers.base import OutboundMessage, PermanentDeliveryError, TransientDeliveryError
 from providers.smtp import SmtpConfig, SmtpProvider

@@ -10,7 +10,6 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.verification import VerificationActivities
-from otp.codes import code_digest, derive_code
 from otp.domain import (
     Channel,
     CodeType,
@@ -19,6 +18,7 @@ from otp.domain import (
     IssueCodeInput,
     Mode,
 )
+from otp.security.codes import code_digest, derive_code
 from otp.store import Store
 from providers.base import (
     OutboundMessage,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from otp.channels import live_plan
 from otp.domain import Channel
 from otp.settings import Settings
+from providers.channels import live_plan
 from providers.twilio import TwilioProvider
 from worker import build_providers
 

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from api.service import Timeouts
 from otp.domain import Mode
-from otp.risk import RiskSettings
+from otp.risk.policy import RiskSettings
 from otp.settings import Secrets, Settings, generate_api_key, hash_api_key
 from otp.store import Store
 from otp.store.applications import create_api_key, create_application

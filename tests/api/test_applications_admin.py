@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.auth import ApiKeyAuthenticator
 from api.main import create_app
 from api.service import Timeouts
-from otp.applications import new_api_key
+from otp.applications.model import new_api_key
 from otp.domain import Mode
 from otp.settings import Settings, admin_token
 from otp.store import Store
@@ -28,8 +28,8 @@ from otp.store.applications import (
     revoke_api_key,
 )
 from tests.api.conftest import CODE_RE, Keys
-from tests.cli.helpers import free_port
 from tests.conftest import real_worker
+from tests.helpers.cli import free_port
 
 ADMIN_TOKEN = "admin-token-for-the-tests-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -18,11 +18,11 @@ from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from otp.codec import codec_from_secrets
+from otp.security.codec import codec_from_secrets
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from tests.api.conftest import Keys
-from tests.serving import served as serve_app
+from tests.helpers.serving import served as serve_app
 
 TOKEN = "codec-token-for-the-tests-0123456789"
 PHONE = "+14155550166"

@@ -14,12 +14,12 @@ from sqlmodel import SQLModel
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from otp.events import destination_hash
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store.applications import ensure_default_application
+from otp.store.events import destination_hash
 from tests.api.conftest import Keys, read_messages, wrong_code
-from tests.cli.helpers import free_port
+from tests.helpers.cli import free_port
 
 ADMIN_TOKEN = "admin-token-for-the-erasure-tests-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

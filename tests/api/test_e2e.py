@@ -13,7 +13,7 @@ from otp.settings import Settings
 from otp.store import Store
 from tests.api.conftest import Keys, read_code, wrong_code
 from tests.conftest import real_worker
-from tests.serving import served
+from tests.helpers.serving import served
 
 
 @pytest.fixture

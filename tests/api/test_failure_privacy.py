@@ -17,8 +17,8 @@ from sqlalchemy import text
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from otp.codes import derive_code
 from otp.domain import VerificationInput
+from otp.security.codes import derive_code
 from otp.settings import Secrets
 from otp.store import Store
 from tests.api.conftest import Keys

@@ -23,7 +23,7 @@ from otp.settings import Secrets, Settings
 from otp.store import Store
 from tests.api.conftest import Keys, code_in, make_settings, wrong_code
 from tests.conftest import real_worker
-from tests.webhook_receiver import Receiver, Reply, serve, spec_verify
+from tests.helpers.webhook_receiver import Receiver, Reply, serve, spec_verify
 
 ADMIN = {"Authorization": "Bearer full-stack-admin-token-0123456789"}
 PHONE = "+14155550177"

@@ -25,7 +25,7 @@ from api.main import create_app
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from tests.api.conftest import Keys, make_settings
-from tests.serving import served
+from tests.helpers.serving import served
 
 ADMIN_TOKEN = "fuzzing-admin-token-0123456789abcdef"
 EXAMPLES = 25

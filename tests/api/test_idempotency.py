@@ -18,8 +18,8 @@ from api.idempotency import check_update_id, fingerprint
 from api.main import create_app
 from api.schemas import CheckRequest, VerificationCreate
 from api.service import Timeouts, VerificationService
-from otp.codes import code_digest
 from otp.domain import Mode
+from otp.security.codes import code_digest
 from otp.settings import Secrets, Settings
 from otp.store import IdempotencyRecord, Store, utcnow
 from otp.store import idempotency as records

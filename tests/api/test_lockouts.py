@@ -13,13 +13,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from api.services.lockouts import unlock
 from otp.domain import Mode
-from otp.events import destination_hash
-from otp.lockouts import unlock
-from otp.risk import Rate, RiskSettings, failed_checks_key, note_check
+from otp.risk.policy import Rate, RiskSettings, failed_checks_key, note_check
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store import lockouts as store_lockouts
+from otp.store.events import destination_hash
 from otp.store.tables import utcnow
 from tests.api.conftest import (
     Keys,
@@ -31,7 +31,7 @@ from tests.api.conftest import (
     wrong_code,
 )
 from tests.conftest import TEST_SECRETS
-from tests.webhook_receiver import Receiver, Reply, serve, spec_verify
+from tests.helpers.webhook_receiver import Receiver, Reply, serve, spec_verify
 
 ADMIN_TOKEN = "admin-token-for-the-lockout-tests-0123"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -180,7 +180,7 @@ async def test_lockout_routes_refuse_bad_input_and_unknown_applications(
 async def test_a_lockout_ends_on_its_own_after_the_lockout_duration(store: Store) -> None:
     """The counter at the cap gets `lockout_duration_s` as its expiry (store limiter with
     a controlled clock), not the 30 days a count below the cap is kept."""
-    from otp.limits.store import StoreLimiter
+    from otp.risk.limits.store import StoreLimiter
 
     now = [1_000_000.0]
     limiter = StoreLimiter(store, clock=lambda: now[0])
@@ -197,7 +197,7 @@ async def test_a_lockout_ends_on_its_own_after_the_lockout_duration(store: Store
 
 async def test_unlock_works_when_the_lockout_row_was_never_written(store: Store) -> None:
     """The counter refuses on its own; an unlock resets it even without a row."""
-    from otp.limits.store import StoreLimiter
+    from otp.risk.limits.store import StoreLimiter
 
     limiter = StoreLimiter(store)
     risk = RiskSettings(max_failed_checks=1)

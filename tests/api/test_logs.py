@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from otp.logs import JsonFormatter
+from otp.observability.logs import JsonFormatter
 from otp.settings import Secrets, Settings
 from tests.api.conftest import Keys, read_code, wrong_code
 

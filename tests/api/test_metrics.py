@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from otp import metrics
+from otp.observability import metrics
 from otp.settings import Settings
 from otp.store import Store
 from otp.temporal import connect

@@ -21,7 +21,7 @@ import pytest
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from otp.conversion import ConversionSettings
+from otp.risk.conversion_monitor import ConversionSettings
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store import records as store_records

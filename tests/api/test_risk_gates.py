@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from api.service import Timeouts
 from otp.domain import Mode
-from otp.risk import Rate, RiskSettings
+from otp.risk.policy import Rate, RiskSettings
 from otp.settings import Settings
 from otp.store import Store, VerificationRecord
 from otp.store.applications import create_api_key, create_application

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from otp.risk import Rate, RiskSettings
+from otp.risk.policy import Rate, RiskSettings
 from otp.settings import Secrets, Settings
 from otp.store import Store, risk_blocks
 from otp.store.tables import SafeListEntry

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from otp import tracing
+from otp.observability import tracing
 from otp.settings import Settings
 from otp.store import Store
 from otp.temporal import connect

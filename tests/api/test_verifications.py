@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.service import Timeouts
-from otp import search_attributes as sa
+from otp.observability import search_attributes as sa
 from otp.settings import Settings
 from otp.store import Store
 from tests.api.conftest import Keys, code_in, read_code, read_messages, wrong_code

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import Keys
-from tests.webhook_receiver import Receiver, Reply, serve, spec_verify
+from tests.helpers.webhook_receiver import Receiver, Reply, serve, spec_verify
 
 BASE = "/v1/webhook-endpoints"
 

@@ -1,8 +1,8 @@
 """Webhook secret rotation: both secrets sign during the grace period, only the new after.
 
 Verified three ways that must agree: the official `standardwebhooks` package, the
-spec-derived checker in `tests/webhook_receiver.py` (independent of otp code) and
-`otp.standard_webhooks.verify`.
+spec-derived checker in `tests/helpers/webhook_receiver.py` (independent of otp code) and
+`otp.webhooks.signing.verify`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import pytest
 import standardwebhooks
 from sqlmodel import select
 
-from otp.standard_webhooks import WebhookVerificationError, verify
 from otp.store import Store, WebhookEndpoint
 from otp.store.webhooks import purge_expired_webhook_secrets
+from otp.webhooks.signing import WebhookVerificationError, verify
 from tests.api.conftest import Keys
 from tests.api.test_webhook_endpoints import BASE, _create, _wait_for_status
-from tests.webhook_receiver import Received, Receiver, Reply, serve, spec_verify
+from tests.helpers.webhook_receiver import Received, Receiver, Reply, serve, spec_verify
 
 
 def verifies(secret: str, request: Received) -> bool:

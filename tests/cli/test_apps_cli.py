@@ -12,9 +12,9 @@ import pytest
 from otp.settings import hash_api_key
 from otp.store import Store
 from otp.store.applications import find_api_key
-from tests.cli.helpers import PYTHON, Result, clean_env, run
+from tests.helpers.cli import PYTHON, Result, clean_env, run
 
-OTP = [PYTHON, "-m", "otp.cli"]
+OTP = [PYTHON, "-m", "cli.main"]
 KEY_RE = re.compile(r"\botp_(test|live)_[0-9A-Za-z]{43}\b")
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from otp.settings import Settings
 from otp.store import Store
 from otp.store.applications import ensure_default_application
-from tests.cli.helpers import PYTHON, clean_env, run
-from tests.store.test_erasure import ERASED, KEPT, SECRET, _seed
+from tests.helpers.cli import PYTHON, clean_env, run
+from tests.otp.store.test_erasure import ERASED, KEPT, SECRET, _seed
 
-OTP = [PYTHON, "-m", "otp.cli", "destinations"]
+OTP = [PYTHON, "-m", "cli.main", "destinations"]
 
 
 async def test_export_then_erase_from_the_command_line(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.helpers import PYTHON, clean_env, free_port, run
+from tests.helpers.cli import PYTHON, clean_env, free_port, run
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 
@@ -55,7 +55,7 @@ async def otp_dev(env: dict[str, str], output: Path) -> AsyncIterator[Stack]:
         proc = await asyncio.create_subprocess_exec(
             PYTHON,
             "-m",
-            "otp.cli",
+            "cli.main",
             "dev",
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -115,8 +115,8 @@ def alive(pid: int) -> bool:
 def children_by_role(root: int) -> dict[str, int]:
     roles = {
         "temporal": "server start-dev",
-        "worker": "otp.cli worker",
-        "api": "otp.cli api",
+        "worker": "cli.main worker",
+        "api": "cli.main api",
     }
     found: dict[str, int] = {}
     for pid in descendants(root):
@@ -206,7 +206,7 @@ async def test_dev_stack_names_a_port_that_is_taken(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         env["OTP_TEMPORAL_UI_PORT"] = str(taken.getsockname()[1])
-        result = await run([PYTHON, "-m", "otp.cli", "dev"], env=env, timeout=30)
+        result = await run([PYTHON, "-m", "cli.main", "dev"], env=env, timeout=30)
     assert result.returncode == 1
     assert "already in use (OTP_TEMPORAL_UI_PORT)" in result.stderr
 
@@ -214,6 +214,6 @@ async def test_dev_stack_names_a_port_that_is_taken(tmp_path: Path) -> None:
 async def test_dev_stack_refuses_production(tmp_path: Path) -> None:
     env = stack_env(tmp_path / "data")
     env["OTP_ENV"] = "production"
-    result = await run([PYTHON, "-m", "otp.cli", "dev"], env=env, timeout=30)
+    result = await run([PYTHON, "-m", "cli.main", "dev"], env=env, timeout=30)
     assert result.returncode == 1
     assert "OTP_ENV is 'production'" in result.stderr

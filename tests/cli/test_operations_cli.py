@@ -12,13 +12,13 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from otp.domain import Channel, EventType, LogEntry, Mode, Status
-from otp.events import EventRecorder
 from otp.settings import Settings
 from otp.store import Store
-from tests.cli.helpers import ROOT, clean_env, run
+from otp.store.events import EventRecorder
 from tests.conftest import TEST_SECRETS, real_worker
-from tests.store.test_records import entries, state
-from tests.workflows.helpers import SCOPE, make_input, plan, wait_settled
+from tests.helpers.cli import ROOT, clean_env, run
+from tests.helpers.workflows import SCOPE, make_input, plan, wait_settled
+from tests.otp.store.test_records import entries, state
 from workflows.verification import VerificationWorkflow
 
 OTP = str(Path(sys.executable).parent / "otp")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.cli.helpers import PYTHON, clean_env, free_port, run, run_batches
+from tests.helpers.cli import PYTHON, clean_env, free_port, run, run_batches
 
-PING = [PYTHON, "-m", "otp.cli", "ping", "--timeout", "20"]
+PING = [PYTHON, "-m", "cli.main", "ping", "--timeout", "20"]
 RUNS = 24
 BATCH = 8
 
@@ -42,7 +42,7 @@ async def test_ping_host_and_port_settings(dev_env: WorkflowEnvironment) -> None
 async def test_ping_closed_port_exits_1_with_a_clear_message() -> None:
     target = f"127.0.0.1:{free_port()}"
     result = await run(
-        [PYTHON, "-m", "otp.cli", "ping", "--timeout", "5"],
+        [PYTHON, "-m", "cli.main", "ping", "--timeout", "5"],
         env=clean_env(OTP_TEMPORAL_ADDRESS=target),
     )
     assert result.returncode == 1
@@ -53,7 +53,7 @@ async def test_ping_closed_port_exits_1_with_a_clear_message() -> None:
 
 
 async def test_unknown_command_is_a_usage_error() -> None:
-    result = await run([PYTHON, "-m", "otp.cli", "no-such-command"])
+    result = await run([PYTHON, "-m", "cli.main", "no-such-command"])
     assert result.returncode == 2
     assert "No such command" in result.stderr
 
@@ -61,7 +61,7 @@ async def test_unknown_command_is_a_usage_error() -> None:
 async def test_temporal_setup_is_idempotent(dev_env: WorkflowEnvironment) -> None:
     # The dev server registered every attribute at start: nothing left to add.
     result = await run(
-        [PYTHON, "-m", "otp.cli", "temporal-setup"],
+        [PYTHON, "-m", "cli.main", "temporal-setup"],
         env=clean_env(OTP_TEMPORAL_ADDRESS=target_of(dev_env)),
     )
     assert result.returncode == 0, result.stderr

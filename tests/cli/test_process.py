@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.helpers import PYTHON, Result, run
+from tests.helpers.cli import PYTHON, Result, run
 
 PROGRAM = """
 import sys

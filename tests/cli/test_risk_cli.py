@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from otp.domain import Mode
-from tests.cli.helpers import PYTHON, Result, clean_env, run
+from tests.helpers.cli import PYTHON, Result, clean_env, run
 
-OTP = [PYTHON, "-m", "otp.cli"]
+OTP = [PYTHON, "-m", "cli.main"]
 
 
 @pytest.fixture
@@ -121,11 +121,11 @@ async def test_refusals(otp_env: dict[str, str]) -> None:
 
 
 async def test_lockouts_unlock_and_the_safe_list(otp_env: dict[str, str], tmp_path: Path) -> None:
-    from otp.events import destination_hash
-    from otp.limits.store import StoreLimiter
-    from otp.risk import failed_checks_key
+    from otp.risk.limits.store import StoreLimiter
+    from otp.risk.policy import failed_checks_key
     from otp.settings import Settings, load_secrets
     from otp.store import Store
+    from otp.store.events import destination_hash
     from otp.store.lockouts import record_lockout
 
     to = "+14155550199"

@@ -15,13 +15,13 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from otp import search_attributes as sa
-from otp.codec import data_converter
 from otp.domain import Channel, DeliveryStatus, Status
+from otp.observability import search_attributes as sa
+from otp.security.codec import data_converter
 from otp.settings import Settings
 from otp.store import Store
 from tests.conftest import TEST_SECRETS, real_worker
-from tests.workflows.helpers import (
+from tests.helpers.workflows import (
     check_input,
     inbox_codes,
     make_input,

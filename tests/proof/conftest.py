@@ -21,7 +21,7 @@ from otp.settings import Secrets, Settings, generate_api_key
 from otp.store import Store
 from tests.api.conftest import Keys, make_settings
 from tests.conftest import real_worker
-from tests.serving import served
+from tests.helpers.serving import served
 
 # Updates beyond 10 in flight per workflow are delayed by the server (~1 s each retry):
 # wait long enough on the client side and never queue requests behind a pool limit.

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import httpx
 from starlette.responses import JSONResponse
 
-from otp.templates import resolve_locale
+from otp.messages.templates import resolve_locale
 from providers.http import ClientHolder, HttpTimeouts, retry_after_seconds
 from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
 from tests.providers.fakes import ProviderServer, outbound

@@ -22,7 +22,7 @@ from api.main import create_app
 from otp.settings import Settings
 from otp.store import Store
 from tests.api.conftest import api_settings, keys, worker  # noqa: F401 (fixtures)
-from tests.serving import served
+from tests.helpers.serving import served
 
 # The code is the one word of 4-10 upper-case letters or digits in every template.
 CODE_RE = re.compile(r"\b([0-9A-Z]{4,10})\b")

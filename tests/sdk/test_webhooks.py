@@ -16,8 +16,8 @@ from otp_client import AsyncOtpClient, ConflictError, NotFoundError, webhooks
 from otp_client.webhooks import WebhookVerificationError
 
 from tests.api.conftest import Keys
+from tests.helpers.webhook_receiver import Receiver, Reply, serve
 from tests.sdk.conftest import unique_email
-from tests.webhook_receiver import Receiver, Reply, serve
 
 KEY = os.urandom(24)
 SECRET = "whsec_" + base64.b64encode(KEY).decode()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from otp import search_attributes as sa
 from otp.domain import Channel, DeliverInput, ErrorType, Status
-from tests.workflows.helpers import FakeDeliver, fake_worker, make_input, plan, start
+from otp.observability import search_attributes as sa
+from tests.helpers.workflows import FakeDeliver, fake_worker, make_input, plan, start
 
 
 async def _refuse(input: DeliverInput, attempt: int) -> None:

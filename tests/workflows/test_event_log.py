@@ -7,12 +7,12 @@ from temporalio.client import WorkflowUpdateStage
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from otp.codes import code_digest, derive_code
 from otp.domain import Channel, CodeType, Status, VerificationInput
+from otp.security.codes import code_digest, derive_code
 from otp.store import Store
 from otp.store import records as store_records
 from tests.conftest import TEST_SECRETS
-from tests.workflows.helpers import (
+from tests.helpers.workflows import (
     APP,
     FIXED_NONCE,
     RECORDED,

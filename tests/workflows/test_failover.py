@@ -24,7 +24,7 @@ from otp.domain import (
     VerificationState,
 )
 from providers.sandbox import MAGIC_INVALID, MAGIC_NO_RECEIPT, MAGIC_RECEIPT_FAILED
-from tests.workflows.helpers import (
+from tests.helpers.workflows import (
     EMAIL,
     PHONE,
     RECORDED,

@@ -9,11 +9,11 @@ from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from otp.codec import ENCODING, codec_from_secrets
 from otp.domain import Channel, CodeType, Status
+from otp.security.codec import ENCODING, codec_from_secrets
 from otp.store import Store
 from tests.conftest import TEST_SECRETS
-from tests.workflows.helpers import (
+from tests.helpers.workflows import (
     EMAIL,
     PHONE,
     check_input,

@@ -13,9 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.verification import verification_ended
-from otp import search_attributes as sa
 from otp.domain import Channel, DeliverInput, DeliveryStatus, ErrorType, Status
-from tests.workflows.helpers import (
+from otp.observability import search_attributes as sa
+from tests.helpers.workflows import (
     RECORDED,
     SCOPE,
     FakeDeliver,

@@ -11,8 +11,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 from temporalio.workflow import NondeterminismError
 
-from otp.codec import data_converter
-from otp.codes import code_digest
 from otp.domain import (
     Channel,
     DeliverInput,
@@ -22,10 +20,11 @@ from otp.domain import (
     VerificationInput,
     VerificationState,
 )
+from otp.security.codec import data_converter
+from otp.security.codes import code_digest
 from otp.store import Store
 from tests.conftest import TEST_SECRETS
-from tests.histories.record import HISTORY_FILE, WORKFLOW_ID
-from tests.workflows.helpers import (
+from tests.helpers.workflows import (
     FIXED_NONCE,
     RECORDED,
     SCOPE,
@@ -43,6 +42,7 @@ from tests.workflows.helpers import (
     wait_state,
     wrong_code,
 )
+from tests.histories.record import HISTORY_FILE, WORKFLOW_ID
 from workflows.verification import VerificationWorkflow
 
 

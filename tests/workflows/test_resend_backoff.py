@@ -9,7 +9,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from otp.domain import Channel, DeliverInput, ErrorType, Status
-from tests.workflows.helpers import (
+from tests.helpers.workflows import (
     FIXED_NONCE,
     SCOPE,
     FakeDeliver,

@@ -15,8 +15,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.verification import VerificationActivities
-from otp.conversion import DeliveryGate
-from otp.destinations import number_prefix
 from otp.domain import (
     Channel,
     ChannelStep,
@@ -28,9 +26,11 @@ from otp.domain import (
     Status,
     VerificationState,
 )
-from otp.limits import Limiter
-from otp.limits.store import StoreLimiter
-from otp.risk import Rate, RiskSettings, send_hits
+from otp.domain.destinations import number_prefix
+from otp.risk.conversion_monitor import DeliveryGate
+from otp.risk.limits import Limiter
+from otp.risk.limits.store import StoreLimiter
+from otp.risk.policy import Rate, RiskSettings, send_hits
 from otp.store import Store
 from otp.store import risk_blocks as blocks
 from otp.store.applications import create_application
@@ -38,7 +38,7 @@ from otp.store.risk_blocks import BlockScope
 from providers.base import OutboundMessage, PermanentDeliveryError, SendReceipt
 from providers.sandbox import SandboxProvider
 from tests.conftest import TEST_SECRETS
-from tests.workflows.helpers import (
+from tests.helpers.workflows import (
     APP,
     FIXED_NONCE,
     PHONE,

@@ -17,7 +17,7 @@ from otp.domain import (
     Status,
 )
 from otp.store import Store
-from tests.workflows.helpers import (
+from tests.helpers.workflows import (
     FakeDeliver,
     cancel_and_wait,
     fake_worker,

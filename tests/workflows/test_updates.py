@@ -34,7 +34,7 @@ from otp.domain import (
 from otp.settings import Settings
 from otp.store import Store
 from tests.conftest import real_worker
-from tests.workflows.helpers import (
+from tests.helpers.workflows import (
     APP,
     SCOPE,
     FakeDeliver,

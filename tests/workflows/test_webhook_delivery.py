@@ -17,14 +17,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.webhooks import WebhookActivities
-from otp.codec import data_converter
 from otp.domain import Mode, WebhookEvent, WebhookEventType, webhook_message_id
-from otp.sealed import seal
+from otp.security.codec import data_converter
+from otp.security.sealing import seal
 from otp.settings import Settings
-from otp.standard_webhooks import generate_secret
 from otp.store import Store, WebhookEndpoint
 from otp.store import webhooks as db
-from otp.webhook_models import (
+from otp.webhooks.models import (
     JITTER,
     MAX_ATTEMPTS,
     RETRY_SCHEDULE_S,
@@ -33,8 +32,9 @@ from otp.webhook_models import (
     WebhookDeliveryResult,
     workflow_id,
 )
+from otp.webhooks.signing import generate_secret
 from tests.conftest import TEST_SECRETS
-from tests.webhook_receiver import Receiver, Reply, serve, spec_verify
+from tests.helpers.webhook_receiver import Receiver, Reply, serve, spec_verify
 from workflows.dispatch import start_webhook_deliveries
 from workflows.webhooks import WebhookDeliveryWorkflow
 
@@ -320,7 +320,7 @@ async def test_live_endpoint_on_a_private_address_is_never_contacted(
     """The store holds a live endpoint resolving to loopback (as after a DNS change)."""
 
     async def rebinding(host: str, port: int) -> list[str]:
-        from otp.webhook_models import resolve_public
+        from otp.webhooks.models import resolve_public
 
         return await resolve_public("127.0.0.1", port)
 

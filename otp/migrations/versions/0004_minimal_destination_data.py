@@ -7,7 +7,7 @@ country code and last 2 digits.
   monitoring (its window is at most 7 days, so the effect ends by then).
 - `risk_blocks.value_hash`: the keyed hash automatic prefix blocks match on. Existing
   automatic prefix blocks cannot get one: they are lifted (`lifted_by` "migration 0004")
-  and their value cut to the short range (`otp.destinations.short_range`). Operator
+  and their value cut to the short range (`otp.domain.destinations.short_range`). Operator
   blocks are unchanged.
 - Masks made before (`+1415*****23`) are rewritten to the new form (`+1********23`) in
   `verifications.to_masked`, `verifications.snapshot` and `verification_events.to_masked`.
@@ -55,7 +55,7 @@ def remask(old: str | None) -> str | None:
 
 
 def _short(prefix: str) -> str:
-    from otp.destinations import short_range
+    from otp.domain.destinations import short_range
 
     return short_range(prefix + "0000") or "+" + _calling_code(prefix[1:])
 

@@ -1,0 +1,1 @@
+"""The API's logic, called by the thin route handlers (and by the CLI)."""

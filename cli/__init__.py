@@ -1,0 +1,1 @@
+"""Entry points: the `otp` command (`python -m cli` or the `otp` console script). Nothing imports this."""

@@ -1,0 +1,1 @@
+"""Applications: per-application request defaults, allowed channels, id and key formats."""

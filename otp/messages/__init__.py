@@ -1,0 +1,1 @@
+"""What is sent to users: message templates per channel and locale, SMS encoding."""

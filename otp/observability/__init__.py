@@ -1,0 +1,1 @@
+"""Logs, metrics, tracing and the search attributes operators filter by."""

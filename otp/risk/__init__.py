@@ -1,0 +1,1 @@
+"""Fraud and abuse controls: the risk policy, sliding-window limits, conversion monitoring."""

@@ -1,0 +1,1 @@
+"""Cryptography: the payload codec, secrets sealed at rest, code derivation and subkeys."""

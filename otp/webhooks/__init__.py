@@ -1,0 +1,1 @@
+"""Outbound webhooks (Standard Webhooks): delivery models and signing."""
