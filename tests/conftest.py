@@ -31,7 +31,7 @@ from tests.helpers import databases
 ROOT = Path(__file__).resolve().parent.parent
 
 # Exit with pytest's own status, bypassing the native runtime's crash at interpreter exit.
-pytest_plugins = ["tests.plugins.exit_guard"]
+pytest_plugins = ["tests.plugins.exit_guard", "tests.helpers.api"]
 
 
 def _venv_binary(name: str) -> str:

@@ -27,8 +27,8 @@ from otp.store.applications import (
     ensure_default_application,
     revoke_api_key,
 )
-from tests.api.conftest import CODE_RE, Keys
 from tests.conftest import real_worker
+from tests.helpers.api import CODE_RE, Keys
 from tests.helpers.cli import free_port
 
 ADMIN_TOKEN = "admin-token-for-the-tests-0123456789"

@@ -12,7 +12,7 @@ from api.auth import ApiKeyAuthenticator
 from api.main import create_app
 from otp.domain import Mode
 from otp.settings import ConfigError, Settings, dev_api_key, generate_api_key, hash_api_key
-from tests.api.conftest import Keys
+from tests.helpers.api import Keys
 
 
 def _comparable(problem: dict[str, object]) -> dict[str, object]:

@@ -21,7 +21,7 @@ from api.main import create_app
 from otp.security.codec import codec_from_secrets
 from otp.settings import Secrets, Settings
 from otp.store import Store
-from tests.api.conftest import Keys
+from tests.helpers.api import Keys
 from tests.helpers.serving import served as serve_app
 
 TOKEN = "codec-token-for-the-tests-0123456789"

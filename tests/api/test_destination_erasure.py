@@ -18,7 +18,7 @@ from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store.applications import ensure_default_application
 from otp.store.events import destination_hash
-from tests.api.conftest import Keys, read_messages, wrong_code
+from tests.helpers.api import Keys, read_messages, wrong_code
 from tests.helpers.cli import free_port
 
 ADMIN_TOKEN = "admin-token-for-the-erasure-tests-0123456789"

@@ -25,7 +25,7 @@ from otp.domain import (
 )
 from otp.settings import Settings
 from otp.store import Store
-from tests.api.conftest import Keys
+from tests.helpers.api import Keys
 
 
 def _update_failed(error: ApplicationError) -> WorkflowUpdateFailedError:

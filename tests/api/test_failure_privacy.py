@@ -21,8 +21,8 @@ from otp.domain import VerificationInput
 from otp.security.codes import derive_code
 from otp.settings import Secrets
 from otp.store import Store
-from tests.api.conftest import Keys
 from tests.api.test_logs import captured
+from tests.helpers.api import Keys
 
 __all__ = ["captured"]  # the log-capturing fixture
 

@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from otp.settings import Secrets, Settings
 from otp.store import Store
-from tests.api.conftest import Keys, make_settings
+from tests.helpers.api import Keys, make_settings
 from tests.helpers.serving import served
 
 ADMIN_TOKEN = "fuzzing-admin-token-0123456789abcdef"

@@ -23,8 +23,8 @@ from otp.security.codes import code_digest
 from otp.settings import Secrets, Settings
 from otp.store import IdempotencyRecord, Store, utcnow
 from otp.store import idempotency as records
-from tests.api.conftest import Keys, read_code, read_messages, wrong_code
 from tests.conftest import real_worker
+from tests.helpers.api import Keys, read_code, read_messages, wrong_code
 
 CREATE = "/v1/verifications"
 PRINCIPAL = Principal(application_id="default", mode=Mode.TEST)

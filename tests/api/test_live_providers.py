@@ -15,7 +15,7 @@ from api.service import Timeouts
 from otp.domain import VerificationInput
 from otp.settings import Secrets, Settings
 from otp.store import Store
-from tests.api.conftest import Keys, make_settings
+from tests.helpers.api import Keys, make_settings
 
 
 @pytest.fixture

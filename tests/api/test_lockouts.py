@@ -21,7 +21,8 @@ from otp.store import Store
 from otp.store import lockouts as store_lockouts
 from otp.store.events import destination_hash
 from otp.store.tables import utcnow
-from tests.api.conftest import (
+from tests.conftest import TEST_SECRETS
+from tests.helpers.api import (
     Keys,
     application_with_key,
     bearer,
@@ -30,7 +31,6 @@ from tests.api.conftest import (
     read_messages,
     wrong_code,
 )
-from tests.conftest import TEST_SECRETS
 from tests.helpers.webhook_receiver import Receiver, Reply, serve, spec_verify
 
 ADMIN_TOKEN = "admin-token-for-the-lockout-tests-0123"

@@ -16,7 +16,7 @@ import pytest
 
 from otp.observability.logs import JsonFormatter
 from otp.settings import Secrets, Settings
-from tests.api.conftest import Keys, read_code, wrong_code
+from tests.helpers.api import Keys, read_code, wrong_code
 
 PHONE = "+14155550188"
 

@@ -20,8 +20,8 @@ from otp.observability import metrics
 from otp.settings import Settings
 from otp.store import Store
 from otp.temporal import connect
-from tests.api.conftest import Keys, read_code, wrong_code
 from tests.conftest import TEST_SECRETS, real_worker
+from tests.helpers.api import Keys, read_code, wrong_code
 
 PHONE = "+14155550123"
 TWILIO_TOKEN = "twilio-test-auth-token-0123456789"

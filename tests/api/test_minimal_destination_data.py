@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 
 from otp.store import Store
 from otp.store.tables import SandboxMessage, VerificationRecord
-from tests.api.conftest import Keys, read_code, wrong_code
+from tests.helpers.api import Keys, read_code, wrong_code
 
 NUMBERS = ("+14155550123", "+14155550177")
 PREFIX = "+1415555"

@@ -25,8 +25,8 @@ from otp.risk.conversion_monitor import ConversionSettings
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store import records as store_records
-from tests.api.conftest import Keys, code_in, make_settings
 from tests.conftest import TEST_SECRETS
+from tests.helpers.api import Keys, code_in, make_settings
 
 ADMIN_TOKEN = "admin-token-for-the-pumping-tests-0123"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

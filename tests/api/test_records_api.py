@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from otp.settings import Settings
 from otp.store import Store
-from tests.api.conftest import Keys, read_code, wrong_code
+from tests.helpers.api import Keys, read_code, wrong_code
 
 PHONE = "+14155550142"
 

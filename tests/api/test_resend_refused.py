@@ -18,8 +18,8 @@ from otp.risk.policy import Rate, RiskSettings
 from otp.settings import Settings
 from otp.store import Store
 from otp.store.applications import create_api_key, create_application
-from tests.api.conftest import Keys, code_in, read_messages
 from tests.conftest import real_worker
+from tests.helpers.api import Keys, code_in, read_messages
 
 TO = "+14155550181"
 

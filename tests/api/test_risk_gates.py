@@ -29,7 +29,7 @@ from otp.risk.policy import Rate, RiskSettings
 from otp.settings import Settings
 from otp.store import Store, VerificationRecord
 from otp.store.applications import create_api_key, create_application
-from tests.api.conftest import Keys, code_in, read_messages, wrong_code
+from tests.helpers.api import Keys, code_in, read_messages, wrong_code
 
 CREATE = "/v1/verifications"
 

@@ -15,7 +15,7 @@ from otp.risk.policy import Rate, RiskSettings
 from otp.settings import Secrets, Settings
 from otp.store import Store, risk_blocks
 from otp.store.tables import SafeListEntry
-from tests.api.conftest import Keys, application_with_key, bearer, make_settings, read_messages
+from tests.helpers.api import Keys, application_with_key, bearer, make_settings, read_messages
 
 ADMIN_TOKEN = "admin-token-for-the-safe-list-tests-01"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

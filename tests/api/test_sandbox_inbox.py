@@ -10,7 +10,7 @@ import httpx
 
 from api.inbox import InboxWatch
 from otp.store import Store
-from tests.api.conftest import Keys, code_in
+from tests.helpers.api import Keys, code_in
 
 
 async def test_a_long_poll_answers_with_the_code_as_soon_as_it_lands(

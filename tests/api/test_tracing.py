@@ -19,9 +19,9 @@ from otp.observability import tracing
 from otp.settings import Settings
 from otp.store import Store
 from otp.temporal import connect
-from tests.api.conftest import Keys
 from tests.conftest import TEST_SECRETS, real_worker
-from tests.providers.fakes import ProviderServer, Recorded
+from tests.helpers.api import Keys
+from tests.helpers.scripted_provider import ProviderServer, Recorded
 
 PHONE = "+14155550123"
 

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from otp.settings import Settings
 from otp.store import Store
-from tests.api.conftest import Keys
+from tests.helpers.api import Keys
 
 
 async def _count_started(env: WorkflowEnvironment, task_queue: str, at_least: int) -> int:

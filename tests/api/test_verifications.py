@@ -15,7 +15,7 @@ from api.service import Timeouts
 from otp.observability import search_attributes as sa
 from otp.settings import Settings
 from otp.store import Store
-from tests.api.conftest import Keys, code_in, read_code, read_messages, wrong_code
+from tests.helpers.api import Keys, code_in, read_code, read_messages, wrong_code
 
 
 async def _create(http: httpx.AsyncClient, keys: Keys, **body: Any) -> str:

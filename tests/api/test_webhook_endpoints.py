@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import Keys
+from tests.helpers.api import Keys
 from tests.helpers.webhook_receiver import Receiver, Reply, serve, spec_verify
 
 BASE = "/v1/webhook-endpoints"

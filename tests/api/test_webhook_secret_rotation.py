@@ -18,8 +18,8 @@ from sqlmodel import select
 from otp.store import Store, WebhookEndpoint
 from otp.store.webhooks import purge_expired_webhook_secrets
 from otp.webhooks.signing import WebhookVerificationError, verify
-from tests.api.conftest import Keys
 from tests.api.test_webhook_endpoints import BASE, _create, _wait_for_status
+from tests.helpers.api import Keys
 from tests.helpers.webhook_receiver import Received, Receiver, Reply, serve, spec_verify
 
 

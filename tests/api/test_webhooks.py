@@ -31,8 +31,8 @@ from api.service import Timeouts
 from otp.domain import DeliveryStatus, VerificationState
 from otp.settings import Settings
 from otp.store import Store
-from tests.api.conftest import Keys
 from tests.conftest import real_worker
+from tests.helpers.api import Keys
 from workflows.verification import VerificationWorkflow
 
 TWILIO_TOKEN = "twilio-test-auth-token-0123456789"

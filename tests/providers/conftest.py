@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.providers.fakes import ProviderServer
+from tests.helpers.scripted_provider import ProviderServer
 
 
 @pytest.fixture(scope="session")

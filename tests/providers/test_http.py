@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from otp.messages.templates import resolve_locale
 from providers.http import ClientHolder, HttpTimeouts, retry_after_seconds
 from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
-from tests.providers.fakes import ProviderServer, outbound
+from tests.helpers.scripted_provider import ProviderServer, outbound
 
 
 def test_retry_after_seconds_and_http_dates() -> None:

@@ -19,7 +19,7 @@ from providers.base import (
 )
 from providers.http import HttpTimeouts
 from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider, extract_path
-from tests.providers.fakes import Handler, ProviderServer, Recorded, outbound
+from tests.helpers.scripted_provider import Handler, ProviderServer, Recorded, outbound
 
 API_KEY = "gw-api-key-not-real"
 TEMPLATE = json.dumps(

@@ -17,7 +17,7 @@ from providers.base import (
 )
 from providers.http import HttpTimeouts
 from providers.meta_whatsapp import MetaWhatsAppConfig, MetaWhatsAppProvider
-from tests.providers.fakes import ProviderServer, Recorded, outbound
+from tests.helpers.scripted_provider import ProviderServer, Recorded, outbound
 
 PHONE_NUMBER_ID = "106540352242922"
 TOKEN = "EAAJB-meta-access-token-not-real"

@@ -24,7 +24,7 @@ from providers.base import (
 )
 from providers.http import HttpTimeouts
 from providers.twilio import TwilioConfig, TwilioProvider, build_twiml
-from tests.providers.fakes import ProviderServer, Recorded, outbound
+from tests.helpers.scripted_provider import ProviderServer, Recorded, outbound
 
 ACCOUNT_SID = "AC" + "a1" * 16
 AUTH_TOKEN = "twilio-auth-token-not-real"

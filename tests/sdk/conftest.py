@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from otp.settings import Settings
 from otp.store import Store
-from tests.api.conftest import api_settings, keys, worker  # noqa: F401 (fixtures)
+from tests.helpers.api import api_settings, keys, worker  # noqa: F401 (fixtures)
 from tests.helpers.serving import served
 
 # The code is the one word of 4-10 upper-case letters or digits in every template.

@@ -21,7 +21,7 @@ from otp_client import (
     VerificationFinishedError,
 )
 
-from tests.api.conftest import Keys
+from tests.helpers.api import Keys
 from tests.sdk.conftest import aread_code, read_code, unique_email, wrong_code
 
 PHONE = "+14155550123"

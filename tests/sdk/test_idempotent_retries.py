@@ -9,7 +9,7 @@ import uuid
 import pytest
 from otp_client import AsyncOtpClient, OtpClient, OtpTimeoutError
 
-from tests.api.conftest import Keys
+from tests.helpers.api import Keys
 from tests.sdk.conftest import (
     AsyncLosingTransport,
     LosingTransport,

@@ -15,7 +15,7 @@ import pytest
 from otp_client import AsyncOtpClient, ConflictError, NotFoundError, webhooks
 from otp_client.webhooks import WebhookVerificationError
 
-from tests.api.conftest import Keys
+from tests.helpers.api import Keys
 from tests.helpers.webhook_receiver import Receiver, Reply, serve
 from tests.sdk.conftest import unique_email
 

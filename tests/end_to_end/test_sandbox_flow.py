@@ -11,8 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from otp.settings import Settings
 from otp.store import Store
-from tests.api.conftest import Keys, read_code, wrong_code
 from tests.conftest import real_worker
+from tests.helpers.api import Keys, read_code, wrong_code
 from tests.helpers.serving import served
 
 

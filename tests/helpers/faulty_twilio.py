@@ -1,6 +1,6 @@
 """A fault-injecting Twilio: the Messages API of `TwilioFake`, with scripted bad days.
 
-`FaultyTwilio` extends `tests.e2e.fakes.TwilioFake` (same wire format: form posts, HTTP
+`FaultyTwilio` extends `tests.helpers.provider_fakes.TwilioFake` (same wire format: form posts, HTTP
 Basic auth, JSON resources and error bodies, signed `StatusCallback` receipts) with:
 
 - a script of behaviours, one popped per `POST .../Messages.json`, per destination
@@ -46,7 +46,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.e2e.fakes import Callback, Received, TwilioFake
+from tests.helpers.provider_fakes import Callback, Received, TwilioFake
 
 # Twilio error codes the fault answers carry.
 _UNAVAILABLE = {500: 20500, 502: 20500, 503: 20503, 504: 20500}

@@ -1,9 +1,9 @@
 """Provider faults, live mode, end to end over real sockets: the service survives them.
 
 API (uvicorn) -> Temporal dev server -> worker (production activities and the Twilio
-adapter) -> `FaultyTwilio` (tests/proof/fault_provider.py), email fallback through an
+adapter) -> `FaultyTwilio` (tests/helpers/faulty_twilio.py), email fallback through an
 aiosmtpd server, receipts signed back through the API's webhook. The stack is the one
-of tests/e2e (`start_stack`). Each test scripts the provider, then checks what reached
+of tests/end_to_end/conftest.py (`start_stack`). Each test scripts the provider, then checks what reached
 the provider and the phone (counts and arrival times), what the service recorded (the
 workflow's state, `GET /v1/verifications/{id}`, its event log, its Temporal history),
 and that the code delivered works.
@@ -47,15 +47,14 @@ from providers.http import HttpTimeouts
 from providers.sandbox import SandboxProvider
 from providers.twilio import TwilioConfig, TwilioProvider
 from tests.conftest import TEST_SECRETS
-from tests.e2e import conftest as e2e
-from tests.e2e.conftest import (
+from tests.end_to_end.conftest import (
     TWILIO_ACCOUNT_SID,
     TWILIO_AUTH_TOKEN,
     TWILIO_SMS_FROM,
     Stack,
     StartStack,
 )
-from tests.proof.fault_provider import (
+from tests.helpers.faulty_twilio import (
     VALIDITY_EXPIRED,
     Accept,
     AcceptThenDrop,
@@ -64,14 +63,6 @@ from tests.proof.fault_provider import (
     Receipt,
     Refuse,
 )
-
-# The live stack of tests/e2e, per test: dev server, worker, API, fakes, SMTP server.
-live_key = e2e.live_key
-twilio = e2e.twilio
-meta = e2e.meta
-gateway = e2e.gateway
-smtp = e2e.smtp
-start_stack = e2e.start_stack
 
 PHONE = "+14155550142"
 EMAIL = "faults@example.com"

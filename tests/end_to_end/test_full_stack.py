@@ -21,8 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from otp.settings import Secrets, Settings
 from otp.store import Store
-from tests.api.conftest import Keys, code_in, make_settings, wrong_code
 from tests.conftest import real_worker
+from tests.helpers.api import Keys, code_in, make_settings, wrong_code
 from tests.helpers.webhook_receiver import Receiver, Reply, serve, spec_verify
 
 ADMIN = {"Authorization": "Bearer full-stack-admin-token-0123456789"}

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import read_code, wrong_code
-from tests.proof.conftest import Api
+from tests.end_to_end.conftest import Api
+from tests.helpers.api import read_code, wrong_code
 
 PHONE = "+1 415 555 0142"
 

@@ -4,7 +4,10 @@
   / `worker.build_worker` from the same `Settings` as the API;
 - the API (`create_app`) served by uvicorn on a free port, which is also `OTP_PUBLIC_URL`,
   so receipts come back through the webhook endpoints and their signature checks;
-- fake Twilio, Meta and HTTP gateway servers and an aiosmtpd server (tests/e2e/fakes.py).
+- fake Twilio, Meta and HTTP gateway servers and an aiosmtpd server (tests/helpers/provider_fakes.py).
+
+Also the proofs' fixture `api`: the app served by uvicorn with a real worker on the
+test's own queue and data directory, and an HTTP client holding the test-mode key.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,10 +31,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from otp.domain import Mode, VerificationState
-from otp.settings import Settings, generate_api_key, hash_api_key
+from otp.settings import Secrets, Settings, generate_api_key, hash_api_key
 from otp.store import Store
-from tests.conftest import TEST_SECRETS
-from tests.e2e.fakes import GatewayFake, MetaFake, SmtpServer, TwilioFake
+from tests.conftest import TEST_SECRETS, real_worker
+from tests.helpers.api import Keys, make_settings
+from tests.helpers.provider_fakes import GatewayFake, MetaFake, SmtpServer, TwilioFake
+from tests.helpers.serving import served
 from worker import build_activities, build_worker
 from workflows.verification import VerificationWorkflow
 
@@ -265,3 +271,50 @@ async def start_stack(
             )
 
         yield start
+
+
+# Updates beyond 10 in flight per workflow are delayed by the server (~1 s each retry):
+# wait long enough on the client side and never queue requests behind a pool limit.
+HTTP_TIMEOUT_S = 60.0
+HTTP_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+
+
+@dataclass(frozen=True)
+class Api:
+    http: httpx.AsyncClient  # authenticated with the test-mode key
+    keys: Keys
+
+
+@pytest.fixture(scope="session")
+def proof_keys() -> Keys:
+    return Keys(
+        test=generate_api_key(Mode.TEST),
+        live=generate_api_key(Mode.LIVE),
+        test_hashed=generate_api_key(Mode.TEST),
+    )
+
+
+@pytest.fixture
+def proof_settings(data_dir: Path, task_queue: str, secrets: Secrets, proof_keys: Keys) -> Settings:
+    return make_settings(data_dir, task_queue, secrets, proof_keys)
+
+
+@pytest.fixture
+async def api(
+    proof_settings: Settings, proof_keys: Keys, dev_env: WorkflowEnvironment, store: Store
+) -> AsyncIterator[Api]:
+    """uvicorn + the app on a free port, a real worker on the test's queue, an HTTP client."""
+    settings = proof_settings.model_copy(
+        update={"temporal_address": dev_env.client.service_client.config.target_host}
+    )
+    async with (
+        served(create_app(settings)) as url,
+        real_worker(dev_env.client, settings, store),
+        httpx.AsyncClient(
+            base_url=url,
+            headers=proof_keys.test_headers,
+            timeout=HTTP_TIMEOUT_S,
+            limits=HTTP_LIMITS,
+        ) as http,
+    ):
+        yield Api(http=http, keys=proof_keys)

@@ -17,7 +17,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from otp.domain import DeliveryStatus, ErrorType
-from tests.e2e.conftest import (
+from tests.end_to_end.conftest import (
     GATEWAY_AUTH_VALUE,
     META_VERIFY_TOKEN,
     SMTP_FROM,
@@ -28,7 +28,7 @@ from tests.e2e.conftest import (
     Stack,
     StartStack,
 )
-from tests.e2e.fakes import Callback, twilio_signature
+from tests.helpers.provider_fakes import Callback, twilio_signature
 
 PHONE = "+14155550123"
 EMAIL = "jane@example.com"
