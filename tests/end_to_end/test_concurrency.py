@@ -1,4 +1,4 @@
-"""Concurrency proofs over HTTP (issue 7): parallel correct checks approve once, one winner only.
+"""Concurrency over HTTP: parallel correct checks approve once, one winner only.
 
 Each test starts a fresh verification through the API served by uvicorn on a real
 socket, against the real dev server and a real worker, reads the code from the sandbox
