@@ -81,7 +81,9 @@ def _default(info: FieldInfo, secret: bool) -> str:
         return "unset"
     if secret:
         return "(secret, not shown)"
-    if isinstance(value, enum.Enum):
+    if isinstance(value, bool):  # as the environment spells it
+        value = str(value).lower()
+    elif isinstance(value, enum.Enum):
         value = value.value
     if value == "":
         return "empty"

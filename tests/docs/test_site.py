@@ -77,12 +77,20 @@ def test_the_reference_lists_every_setting_and_no_secret_value() -> None:
         password: SecretStr = Field(default=SecretStr("top-secret-value"), description="C.")
         mode: str = Field(default="a|b", description="Pipes <kept> in one cell.")
         inner: Nested = Field(default_factory=Nested, description="D.")
+        strict: bool = Field(default=False, description="E.")
 
     rows = {row[0]: row for row in hook.rows(Example, "EX_")}
-    assert set(rows) == {"EX_PASSWORD", "EX_MODE", "EX_INNER__TOKEN", "EX_INNER__DEPTH"}
+    assert set(rows) == {
+        "EX_PASSWORD",
+        "EX_MODE",
+        "EX_INNER__TOKEN",
+        "EX_INNER__DEPTH",
+        "EX_STRICT",
+    }
     assert rows["EX_PASSWORD"][1:3] == ("secret", "(secret, not shown)")
     assert rows["EX_INNER__TOKEN"][2] == "(secret, not shown)"
     assert rows["EX_INNER__DEPTH"][1:3] == ("int, 1..9", "`3`")
+    assert rows["EX_STRICT"][1:3] == ("bool", "`false`")
 
     table = hook.settings_table()
     lines = table.splitlines()
