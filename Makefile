@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check --quiet
 PYTEST_ARGS ?=
 LOCK_FLAGS ?=
+DOCS_ADDRESS ?= 127.0.0.1:8001
 UV_VERSION ?= 0.13.9
 UV_VENV := build/uv
 UV_COMPILE := $(UV_VENV)/bin/uv pip compile pyproject.toml --generate-hashes --universal \
@@ -16,6 +17,7 @@ LINT_PATHS := otp workflows activities providers api worker.py bench tests sdk
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint lock clean install install-dev
+.PHONY: docs docs-build
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,6 +32,12 @@ lint: $(VENV)/.installed-dev ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy $(LINT_PATHS)
+
+docs: $(VENV)/.installed-dev ## Serve the documentation site with live reload (DOCS_ADDRESS, default 127.0.0.1:8001)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve -a $(DOCS_ADDRESS)
+
+docs-build: $(VENV)/.installed-dev ## Build the documentation site strictly into build/site
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d build/site
 
 install: $(VENV)/.installed ## Create .venv and install the service from requirements.lock
 install-dev: $(VENV)/.installed-dev ## Create .venv and install the service and dev tools

@@ -35,44 +35,92 @@ CHANNEL_PROVIDERS: dict[str, frozenset[str]] = {
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OTP_", extra="ignore")
 
-    env: Literal["dev", "production"] = "dev"
-    data_dir: Path = Path(".data")
+    env: Literal["dev", "production"] = Field(
+        default="dev",
+        description="dev: missing secrets (code secret, codec keys, admin token, dev API key) "
+        "are generated once into the data dir; production: they must be configured, and "
+        "an unset admin or codec token switches that endpoint off.",
+    )
+    data_dir: Path = Field(
+        default=Path(".data"),
+        description="Directory of the dev stack's files: the Temporal database "
+        "(temporal.db), the SQLite store (otp.db), generated secrets (secrets.json), the "
+        "dev API key and the admin token.",
+    )
 
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(default=8000, description="TCP port the API listens on.")
 
-    temporal_host: str = "127.0.0.1"
-    temporal_port: int = 7233
-    temporal_address: str | None = None
-    temporal_ui_port: int = 8233
-    temporal_namespace: str = "default"
-    task_queue: str = TASK_QUEUE
+    temporal_host: str = Field(
+        default="127.0.0.1", description="Host of the Temporal frontend (gRPC)."
+    )
+    temporal_port: int = Field(default=7233, description="Port of the Temporal frontend (gRPC).")
+    temporal_address: str | None = Field(
+        default=None,
+        description="host:port of Temporal; overrides OTP_TEMPORAL_HOST and "
+        "OTP_TEMPORAL_PORT (a Temporal Cloud namespace endpoint, for example).",
+    )
+    temporal_ui_port: int = Field(
+        default=8233, description="Port of the Temporal UI started by the dev stack (otp dev)."
+    )
+    temporal_namespace: str = Field(
+        default="default", description="Temporal namespace of every workflow."
+    )
+    task_queue: str = Field(
+        default=TASK_QUEUE,
+        description="Task queue the worker polls and the API starts verifications on.",
+    )
 
-    database_url: str | None = None
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the store, e.g. postgresql+asyncpg://otp@db/otp. "
+        "Unset: SQLite, otp.db in the data dir.",
+    )
 
-    dev_api_key: SecretStr | None = None
+    dev_api_key: SecretStr | None = Field(
+        default=None,
+        description="The test-mode key the dev stack accepts (OTP_ENV=dev only). Unset: "
+        "generated once into <data dir>/dev_api_key and printed by otp dev.",
+    )
     api_keys: SecretStr | None = Field(
         default=None,
         description=(
             "Comma-separated API keys (otp_test_... / otp_live_...) or their hashes "
-            "as sha256:<mode>:<hex> (mode test or live)."
+            "as sha256:<mode>:<hex> (mode test or live), all of the default application. "
+            "Unset: only keys created through the admin API or the otp keys command."
         ),
     )
     admin_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token of the admin API (/v1/admin); at least 24 characters.",
+        description="Bearer token of the admin API (/v1/admin); at least 24 characters, "
+        "compared in constant time. Unset: generated into <data dir>/admin_token in dev; "
+        "in production the admin API is off (every /v1/admin route answers 404).",
     )
-    code_secret: SecretStr | None = None
+    code_secret: SecretStr | None = Field(
+        default=None,
+        description="Server secret the codes are derived from, and the key of the "
+        "destination hashes (at least 16 characters). Required in production; generated "
+        "into the data dir in dev.",
+    )
     codec_keys: SecretStr | None = Field(
         default=None,
-        description="Comma-separated key_id:base64(32 bytes); the first one encrypts.",
+        description="Comma-separated key_id:base64(32 bytes) AES-256 keys of the payload "
+        "codec and of secrets sealed in the store; the first one encrypts, all decrypt. "
+        "Required in production; generated into the data dir in dev.",
     )
 
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 1025
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: str = "OTP <no-reply@localhost>"
+    smtp_host: str = Field(
+        default="127.0.0.1", description="SMTP server for live-mode email (host)."
+    )
+    smtp_port: int = Field(default=1025, description="SMTP server port.")
+    smtp_username: str | None = Field(
+        default=None, description="SMTP user name (AUTH). Unset: no login."
+    )
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password (AUTH).")
+    smtp_from: str = Field(
+        default="OTP <no-reply@localhost>",
+        description="From: of every email; its domain is also the Message-ID domain.",
+    )
     smtp_starttls: bool | None = Field(
         default=None,
         description="STARTTLS: unset = upgrade whenever the server offers it, true = require"
@@ -81,11 +129,14 @@ class Settings(BaseSettings):
     smtp_use_tls: bool = Field(
         default=False, description="Implicit TLS from the first byte (SMTPS, port 465)."
     )
-    smtp_timeout_s: float = 10.0
+    smtp_timeout_s: float = Field(
+        default=10.0, description="SMTP connect and command timeout (seconds)."
+    )
     smtp_allow_plaintext_auth: bool = Field(
         default=False,
         description="Allow SMTP login over a connection that is not encrypted (the password"
-        " and the codes then travel in clear); off, such a send fails as smtp_insecure_auth.",
+        " and the codes then travel in clear); off, such a send fails as smtp_insecure_auth"
+        " (at once, not retried). Only for a trusted local relay.",
     )
     smtp_ca_file: str | None = Field(
         default=None,
@@ -96,57 +147,133 @@ class Settings(BaseSettings):
     # --- delivery providers (live mode) -------------------------------------------------
     public_url: str | None = Field(
         default=None,
-        description="Base URL at which providers reach this API for delivery receipts.",
+        description="Base URL at which providers reach this API for delivery receipts "
+        "(Twilio status callbacks, Meta webhooks). Unset: no receipts are requested and "
+        "steps fall back on their timer.",
     )
     webotp_domain: str | None = Field(
-        default=None, description="Adds the WebOTP line (@domain #code) to SMS when set."
+        default=None,
+        description="Adds the WebOTP line (@domain #code) to SMS when set: a bare "
+        "registered host name (no scheme, port or path; IDNs in xn-- form). An "
+        "application's own web_domain default wins.",
     )
-    sms_providers: str = "twilio,http_gateway"
-    whatsapp_providers: str = "meta_whatsapp,twilio"
-    voice_providers: str = "twilio"
-    email_providers: str = "smtp"
+    sms_providers: str = Field(
+        default="twilio,http_gateway",
+        description="SMS providers in failover order (twilio, http_gateway); a name counts "
+        "only when that provider's settings are complete.",
+    )
+    whatsapp_providers: str = Field(
+        default="meta_whatsapp,twilio",
+        description="WhatsApp providers in failover order (meta_whatsapp, twilio).",
+    )
+    voice_providers: str = Field(default="twilio", description="Voice providers (twilio).")
+    email_providers: str = Field(default="smtp", description="Email providers (smtp).")
     provider_max_attempts: int = Field(
         default=3,
         ge=1,
         le=20,
-        description="Transient failures tolerated per provider before failing over to the next.",
+        description="Tries per provider on transient failures before failing over to the "
+        "next provider; the last provider keeps retrying until the step's timeout.",
     )
     provider_timeout_s: float = Field(
         default=15.0,
         ge=1,
         le=60,
-        description="How long an HTTP provider may take to answer a send; past it the "
-        "outcome is unknown and the send is reconciled, never blindly repeated.",
+        description="How long an HTTP provider may take to answer a send (seconds); past it"
+        " the outcome is unknown and the send is reconciled, never blindly repeated.",
     )
 
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_api_key_sid: str | None = None
-    twilio_api_key_secret: SecretStr | None = None
-    twilio_sms_from: str | None = None
-    twilio_messaging_service_sid: str | None = None
-    twilio_whatsapp_from: str | None = None
+    twilio_account_sid: str | None = Field(
+        default=None, description="Twilio account SID (AC...); enables Twilio."
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        default=None,
+        description="Twilio auth token: REST auth (unless an API key is set) and always "
+        "needed to verify status callbacks (X-Twilio-Signature).",
+    )
+    twilio_api_key_sid: str | None = Field(
+        default=None,
+        description="Twilio API key SID (SK...), used for REST calls instead of the auth token.",
+    )
+    twilio_api_key_secret: SecretStr | None = Field(
+        default=None, description="Secret of the Twilio API key."
+    )
+    twilio_sms_from: str | None = Field(
+        default=None, description="Sender number or alphanumeric id; enables Twilio SMS."
+    )
+    twilio_messaging_service_sid: str | None = Field(
+        default=None,
+        description="Messaging service SID (MG...), used instead of a From for SMS (and "
+        "WhatsApp without OTP_TWILIO_WHATSAPP_FROM).",
+    )
+    twilio_whatsapp_from: str | None = Field(
+        default=None, description="WhatsApp sender number (+1...; whatsapp: is added)."
+    )
     twilio_whatsapp_content_sids: str | None = Field(
-        default=None, description="locale=HX... pairs, comma-separated (approved templates)."
+        default=None,
+        description="locale=HX... pairs, comma-separated (approved authentication "
+        "templates, one variable {{1}} = the code); with a sender, enables Twilio WhatsApp.",
     )
-    twilio_voice_from: str | None = None
-    twilio_base_url: str = "https://api.twilio.com"
+    twilio_voice_from: str | None = Field(
+        default=None, description="Voice-capable caller number; enables Twilio voice calls."
+    )
+    twilio_base_url: str = Field(
+        default="https://api.twilio.com",
+        description="Twilio API base URL (tests point it at a local server).",
+    )
 
-    meta_access_token: SecretStr | None = None
-    meta_phone_number_id: str | None = None
-    meta_app_secret: SecretStr | None = None
-    meta_verify_token: SecretStr | None = None
-    meta_template_name: str = "verification_code"
-    meta_api_version: str = "v23.0"
-    meta_base_url: str = "https://graph.facebook.com"
+    meta_access_token: SecretStr | None = Field(
+        default=None,
+        description="Meta system-user token with whatsapp_business_messaging; enables the "
+        "WhatsApp Cloud API with OTP_META_PHONE_NUMBER_ID.",
+    )
+    meta_phone_number_id: str | None = Field(
+        default=None, description="The sending phone number's id (not the number)."
+    )
+    meta_app_secret: SecretStr | None = Field(
+        default=None,
+        description="Meta app secret: verifies X-Hub-Signature-256 on incoming webhooks.",
+    )
+    meta_verify_token: SecretStr | None = Field(
+        default=None,
+        description="Any string; must equal the Meta dashboard's Verify token (the API "
+        "answers the hub.challenge with it).",
+    )
+    meta_template_name: str = Field(
+        default="verification_code",
+        description="Name of the approved authentication template (with a copy-code button).",
+    )
+    meta_api_version: str = Field(default="v23.0", description="Graph API version.")
+    meta_base_url: str = Field(
+        default="https://graph.facebook.com", description="Graph API base URL."
+    )
 
-    http_gateway_url: str | None = None
-    http_gateway_auth_header: str = "Authorization"
-    http_gateway_auth_value: SecretStr | None = None
-    http_gateway_body_template: str | None = None
-    http_gateway_message_id_path: str = "id"
+    http_gateway_url: str | None = Field(
+        default=None,
+        description="POST endpoint of a generic SMS gateway, one request per message; "
+        "enables the gateway.",
+    )
+    http_gateway_auth_header: str = Field(
+        default="Authorization", description="Header carrying the gateway credential."
+    )
+    http_gateway_auth_value: SecretStr | None = Field(
+        default=None, description="Value of that header, e.g. Bearer ...."
+    )
+    http_gateway_body_template: str | None = Field(
+        default=None,
+        description="JSON body sent to the gateway; placeholders $to, $text, $code, "
+        '$message_id, $idempotency_key. Unset: {"to": "$to", "text": "$text", '
+        '"reference": "$message_id"}.',
+    )
+    http_gateway_message_id_path: str = Field(
+        default="id",
+        description="Dotted path to the provider's message id in the gateway's answer "
+        "(data.messages.0.id); empty: the service's own gw_... id.",
+    )
     http_gateway_idempotent: bool = Field(
-        default=False, description="The gateway deduplicates on the Idempotency-Key header."
+        default=False,
+        description="The gateway deduplicates on the Idempotency-Key header (then a send "
+        "whose answer was lost is simply retried).",
     )
 
     idempotency_ttl_s: float = Field(
@@ -162,7 +289,8 @@ class Settings(BaseSettings):
     codec_cors_origins: str = Field(
         default="",
         description="Comma-separated browser origins allowed to call /codec (the Temporal "
-        "UI). Empty: the dev stack's UI on OTP_TEMPORAL_UI_PORT.",
+        "UI's exact origin, port included). Empty: the dev stack's UI on "
+        "OTP_TEMPORAL_UI_PORT.",
     )
     record_retention_days: int = Field(
         default=90,
@@ -197,14 +325,20 @@ class Settings(BaseSettings):
     )
     limits_backend: Literal["store", "redis"] = Field(
         default="store",
-        description="Where rate limits and counters live: the store, or Redis (OTP_REDIS_URL).",
+        description="Where rate limits and counters live: store (the database: nothing more "
+        "to run, exact across processes) or redis (OTP_REDIS_URL; for high request rates; "
+        "one Redis, not Redis Cluster; windows follow the Redis server's clock).",
     )
     redis_url: str | None = Field(
-        default=None, description="Redis for OTP_LIMITS_BACKEND=redis (redis://host:6379/0)."
+        default=None,
+        description="Redis for OTP_LIMITS_BACKEND=redis (redis://host:6379/0); required "
+        "with that backend.",
     )
 
-    log_level: str = "INFO"
-    log_format: Literal["json", "text"] = "text"
+    log_level: str = Field(default="INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
+    log_format: Literal["json", "text"] = Field(
+        default="text", description="Log lines as text, or json: one JSON object per line."
+    )
 
     # --- metrics and tracing (otp.observability.metrics, otp.observability.tracing) ----------------------------------
     metrics_token: SecretStr | None = Field(
@@ -215,15 +349,17 @@ class Settings(BaseSettings):
     worker_metrics_address: str | None = Field(
         default=None,
         description="host:port at which the worker serves Prometheus metrics (its own and "
-        "the Temporal SDK's) at /metrics. Unset: no endpoint.",
+        "the Temporal SDK's) at /metrics, without authentication. Unset: no endpoint.",
     )
     tracing: Literal["otlp", "console", "off"] = Field(
-        default="off", description="OpenTelemetry trace export: otlp, console or off."
+        default="off",
+        description="OpenTelemetry trace export: otlp (OTLP/HTTP to OTP_OTLP_ENDPOINT), "
+        "console (spans printed to stdout) or off.",
     )
     otlp_endpoint: str | None = Field(
         default=None,
-        description="OTLP/HTTP collector base URL (http://collector:4318). Unset: the "
-        "OTEL_EXPORTER_OTLP_* variables, else http://localhost:4318.",
+        description="OTLP/HTTP collector base URL (http://collector:4318; /v1/traces is "
+        "added). Unset: the OTEL_EXPORTER_OTLP_* variables, else http://localhost:4318.",
     )
 
     @field_validator(
