@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from otp.domain import Channel
+from otp.domain.enums import Channel
 
 
 class InvalidDestinationError(ValueError):
