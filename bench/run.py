@@ -44,11 +44,12 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from bench.floor import FloorWorkflow
+from otp.applications.keys import new_api_key
 from otp.domain import Channel, ChannelStep, Mode, VerificationInput
 from otp.observability import search_attributes as sa
 from otp.risk.policy import RiskSettings
 from otp.security.codec import data_converter
-from otp.settings import Secrets, Settings, generate_api_key
+from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store.applications import ensure_default_application, update_application
 from workflows.verification import VerificationWorkflow
@@ -546,7 +547,7 @@ async def main(args: argparse.Namespace) -> int:
     )
     temporal_port, api_port = free_port(), free_port()
     address = f"127.0.0.1:{temporal_port}"
-    key = generate_api_key(Mode.TEST)
+    key = new_api_key(Mode.TEST)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("OTP_")},
         "OTP_ENV": "production",

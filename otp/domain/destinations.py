@@ -56,6 +56,14 @@ def looks_like_email(raw: str) -> bool:
     return "@" in raw
 
 
+def country_of(e164: str) -> str | None:
+    """The ISO 3166-1 alpha-2 region of an E.164 number (`+14155550123` → `US`), or None."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or None
+    except phonenumbers.NumberParseException:
+        return None
+
+
 def _calling_code(e164: str) -> str | None:
     """The country calling code of an E.164 number (`+14155550123` → `1`), or None."""
     try:

@@ -30,8 +30,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from otp.applications.keys import hash_api_key, new_api_key
 from otp.domain import Mode, VerificationState
-from otp.settings import Secrets, Settings, generate_api_key, hash_api_key
+from otp.settings import Secrets, Settings
 from otp.store import Store
 from tests.conftest import TEST_SECRETS, real_worker
 from tests.helpers.api import Keys, make_settings
@@ -59,7 +60,7 @@ Handle = WorkflowHandle[VerificationWorkflow, VerificationState]
 
 @pytest.fixture(scope="session")
 def live_key() -> str:
-    return generate_api_key(Mode.LIVE)
+    return new_api_key(Mode.LIVE)
 
 
 @pytest.fixture
@@ -288,9 +289,9 @@ class Api:
 @pytest.fixture(scope="session")
 def proof_keys() -> Keys:
     return Keys(
-        test=generate_api_key(Mode.TEST),
-        live=generate_api_key(Mode.LIVE),
-        test_hashed=generate_api_key(Mode.TEST),
+        test=new_api_key(Mode.TEST),
+        live=new_api_key(Mode.LIVE),
+        test_hashed=new_api_key(Mode.TEST),
     )
 
 

@@ -7,6 +7,7 @@ import pytest
 from otp.domain import Channel
 from otp.domain.destinations import (
     InvalidDestinationError,
+    country_of,
     looks_like_email,
     mask,
     parse_destination,
@@ -31,6 +32,12 @@ from otp.domain.destinations import (
 def test_phone_numbers_normalise_to_e164(raw: str, e164: str, country: str) -> None:
     parsed = parse_phone(raw)
     assert parsed.value == e164 and parsed.country == country
+    assert country_of(parsed.value) == country
+
+
+@pytest.mark.parametrize("value", ["", "+", "not a number", "user@example.com", "+999123"])
+def test_country_of_is_none_for_anything_but_a_number(value: str) -> None:
+    assert country_of(value) is None
 
 
 @pytest.mark.parametrize(

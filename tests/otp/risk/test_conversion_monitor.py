@@ -470,3 +470,34 @@ async def test_the_gate_lets_safe_listed_resends_past_send_limits_and_automatic_
         _deliver_input(application_id=application.id, precounted=True), member="m"
     )
     assert refusal is not None and manual.id in refusal.reason
+
+
+async def test_a_scope_is_read_again_once_its_cache_time_has_passed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import otp.risk.conversion_monitor as conversion
+
+    queries = 0
+    real = conversion.scope_stats
+
+    async def counting(*args: object, **kwargs: object) -> Stats:
+        nonlocal queries
+        queries += 1
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(conversion, "scope_stats", counting)
+    clock = Clock(utcnow())
+    settings = ConversionSettings(min_volume=1000, grace_s=0, country_min_volume=1000, cache_s=30)
+    monitor = _monitor(store, clock)
+    [vid] = await seed(store, created=clock.now)
+    assert await _refuse(monitor, settings, verification_id=vid) is None
+    assert queries == 2  # the range and the country
+    clock.advance(29)
+    assert await _refuse(monitor, settings, verification_id="ver_second") is None
+    assert queries == 2  # both answered from the cache
+    clock.advance(2)
+    assert await _refuse(monitor, settings, verification_id="ver_third") is None
+    assert queries == 4
+    monitor.forget()
+    assert await _refuse(monitor, settings, verification_id="ver_fourth") is None
+    assert queries == 6
