@@ -476,7 +476,7 @@ async def count_history(client: Client, workflow_id: str) -> tuple[int, int]:
 # ------------------------------------------------------------------------ time skipping
 async def timeskip_scenario(secrets: Secrets, workdir: Path) -> tuple[float, float, str]:
     """(env start s, scenario wall s, final status) for sms->whatsapp->voice fallback + TTL."""
-    from worker import build_activities, build_worker
+    from activities.wiring import build_activities, build_worker
 
     t0 = time.perf_counter()
     env = await WorkflowEnvironment.start_time_skipping(

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from otp.applications.keys import APPLICATION_ID_RE, KEY_ID_RE, hash_api_key, new_api_key
+from otp.applications.keys import APPLICATION_ID_RE, KEY_ID_RE, hash_api_key
 from otp.applications.model import ApplicationDefaults, DefaultPlanStep
 from otp.domain import Channel, CodeType, Mode
 from otp.store import ApiKey, Store, utcnow
