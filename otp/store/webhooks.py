@@ -204,11 +204,15 @@ async def insert_message(
     return existing, False
 
 
-async def _message(store: Store, *, message_id: str, endpoint_id: str) -> WebhookMessage | None:
-    query = select(WebhookMessage).where(
+def _message_query(*, message_id: str, endpoint_id: str) -> SelectOfScalar[WebhookMessage]:
+    return select(WebhookMessage).where(
         WebhookMessage.message_id == message_id, WebhookMessage.endpoint_id == endpoint_id
     )
+
+
+async def _message(store: Store, *, message_id: str, endpoint_id: str) -> WebhookMessage | None:
     async with store.session() as session:
+        query = _message_query(message_id=message_id, endpoint_id=endpoint_id)
         return (await session.exec(query)).first()
 
 
@@ -233,14 +237,8 @@ async def update_message(
 ) -> WebhookMessage | None:
     """Record progress; `attempts` only ever grows, `next_attempt_at` is cleared when final."""
     async with store.session() as session:
-        row = (
-            await session.exec(
-                select(WebhookMessage).where(
-                    WebhookMessage.message_id == message_id,
-                    WebhookMessage.endpoint_id == endpoint_id,
-                )
-            )
-        ).first()
+        query = _message_query(message_id=message_id, endpoint_id=endpoint_id)
+        row = (await session.exec(query)).first()
         if row is None:
             return None
         if status is not None:
