@@ -163,25 +163,26 @@ def retry_after_seconds(response: httpx.Response, *, now: datetime | None = None
     return max(0.0, delta)
 
 
-def rate_limited(provider: str, response: httpx.Response, detail: str = "") -> RateLimitedError:
+def _refusal(provider: str, response: httpx.Response, detail: str) -> tuple[str, float | None]:
+    """The message of a refusal worth retrying, and the delay its Retry-After asks for."""
     after = retry_after_seconds(response)
     text = f"{provider}: HTTP {response.status_code}"
     if detail:
         text += f" {detail}"
     if after is not None:
         text += f"; retry after {math.ceil(after)}s"
+    return text, after
+
+
+def rate_limited(provider: str, response: httpx.Response, detail: str = "") -> RateLimitedError:
+    text, after = _refusal(provider, response, detail)
     return RateLimitedError(text, retry_after_s=after)
 
 
 def server_error(
     provider: str, response: httpx.Response, detail: str = ""
 ) -> TransientDeliveryError:
-    after = retry_after_seconds(response)
-    text = f"{provider}: HTTP {response.status_code}"
-    if detail:
-        text += f" {detail}"
-    if after is not None:
-        text += f"; retry after {math.ceil(after)}s"
+    text, after = _refusal(provider, response, detail)
     error = TransientDeliveryError("provider_unavailable", text)
     # A 503's Retry-After is honoured like a 429's: the activity turns it into the delay
     # before its next attempt.

@@ -9,7 +9,13 @@ import httpx
 from starlette.responses import JSONResponse
 
 from otp.messages.templates import resolve_locale
-from providers.http import ClientHolder, HttpTimeouts, retry_after_seconds
+from providers.http import (
+    ClientHolder,
+    HttpTimeouts,
+    rate_limited,
+    retry_after_seconds,
+    server_error,
+)
 from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
 from tests.helpers.scripted_provider import ProviderServer, outbound
 
@@ -21,6 +27,16 @@ def test_retry_after_seconds_and_http_dates() -> None:
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": later}), now=now) == 90
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "soon"})) is None
     assert retry_after_seconds(httpx.Response(429)) is None
+
+
+def test_refusals_worth_retrying_say_the_status_detail_and_delay() -> None:
+    busy = httpx.Response(429, headers={"Retry-After": "5"})
+    limited = rate_limited("twilio", busy, "code 20429")
+    assert str(limited) == "twilio: HTTP 429 code 20429; retry after 5s"
+    assert limited.retry_after_s == 5
+    down = server_error("meta_whatsapp", httpx.Response(503))
+    assert "meta_whatsapp: HTTP 503" in str(down) and "retry after" not in str(down)
+    assert down.retry_after_s is None  # type: ignore[attr-defined]
 
 
 def test_resolve_locale() -> None:
