@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from cli.common import JsonOption, KeyMode, fail, in_store, print_json, table, when
+from cli.common import AppOption, JsonOption, KeyMode, fail, in_store, print_json, table, when
 from otp.observability.logs import setup_logging
 from otp.process import run_and_exit
 from otp.settings import get_settings
@@ -279,7 +279,7 @@ def apps_show(
 
 @keys_app.command("create")
 def keys_create(
-    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    application_id: AppOption,
     mode: Annotated[KeyMode, typer.Option(help="test: sandbox only; live: real delivery.")],
     name: Annotated[str, typer.Option(help="Name for people, e.g. staging.")] = "",
     as_json: JsonOption = False,
@@ -311,7 +311,7 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(
-    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    application_id: AppOption,
     as_json: JsonOption = False,
 ) -> None:
     """List an application's keys (hints only), revoked ones included."""
@@ -398,7 +398,7 @@ def _block_rows(blocks: list[Any]) -> list[list[str]]:
 
 @risk_app.command("blocks")
 def risk_blocks_list(
-    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    application_id: AppOption,
     mode: Annotated[KeyMode | None, typer.Option(help="Only this mode's blocks.")] = None,
     recent_days: Annotated[
         int, typer.Option(min=0, help="Also ended blocks made this many days back.")
@@ -434,7 +434,7 @@ class BlockScopeOption(StrEnum):
 
 @risk_app.command("block")
 def risk_block(
-    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    application_id: AppOption,
     mode: Annotated[KeyMode, typer.Option(help="The mode whose sends are refused.")],
     scope: Annotated[BlockScopeOption, typer.Option(help="country or prefix.")],
     value: Annotated[str, typer.Option(help="A country (US) or a number prefix (+1415555).")],
