@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import secrets
 
 from otp.domain import Mode
+from otp.domain.ids import random_id
 
 APPLICATION_ID_RE = re.compile(r"^(?:default|app_[a-z2-7]{26})$")
 KEY_ID_RE = re.compile(r"^key_[a-z2-7]{26}$")
@@ -24,17 +24,12 @@ _KEY_BYTES = 32
 _KEY_BODY_LEN = 43  # 62**43 > 2**256
 
 
-def _random_id(prefix: str) -> str:
-    """`prefix` + 26 lowercase base32 characters of 128 random bits."""
-    return prefix + base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=").lower()
-
-
 def new_application_id() -> str:
-    return _random_id("app_")
+    return random_id("app_")
 
 
 def new_key_id() -> str:
-    return _random_id("key_")
+    return random_id("key_")
 
 
 def key_prefix(mode: Mode) -> str:

@@ -8,8 +8,6 @@ after a crash, or a repeated dispatch, writes nothing twice.
 
 from __future__ import annotations
 
-import base64
-import secrets as _random
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -17,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from otp.domain.ids import random_id
 from otp.store import Store
 from otp.store.tables import WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
 
@@ -25,7 +24,7 @@ PENDING, SUCCEEDED, FAILED, DISABLED = "pending", "succeeded", "failed", "disabl
 
 
 def new_endpoint_id() -> str:
-    return ENDPOINT_ID_PREFIX + base64.b32encode(_random.token_bytes(15)).decode().lower()
+    return random_id(ENDPOINT_ID_PREFIX, random_bytes=15)
 
 
 def _subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
