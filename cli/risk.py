@@ -24,12 +24,10 @@ safe_list_app = typer.Typer(
 
 
 def _destination(to: str) -> str:
-    from otp.domain import Channel
-    from otp.domain.destinations import InvalidDestinationError, looks_like_email, parse_destination
+    from otp.domain.destinations import InvalidDestinationError, parse_any
 
-    channel = Channel.EMAIL if looks_like_email(to) else Channel.SMS
     try:
-        return parse_destination(to, channel).value
+        return parse_any(to).value
     except InvalidDestinationError as exc:
         fail(f"invalid --to: {exc}", 2)
 

@@ -56,6 +56,11 @@ def looks_like_email(raw: str) -> bool:
     return "@" in raw
 
 
+def parse_any(raw: str) -> Destination:
+    """An email address if it looks like one, else a phone number (no channel known)."""
+    return parse_email(raw) if looks_like_email(raw) else parse_phone(raw)
+
+
 def country_of(e164: str) -> str | None:
     """The ISO 3166-1 alpha-2 region of an E.164 number (`+14155550123` → `US`), or None."""
     try:

@@ -10,6 +10,7 @@ from otp.domain.destinations import (
     country_of,
     looks_like_email,
     mask,
+    parse_any,
     parse_destination,
     parse_email,
     parse_phone,
@@ -126,3 +127,10 @@ def test_short_range_and_mask_leave_at_least_five_digits_unknown(number: str, sh
     digest = range_hash(b"k" * 32, prefix)
     assert len(digest) == 64 and prefix not in digest
     assert digest != range_hash(b"j" * 32, prefix)  # keyed
+
+
+def test_parse_any_takes_what_the_destination_looks_like() -> None:
+    assert parse_any(" Jane@Example.com ").value == "Jane@example.com"
+    assert parse_any("+1 415 555 2671") == parse_phone("+14155552671")
+    with pytest.raises(InvalidDestinationError):
+        parse_any("4155552671")
