@@ -23,6 +23,7 @@ parses `Retry-After`, builds the errors and resolves a locale against a per-adap
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,8 +33,11 @@ from typing import Any, NoReturn
 import httpx
 from opentelemetry import trace
 
+from otp.domain.destinations import mask
 from providers.base import (  # noqa: F401  (re-exported for adapters and tests)
     OUTCOME_UNKNOWN,
+    DeliveryError,
+    OutboundMessage,
     OutcomeUnknownError,
     RateLimitedError,
     TransientDeliveryError,
@@ -205,4 +209,29 @@ def accepted_without_id(
     return OutcomeUnknownError(
         f"{provider}: HTTP {response.status_code} without a readable message id",
         reference=reference,
+    )
+
+
+def log_refusal(
+    logger: logging.Logger,
+    provider: str,
+    what: str,
+    message: OutboundMessage,
+    response: httpx.Response,
+    error: DeliveryError,
+    **provider_fields: object,
+) -> None:
+    """Log `provider`'s refusal of `message` (`what`: "message", "sms", ...): why, the HTTP
+    status and the provider's own codes; the destination masked, never the body."""
+    logger.warning(
+        "%s refused the %s: %s",
+        provider,
+        what,
+        error.reason,
+        extra={
+            "verification_id": message.verification_id,
+            "to": mask(message.to),
+            "http_status": response.status_code,
+            **provider_fields,
+        },
     )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
+import pytest
 from starlette.responses import JSONResponse
 
 from otp.messages.templates import resolve_locale
+from providers.base import PermanentDeliveryError
 from providers.http import (
     ClientHolder,
     HttpTimeouts,
+    log_refusal,
     rate_limited,
     retry_after_seconds,
     server_error,
@@ -66,3 +70,23 @@ async def test_an_owned_client_is_closed() -> None:
     assert client.timeout == httpx.Timeout(connect=2.0, read=3.0, write=10.0, pool=5.0)
     await holder.aclose()
     assert client.is_closed
+
+
+def test_a_refusal_is_logged_with_the_destination_masked(caplog: pytest.LogCaptureFixture) -> None:
+    message = outbound(to="+14155552671")
+    error = PermanentDeliveryError("invalid_number")
+    with caplog.at_level(logging.WARNING, logger="otp.providers.test"):
+        log_refusal(
+            logging.getLogger("otp.providers.test"),
+            "twilio",
+            "sms",
+            message,
+            httpx.Response(400),
+            error,
+            provider_code=21211,
+        )
+    [record] = caplog.records
+    assert record.getMessage() == "twilio refused the sms: invalid_number"
+    assert record.to == "+1********71"  # type: ignore[attr-defined]
+    assert record.http_status == 400 and record.provider_code == 21211  # type: ignore[attr-defined]
+    assert "4155552671" not in caplog.text
