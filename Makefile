@@ -13,7 +13,7 @@ UV_VERSION ?= 0.13.9
 UV_VENV := build/uv
 UV_COMPILE := $(UV_VENV)/bin/uv pip compile pyproject.toml --generate-hashes --universal \
 	--python-version 3.11 --quiet $(LOCK_FLAGS)
-LINT_PATHS := otp workflows activities providers api worker.py bench tests sdk
+LINT_PATHS := otp workflows activities providers api cli worker.py bench tests sdk
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint lock clean install install-dev
@@ -28,10 +28,11 @@ run: $(VENV)/.installed ## Start Temporal (UI :8233), the worker and the API (:8
 test: $(VENV)/.installed-dev ## Run the whole test suite (fails on no tests collected too)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-dev ## ruff check, ruff format --check, mypy
+lint: $(VENV)/.installed-dev ## ruff check, ruff format --check, mypy, import layering
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy $(LINT_PATHS)
+	$(VENV)/bin/lint-imports --no-cache
 
 docs: $(VENV)/.installed-dev ## Serve the documentation site with live reload (DOCS_ADDRESS, default 127.0.0.1:8001)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve -a $(DOCS_ADDRESS)

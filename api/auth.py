@@ -18,19 +18,20 @@ process that revoked it). The mode always comes from the presented key's prefix.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import re
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from cachetools import TTLCache
 from sqlalchemy.exc import SQLAlchemyError
 
+from otp.applications.keys import hash_api_key
 from otp.applications.model import DEFAULT_APPLICATION_ID, ApplicationDefaults, ApplicationPublic
 from otp.domain import Channel, Mode
 from otp.risk.policy import RiskSettings
-from otp.settings import ConfigError, Settings, dev_api_key, hash_api_key
+from otp.settings import ConfigError, Settings, dev_api_key
 from otp.store import Store, utcnow
 from otp.store.applications import (
     TOUCH_INTERVAL,
@@ -81,12 +82,6 @@ class StoreUnavailableError(RuntimeError):
 class _KnownKey:
     digest: bytes  # hex SHA-256 of the key, ASCII
     mode: Mode | None  # None: take it from the presented key's prefix
-
-
-@dataclass
-class _Cached:
-    expires: float
-    principal: Principal | None
 
 
 def _mode_of(key: str) -> Mode | None:
@@ -146,8 +141,10 @@ class ApiKeyAuthenticator:
 
     def __init__(self, keys: list[_KnownKey], *, cache_ttl_s: float = CACHE_TTL_S) -> None:
         self._keys = tuple(keys)
-        self._cache_ttl_s = cache_ttl_s
-        self._cache: OrderedDict[bytes, _Cached] = OrderedDict()
+        # Key hash -> its principal, or None for a refused key (refusals are cached too).
+        self._cache: TTLCache[bytes, Principal | None] = TTLCache(
+            maxsize=CACHE_MAX_ENTRIES, ttl=cache_ttl_s
+        )
 
     @classmethod
     def from_settings(
@@ -192,10 +189,8 @@ class ApiKeyAuthenticator:
         digest = hash_api_key(presented or "")
         candidate = digest.encode()
         settings_mode = self._settings_match(presented, candidate)
-        now = time.monotonic()
-        cached = self._cache.get(candidate)
-        if cached is not None and cached.expires > now:
-            return cached.principal
+        with contextlib.suppress(KeyError):  # a miss, or expired
+            return self._cache[candidate]
         principal: Principal | None = None
         try:
             found = await find_api_key(store, key_hash=digest)  # always exactly one lookup
@@ -216,7 +211,7 @@ class ApiKeyAuthenticator:
             # Application settings the model refuses (written by hand): refuse the key.
             logger.error("stored application settings are invalid")
             principal = None
-        self._remember(candidate, principal, now)
+        self._cache[candidate] = principal
         return principal
 
     @staticmethod
@@ -230,22 +225,17 @@ class ApiKeyAuthenticator:
         except SQLAlchemyError:
             logger.warning("could not record a key's last use", extra={"key_id": found.key_id})
 
-    def _remember(self, candidate: bytes, principal: Principal | None, now: float) -> None:
-        self._cache[candidate] = _Cached(now + self._cache_ttl_s, principal)
-        self._cache.move_to_end(candidate)
-        while len(self._cache) > CACHE_MAX_ENTRIES:
-            self._cache.popitem(last=False)
-
     def forget(self, *, key_id: str | None = None, application_id: str | None = None) -> None:
         """Drop cached results of a key or of an application's keys (after revoke/update)."""
-        stale = [
-            digest
-            for digest, entry in self._cache.items()
-            if entry.principal is not None
-            and (
-                (key_id is not None and entry.principal.key_id == key_id)
-                or (application_id is not None and entry.principal.application_id == application_id)
-            )
-        ]
+        with self._cache.timer:  # the clock stands still while the entries are read
+            stale = [
+                digest
+                for digest, principal in self._cache.items()
+                if principal is not None
+                and (
+                    (key_id is not None and principal.key_id == key_id)
+                    or (application_id is not None and principal.application_id == application_id)
+                )
+            ]
         for digest in stale:
-            del self._cache[digest]
+            self._cache.pop(digest, None)

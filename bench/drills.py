@@ -61,9 +61,10 @@ from bench.run import (
     spawn,
     wait_until,
 )
+from otp.applications.keys import new_api_key
 from otp.domain import Mode
 from otp.security.codec import data_converter
-from otp.settings import Secrets, generate_api_key
+from otp.settings import Secrets
 
 CODE_RE = re.compile(r"\b(\d{6})\b")
 MAGIC_RECEIPT_FAILED = "+15005550002"
@@ -98,7 +99,7 @@ class Stack:
         )
         temporal_port, api_port = free_port(), free_port()
         self.address = f"127.0.0.1:{temporal_port}"
-        self.key = generate_api_key(Mode.TEST)
+        self.key = new_api_key(Mode.TEST)
         self.base_url = f"http://127.0.0.1:{api_port}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("OTP_")},

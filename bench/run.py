@@ -44,11 +44,12 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from bench.floor import FloorWorkflow
+from otp.applications.keys import new_api_key
 from otp.domain import Channel, ChannelStep, Mode, VerificationInput
 from otp.observability import search_attributes as sa
 from otp.risk.policy import RiskSettings
 from otp.security.codec import data_converter
-from otp.settings import Secrets, Settings, generate_api_key
+from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store.applications import ensure_default_application, update_application
 from workflows.verification import VerificationWorkflow
@@ -475,7 +476,7 @@ async def count_history(client: Client, workflow_id: str) -> tuple[int, int]:
 # ------------------------------------------------------------------------ time skipping
 async def timeskip_scenario(secrets: Secrets, workdir: Path) -> tuple[float, float, str]:
     """(env start s, scenario wall s, final status) for sms->whatsapp->voice fallback + TTL."""
-    from worker import build_activities, build_worker
+    from activities.wiring import build_activities, build_worker
 
     t0 = time.perf_counter()
     env = await WorkflowEnvironment.start_time_skipping(
@@ -546,7 +547,7 @@ async def main(args: argparse.Namespace) -> int:
     )
     temporal_port, api_port = free_port(), free_port()
     address = f"127.0.0.1:{temporal_port}"
-    key = generate_api_key(Mode.TEST)
+    key = new_api_key(Mode.TEST)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("OTP_")},
         "OTP_ENV": "production",

@@ -3,14 +3,16 @@ against the configured store and Temporal (see `api.services.erasure`)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cli.common import JsonOption, in_store, print_json
 from otp.settings import get_settings
+
+if TYPE_CHECKING:
+    from otp.store import Store
 
 destinations_app = typer.Typer(
     help="Export or erase everything held about one destination (GDPR art. 15 and 17).",
@@ -33,52 +35,43 @@ def _run(erase: bool, application_id: str, to: str, mode: str | None, temporal: 
     from otp.domain import Mode
     from otp.domain.destinations import InvalidDestinationError
     from otp.settings import load_secrets
-    from otp.store import Store
-    from otp.store.applications import ensure_default_application, get_application
+    from otp.store.applications import get_application
 
     settings = get_settings()
     if mode is not None and mode not in ("live", "test"):
         raise typer.BadParameter("live or test", param_hint="--mode")
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
     secrets = load_secrets(settings)
     try:  # bad input fails before anything is connected to
         erasure.subject_of(secret=secrets.code_secret, application_id="", to=to, mode=None)
     except InvalidDestinationError as exc:
         raise typer.BadParameter(str(exc), param_hint="--to") from None
 
-    async def work() -> erasure.Report:
-        store = Store(settings.store_url)
-        try:
-            await store.migrate()
-            await ensure_default_application(store)
-            if await get_application(store, application_id=application_id) is None:
-                raise typer.BadParameter(f"no application {application_id!r}")
-            client = None
-            if temporal:
-                from otp.temporal import connect
+    async def work(store: Store) -> erasure.Report:
+        if await get_application(store, application_id=application_id) is None:
+            raise typer.BadParameter(f"no application {application_id!r}")
+        client = None
+        if temporal:
+            from otp.temporal import connect
 
-                try:
-                    client = await connect(settings, secrets)
-                except RuntimeError as exc:
-                    raise typer.BadParameter(
-                        f"Temporal at {settings.temporal_target} did not answer ({exc}); "
-                        "--no-temporal works on the store alone",
-                        param_hint="--no-temporal",
-                    ) from None
-            action = erasure.erase_destination if erase else erasure.export_destination
-            return await action(
-                store,
-                client,
-                secret=secrets.code_secret,
-                application_id=application_id,
-                to=to,
-                mode=Mode(mode) if mode else None,
-            )
-        finally:
-            await store.close()
+            try:
+                client = await connect(settings, secrets)
+            except RuntimeError as exc:
+                raise typer.BadParameter(
+                    f"Temporal at {settings.temporal_target} did not answer ({exc}); "
+                    "--no-temporal works on the store alone",
+                    param_hint="--no-temporal",
+                ) from None
+        action = erasure.erase_destination if erase else erasure.export_destination
+        return await action(
+            store,
+            client,
+            secret=secrets.code_secret,
+            application_id=application_id,
+            to=to,
+            mode=Mode(mode) if mode else None,
+        )
 
-    return dataclasses.asdict(asyncio.run(work()))
+    return dataclasses.asdict(in_store(work))
 
 
 @destinations_app.command("export")
@@ -89,7 +82,7 @@ def export(
     no_temporal: NoTemporalOption = False,
 ) -> None:
     """Print, as JSON, every stored row and Temporal execution about the destination."""
-    typer.echo(json.dumps(_run(False, application_id, to, mode, not no_temporal), indent=2))
+    print_json(_run(False, application_id, to, mode, not no_temporal))
 
 
 @destinations_app.command("erase")
@@ -99,7 +92,7 @@ def erase(
     mode: ModeOption = None,
     no_temporal: NoTemporalOption = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Delete the destination's executions and rows; its verification rows stay, anonymised."""
     if not yes:
@@ -108,7 +101,7 @@ def erase(
         )
     report = _run(True, application_id, to, mode, not no_temporal)
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        print_json(report)
         return
     typer.echo(
         f"Erased {report['to']} in {application_id} ({', '.join(report['modes'])}): "

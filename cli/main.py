@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from cli.common import AppOption, JsonOption, KeyMode, fail, in_store, print_json, table, when
 from otp.observability.logs import setup_logging
 from otp.process import run_and_exit
 from otp.settings import get_settings
@@ -151,55 +151,6 @@ keys_app = typer.Typer(
 app.add_typer(apps_app, name="apps")
 app.add_typer(keys_app, name="keys")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _in_store(work: Callable[[Store], Awaitable[T]]) -> T:
-    """Run `work` against the configured store, migrated and with its default application."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from otp.store import Store
-    from otp.store.applications import ensure_default_application
-
-    settings = get_settings()
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-
-    async def run() -> T:
-        store = Store(settings.store_url)
-        try:
-            await store.migrate()
-            await ensure_default_application(store)
-            return await work(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except (SQLAlchemyError, OSError) as exc:
-        where = make_url(settings.store_url).render_as_string(hide_password=True)
-        _fail(f"the store at {where} failed: {type(exc).__name__}: {getattr(exc, 'orig', exc)}")
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str))
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
-
-
-def _table(rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-
 
 def _describe(application: ApplicationPublic) -> None:
     defaults = application.defaults.model_dump(mode="json", exclude_none=True)
@@ -208,22 +159,22 @@ def _describe(application: ApplicationPublic) -> None:
     typer.echo(f"  brand             {application.brand or '-'}")
     typer.echo(f"  allowed channels  {allowed}")
     typer.echo(f"  defaults          {json.dumps(defaults) if defaults else '-'}")
-    typer.echo(f"  created           {_when(application.created_at)}")
-    typer.echo(f"  updated           {_when(application.updated_at)}")
+    typer.echo(f"  created           {when(application.created_at)}")
+    typer.echo(f"  updated           {when(application.updated_at)}")
 
 
 def _key_rows(keys: list[ApiKeyPublic]) -> list[list[str]]:
     rows = [["ID", "MODE", "HINT", "NAME", "CREATED", "LAST USED", "STATUS"]]
     for key in keys:
-        status = f"revoked {_when(key.revoked_at)}" if key.revoked_at else "active"
+        status = f"revoked {when(key.revoked_at)}" if key.revoked_at else "active"
         rows.append(
             [
                 key.id,
                 key.mode.value,
                 key.hint,
                 key.name or "-",
-                _when(key.created_at),
-                _when(key.last_used_at),
+                when(key.created_at),
+                when(key.last_used_at),
                 status,
             ]
         )
@@ -255,15 +206,15 @@ def apps_create(
     from otp.store.applications import create_application
 
     if not 1 <= len(name) <= NAME_MAX or len(brand) > BRAND_MAX:
-        _fail(f"--name takes 1 to {NAME_MAX} characters, --brand at most {BRAND_MAX}", 2)
+        fail(f"--name takes 1 to {NAME_MAX} characters, --brand at most {BRAND_MAX}", 2)
     try:
         policy = ApplicationPolicy(
             defaults=ApplicationDefaults.model_validate_json(defaults or "{}"),
             allowed_channels=[Channel(c.strip()) for c in (channels or "").split(",") if c.strip()],
         )
     except (ValidationError, ValueError) as exc:
-        _fail(f"invalid application settings: {exc}", 2)
-    application = _in_store(
+        fail(f"invalid application settings: {exc}", 2)
+    application = in_store(
         lambda store: create_application(
             store,
             name=name,
@@ -273,7 +224,7 @@ def apps_create(
         )
     )
     if as_json:
-        _print_json(application.model_dump(mode="json"))
+        print_json(application.model_dump(mode="json"))
     else:
         _describe(application)
 
@@ -283,15 +234,15 @@ def apps_list(as_json: JsonOption = False) -> None:
     """List applications, oldest first."""
     from otp.store.applications import list_applications
 
-    applications = _in_store(lambda store: list_applications(store, limit=10_000))
+    applications = in_store(lambda store: list_applications(store, limit=10_000))
     if as_json:
-        _print_json([a.model_dump(mode="json") for a in applications])
+        print_json([a.model_dump(mode="json") for a in applications])
         return
     rows = [["ID", "NAME", "BRAND", "ALLOWED", "CREATED"]]
     for a in applications:
         allowed = ",".join(c.value for c in a.allowed_channels) or "all"
-        rows.append([a.id, a.name, a.brand or "-", allowed, _when(a.created_at)])
-    _table(rows)
+        rows.append([a.id, a.name, a.brand or "-", allowed, when(a.created_at)])
+    table(rows)
 
 
 @apps_app.command("show")
@@ -307,11 +258,11 @@ def apps_show(
         keys = await list_api_keys(store, application_id=application_id) if application else []
         return application, keys
 
-    application, keys = _in_store(read)
+    application, keys = in_store(read)
     if application is None:
-        _fail(f"no application {application_id!r}")
+        fail(f"no application {application_id!r}")
     if as_json:
-        _print_json(
+        print_json(
             {
                 **application.model_dump(mode="json"),
                 "keys": [k.model_dump(mode="json") for k in keys],
@@ -321,19 +272,14 @@ def apps_show(
     _describe(application)
     typer.echo("")
     if keys:
-        _table(_key_rows(keys))
+        table(_key_rows(keys))
     else:
         typer.echo(f"No keys yet: otp keys create --app {application.id} --mode test")
 
 
-class KeyMode(StrEnum):
-    TEST = "test"
-    LIVE = "live"
-
-
 @keys_app.command("create")
 def keys_create(
-    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    application_id: AppOption,
     mode: Annotated[KeyMode, typer.Option(help="test: sandbox only; live: real delivery.")],
     name: Annotated[str, typer.Option(help="Name for people, e.g. staging.")] = "",
     as_json: JsonOption = False,
@@ -344,17 +290,17 @@ def keys_create(
     from otp.store.applications import ApplicationNotFoundError, create_api_key
 
     if len(name) > NAME_MAX:
-        _fail(f"--name takes at most {NAME_MAX} characters", 2)
+        fail(f"--name takes at most {NAME_MAX} characters", 2)
     try:
-        created = _in_store(
+        created = in_store(
             lambda store: create_api_key(
                 store, application_id=application_id, mode=Mode(mode.value), name=name
             )
         )
     except ApplicationNotFoundError:
-        _fail(f"no application {application_id!r}")
+        fail(f"no application {application_id!r}")
     if as_json:
-        _print_json({"key": created.key, **created.api_key.model_dump(mode="json")})
+        print_json({"key": created.key, **created.api_key.model_dump(mode="json")})
         return
     typer.echo(f"Created {mode.value} key {created.api_key.id} for application {application_id}:")
     typer.echo("")
@@ -365,7 +311,7 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(
-    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    application_id: AppOption,
     as_json: JsonOption = False,
 ) -> None:
     """List an application's keys (hints only), revoked ones included."""
@@ -376,13 +322,13 @@ def keys_list(
             return None
         return await list_api_keys(store, application_id=application_id)
 
-    keys = _in_store(read)
+    keys = in_store(read)
     if keys is None:
-        _fail(f"no application {application_id!r}")
+        fail(f"no application {application_id!r}")
     if as_json:
-        _print_json([k.model_dump(mode="json") for k in keys])
+        print_json([k.model_dump(mode="json") for k in keys])
     elif keys:
-        _table(_key_rows(keys))
+        table(_key_rows(keys))
     else:
         typer.echo(f"No keys for {application_id}.")
 
@@ -395,13 +341,13 @@ def keys_revoke(
     """Revoke a key for good. Running API processes refuse it within 10 seconds."""
     from otp.store.applications import revoke_api_key
 
-    revoked = _in_store(lambda store: revoke_api_key(store, key_id=key_id))
+    revoked = in_store(lambda store: revoke_api_key(store, key_id=key_id))
     if revoked is None:
-        _fail(f"no key {key_id!r}")
+        fail(f"no key {key_id!r}")
     if as_json:
-        _print_json(revoked.model_dump(mode="json"))
+        print_json(revoked.model_dump(mode="json"))
     else:
-        typer.echo(f"Revoked {revoked.id} ({revoked.hint}) at {_when(revoked.revoked_at)}.")
+        typer.echo(f"Revoked {revoked.id} ({revoked.hint}) at {when(revoked.revoked_at)}.")
 
 
 # -------------------------------------------------------------------- risk blocks
@@ -431,7 +377,7 @@ def _block_rows(blocks: list[Any]) -> list[list[str]]:
     rows = [["ID", "MODE", "SCOPE", "VALUE", "KIND", "LEVEL", "CREATED", "UNTIL", "STATUS"]]
     for b in blocks:
         if b.lifted_at is not None:
-            state = f"lifted {_when(b.lifted_at)} by {b.lifted_by or '-'}"
+            state = f"lifted {when(b.lifted_at)} by {b.lifted_by or '-'}"
         else:
             state = "active" if is_active(b) else "expired"
         rows.append(
@@ -442,8 +388,8 @@ def _block_rows(blocks: list[Any]) -> list[list[str]]:
                 b.value,
                 "auto" if b.automatic else "manual",
                 str(b.level) if b.automatic else "-",
-                _when(b.created_at),
-                _when(b.expires_at) if b.expires_at else "lifted",
+                when(b.created_at),
+                when(b.expires_at) if b.expires_at else "lifted",
                 state,
             ]
         )
@@ -452,7 +398,7 @@ def _block_rows(blocks: list[Any]) -> list[list[str]]:
 
 @risk_app.command("blocks")
 def risk_blocks_list(
-    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    application_id: AppOption,
     mode: Annotated[KeyMode | None, typer.Option(help="Only this mode's blocks.")] = None,
     recent_days: Annotated[
         int, typer.Option(min=0, help="Also ended blocks made this many days back.")
@@ -463,7 +409,7 @@ def risk_blocks_list(
     from otp.store.risk_blocks import list_blocks
     from otp.store.tables import utcnow
 
-    blocks = _in_store(
+    blocks = in_store(
         lambda store: list_blocks(
             store,
             application_id=application_id,
@@ -472,9 +418,9 @@ def risk_blocks_list(
         )
     )
     if as_json:
-        _print_json([b.model_dump(mode="json") for b in blocks])
+        print_json([b.model_dump(mode="json") for b in blocks])
     elif blocks:
-        _table(_block_rows(blocks))
+        table(_block_rows(blocks))
         for b in blocks:
             typer.echo(f"  {b.id}: {b.reason}")
     else:
@@ -488,7 +434,7 @@ class BlockScopeOption(StrEnum):
 
 @risk_app.command("block")
 def risk_block(
-    application_id: Annotated[str, typer.Option("--app", help="The application's id.")],
+    application_id: AppOption,
     mode: Annotated[KeyMode, typer.Option(help="The mode whose sends are refused.")],
     scope: Annotated[BlockScopeOption, typer.Option(help="country or prefix.")],
     value: Annotated[str, typer.Option(help="A country (US) or a number prefix (+1415555).")],
@@ -505,9 +451,9 @@ def risk_block(
     try:
         normalized = normalize_value(scope.value, value)
     except ValueError as exc:
-        _fail(f"invalid --value: {exc}", 2)
+        fail(f"invalid --value: {exc}", 2)
     if not 1 <= len(reason) <= 200:
-        _fail("--reason takes 1 to 200 characters", 2)
+        fail("--reason takes 1 to 200 characters", 2)
     seconds = _duration_s(duration) if duration is not None else None
 
     async def block(store: Store) -> Any:
@@ -524,13 +470,13 @@ def risk_block(
             duration_s=seconds,
         )
 
-    created = _in_store(block)
+    created = in_store(block)
     if created is None:
-        _fail(f"no application {application_id!r}")
+        fail(f"no application {application_id!r}")
     if as_json:
-        _print_json(created.model_dump(mode="json"))
+        print_json(created.model_dump(mode="json"))
         return
-    until = _when(created.expires_at) if created.expires_at else "lifted"
+    until = when(created.expires_at) if created.expires_at else "lifted"
     typer.echo(
         f"Blocked {created.scope} {created.value} for {application_id} ({created.mode}) "
         f"until {until}: {created.id}"
@@ -546,14 +492,14 @@ def risk_lift(
     """Lift a block now. The next automatic block of the same scope still lasts longer."""
     from otp.store.risk_blocks import lift_block
 
-    lifted = _in_store(lambda store: lift_block(store, block_id=block_id, lifted_by=by))
+    lifted = in_store(lambda store: lift_block(store, block_id=block_id, lifted_by=by))
     if lifted is None:
-        _fail(f"no risk block {block_id!r}")
+        fail(f"no risk block {block_id!r}")
     if as_json:
-        _print_json(lifted.model_dump(mode="json"))
+        print_json(lifted.model_dump(mode="json"))
     else:
         typer.echo(
-            f"Lifted {lifted.id} ({lifted.scope} {lifted.value}) at {_when(lifted.lifted_at)}."
+            f"Lifted {lifted.id} ({lifted.scope} {lifted.value}) at {when(lifted.lifted_at)}."
         )
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cli.common import fail
 from otp.settings import get_settings
 
 if TYPE_CHECKING:
@@ -24,11 +25,6 @@ verifications_app = typer.Typer(
     help="Look up verifications: status, reason and the timeline of their event log.",
     no_args_is_help=True,
 )
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
 
 
 def _offset(start: datetime, at: datetime) -> str:
@@ -99,7 +95,7 @@ def show(
 
     record, events = asyncio.run(load())
     if record is None:
-        _fail(f"no verification {verification_id} in the store")
+        fail(f"no verification {verification_id} in the store")
         return
     if as_json:
         typer.echo(
@@ -236,7 +232,7 @@ def replay(
     workflow code that is not replay-safe fails here instead of in production.
     """
     if sum(x is not None for x in (file, workflow_id, query)) != 1:
-        _fail("give exactly one of --file, --workflow-id or --query", code=2)
+        fail("give exactly one of --file, --workflow-id or --query", code=2)
 
     async def collect() -> list[WorkflowHistory]:
         from temporalio.client import WorkflowHistory

@@ -7,13 +7,11 @@ destination hashes, the limiter holds the failed-check counters).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cli.common import AppOption, JsonOption, KeyMode, fail, in_store, print_json, table, when
 from otp.settings import get_settings
 
 if TYPE_CHECKING:
@@ -24,57 +22,14 @@ safe_list_app = typer.Typer(
     no_args_is_help=True,
 )
 
-AppOption = Annotated[str, typer.Option("--app", help="The application's id.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-T = TypeVar("T")
-
-
-class KeyMode(StrEnum):
-    TEST = "test"
-    LIVE = "live"
-
-
-# The shared helpers of `cli.main`, imported when a command runs (`cli.main` imports this
-# module to register the commands).
-def _in_store(work: Callable[[Store], Awaitable[T]]) -> T:
-    from cli.main import _in_store as in_store
-
-    return in_store(work)
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    from cli.main import _fail as fail
-
-    fail(message, code)
-
-
-def _print_json(value: Any) -> None:
-    from cli.main import _print_json as print_json
-
-    print_json(value)
-
-
-def _table(rows: list[list[str]]) -> None:
-    from cli.main import _table as table
-
-    table(rows)
-
-
-def _when(value: datetime | None) -> str:
-    from cli.main import _when as when
-
-    return when(value)
-
 
 def _destination(to: str) -> str:
-    from otp.domain import Channel
-    from otp.domain.destinations import InvalidDestinationError, looks_like_email, parse_destination
+    from otp.domain.destinations import InvalidDestinationError, parse_any
 
-    channel = Channel.EMAIL if looks_like_email(to) else Channel.SMS
     try:
-        return parse_destination(to, channel).value
+        return parse_any(to).value
     except InvalidDestinationError as exc:
-        _fail(f"invalid --to: {exc}", 2)
+        fail(f"invalid --to: {exc}", 2)
 
 
 def _hash(to: str) -> str:
@@ -125,26 +80,26 @@ def lockouts(
         finally:
             await limiter.close()
 
-    rows = _in_store(work)
+    rows = in_store(work)
     if rows is None:
-        _fail(f"no application {application_id!r}")
+        fail(f"no application {application_id!r}")
     if as_json:
-        _print_json([_lockout_json(r) for r in rows])
+        print_json([_lockout_json(r) for r in rows])
     elif rows:
-        table = [["ID", "MODE", "TO", "CHANNEL", "FAILED", "SINCE", "UNTIL"]]
+        lines = [["ID", "MODE", "TO", "CHANNEL", "FAILED", "SINCE", "UNTIL"]]
         for r in rows:
-            table.append(
+            lines.append(
                 [
                     r.id,
                     r.mode,
                     r.to_masked,
                     r.channel or "-",
                     str(r.failed_count),
-                    _when(r.since),
-                    _when(r.until),
+                    when(r.since),
+                    when(r.until),
                 ]
             )
-        _table(table)
+        table(lines)
     else:
         typer.echo(f"No lockouts for {application_id}.")
 
@@ -184,13 +139,13 @@ def unlock(
         finally:
             await limiter.close()
 
-    lifted = _in_store(work)
+    lifted = in_store(work)
     if lifted is None:
-        _fail(f"no application {application_id!r}")
+        fail(f"no application {application_id!r}")
     if not lifted:
-        _fail(f"{mask(normalized)} is not locked out for {application_id}")
+        fail(f"{mask(normalized)} is not locked out for {application_id}")
     if as_json:
-        _print_json(
+        print_json(
             [
                 {
                     "mode": item.mode.value,
@@ -234,7 +189,7 @@ def safe_list_add(
     from otp.store.safe_list import NOTE_MAX, add_entry
 
     if len(note) > NOTE_MAX:
-        _fail(f"--note takes at most {NOTE_MAX} characters", 2)
+        fail(f"--note takes at most {NOTE_MAX} characters", 2)
     normalized = _destination(to)
     dst_hash = _hash(normalized)
 
@@ -252,11 +207,11 @@ def safe_list_add(
         )
         return entry
 
-    entry = _in_store(work)
+    entry = in_store(work)
     if entry is None:
-        _fail(f"no application {application_id!r}")
+        fail(f"no application {application_id!r}")
     if as_json:
-        _print_json(_entry_json(entry))
+        print_json(_entry_json(entry))
     else:
         typer.echo(f"Safe-listed {entry.to_masked} for {application_id} ({entry.mode}): {entry.id}")
 
@@ -273,7 +228,7 @@ def safe_list_list(
     """List the safe list (masked), with who added and removed each entry."""
     from otp.store.safe_list import list_entries
 
-    entries = _in_store(
+    entries = in_store(
         lambda store: list_entries(
             store,
             application_id=application_id,
@@ -283,23 +238,23 @@ def safe_list_list(
         )
     )
     if as_json:
-        _print_json([_entry_json(e) for e in entries])
+        print_json([_entry_json(e) for e in entries])
     elif entries:
-        table = [["ID", "MODE", "TO", "ADDED", "BY", "REMOVED", "BY", "NOTE"]]
+        lines = [["ID", "MODE", "TO", "ADDED", "BY", "REMOVED", "BY", "NOTE"]]
         for e in entries:
-            table.append(
+            lines.append(
                 [
                     e.id,
                     e.mode,
                     e.to_masked,
-                    _when(e.added_at),
+                    when(e.added_at),
                     e.added_by,
-                    _when(e.removed_at),
+                    when(e.removed_at),
                     e.removed_by or "-",
                     e.note or "-",
                 ]
             )
-        _table(table)
+        table(lines)
     else:
         typer.echo(f"No safe list entries for {application_id}.")
 
@@ -314,14 +269,14 @@ def safe_list_remove(
     """Take a destination off the safe list (the entry stays in the audit trail)."""
     from otp.store.safe_list import remove_entry
 
-    entry = _in_store(
+    entry = in_store(
         lambda store: remove_entry(
             store, entry_id=entry_id, application_id=application_id, removed_by=by
         )
     )
     if entry is None:
-        _fail(f"no safe list entry {entry_id!r} for {application_id}")
+        fail(f"no safe list entry {entry_id!r} for {application_id}")
     if as_json:
-        _print_json(_entry_json(entry))
+        print_json(_entry_json(entry))
     else:
-        typer.echo(f"Removed {entry.id} ({entry.to_masked}) at {_when(entry.removed_at)}.")
+        typer.echo(f"Removed {entry.id} ({entry.to_masked}) at {when(entry.removed_at)}.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import secrets
@@ -15,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from otp.applications.keys import new_api_key
 from otp.domain import TASK_QUEUE, Mode
 from otp.messages.sms import validate_web_domain
 
@@ -499,21 +499,12 @@ def load_secrets(settings: Settings) -> Secrets:
     return Secrets(code_secret.encode(), keys, write_id)
 
 
-def generate_api_key(mode: Mode) -> str:
-    """A new API key: otp_<mode>_ + 160 random bits."""
-    return f"otp_{mode.value}_{secrets.token_urlsafe(20)}"
-
-
-def hash_api_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 def dev_api_key(settings: Settings) -> str:
     """The dev stack's test-mode key: from OTP_DEV_API_KEY, else generated once into the data dir."""
     if settings.dev_api_key is not None:
         return settings.dev_api_key.get_secret_value()
     path = settings.data_dir / "dev_api_key"
-    _write_private(path, generate_api_key(Mode.TEST))
+    _write_private(path, new_api_key(Mode.TEST))
     return path.read_text().strip()
 
 

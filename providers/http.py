@@ -23,6 +23,7 @@ parses `Retry-After`, builds the errors and resolves a locale against a per-adap
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,8 +33,11 @@ from typing import Any, NoReturn
 import httpx
 from opentelemetry import trace
 
+from otp.domain.destinations import mask
 from providers.base import (  # noqa: F401  (re-exported for adapters and tests)
     OUTCOME_UNKNOWN,
+    DeliveryError,
+    OutboundMessage,
     OutcomeUnknownError,
     RateLimitedError,
     TransientDeliveryError,
@@ -163,25 +167,26 @@ def retry_after_seconds(response: httpx.Response, *, now: datetime | None = None
     return max(0.0, delta)
 
 
-def rate_limited(provider: str, response: httpx.Response, detail: str = "") -> RateLimitedError:
+def _refusal(provider: str, response: httpx.Response, detail: str) -> tuple[str, float | None]:
+    """The message of a refusal worth retrying, and the delay its Retry-After asks for."""
     after = retry_after_seconds(response)
     text = f"{provider}: HTTP {response.status_code}"
     if detail:
         text += f" {detail}"
     if after is not None:
         text += f"; retry after {math.ceil(after)}s"
+    return text, after
+
+
+def rate_limited(provider: str, response: httpx.Response, detail: str = "") -> RateLimitedError:
+    text, after = _refusal(provider, response, detail)
     return RateLimitedError(text, retry_after_s=after)
 
 
 def server_error(
     provider: str, response: httpx.Response, detail: str = ""
 ) -> TransientDeliveryError:
-    after = retry_after_seconds(response)
-    text = f"{provider}: HTTP {response.status_code}"
-    if detail:
-        text += f" {detail}"
-    if after is not None:
-        text += f"; retry after {math.ceil(after)}s"
+    text, after = _refusal(provider, response, detail)
     error = TransientDeliveryError("provider_unavailable", text)
     # A 503's Retry-After is honoured like a 429's: the activity turns it into the delay
     # before its next attempt.
@@ -204,4 +209,29 @@ def accepted_without_id(
     return OutcomeUnknownError(
         f"{provider}: HTTP {response.status_code} without a readable message id",
         reference=reference,
+    )
+
+
+def log_refusal(
+    logger: logging.Logger,
+    provider: str,
+    what: str,
+    message: OutboundMessage,
+    response: httpx.Response,
+    error: DeliveryError,
+    **provider_fields: object,
+) -> None:
+    """Log `provider`'s refusal of `message` (`what`: "message", "sms", ...): why, the HTTP
+    status and the provider's own codes; the destination masked, never the body."""
+    logger.warning(
+        "%s refused the %s: %s",
+        provider,
+        what,
+        error.reason,
+        extra={
+            "verification_id": message.verification_id,
+            "to": mask(message.to),
+            "http_status": response.status_code,
+            **provider_fields,
+        },
     )

@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 
 from otp.domain import Channel, DeliveryStatus
-from otp.domain.destinations import mask
 from providers.base import (
     DeliveryError,
     OutboundMessage,
@@ -34,6 +33,7 @@ from providers.http import (
     ClientHolder,
     HttpTimeouts,
     json_body,
+    log_refusal,
     rate_limited,
     send_request,
     server_error,
@@ -167,16 +167,7 @@ class HttpGatewayProvider:
             # Without a readable id, our own stable id (sent as $message_id) identifies it.
             return SendReceipt(self.name, provider_id or message_id, DeliveryStatus.SENT)
         error = self.classify(response)
-        logger.warning(
-            "%s refused the message: %s",
-            self.name,
-            error.reason,
-            extra={
-                "verification_id": message.verification_id,
-                "to": mask(message.to),
-                "http_status": response.status_code,
-            },
-        )
+        log_refusal(logger, self.name, "message", message, response, error)
         raise error
 
     def classify(self, response: httpx.Response) -> DeliveryError:

@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 
 from otp.domain import Channel, DeliveryStatus
-from otp.domain.destinations import mask
 from otp.messages.templates import resolve_locale
 from providers.base import (
     DeliveryError,
@@ -38,6 +37,7 @@ from providers.http import (
     HttpTimeouts,
     accepted_without_id,
     json_body,
+    log_refusal,
     rate_limited,
     send_request,
     server_error,
@@ -195,16 +195,15 @@ class MetaWhatsAppProvider:
             return SendReceipt(self.name, message_id, DeliveryStatus.SENT)
         error = classify_error(response)
         code, subcode = _graph_codes(body)
-        logger.warning(
-            "meta refused the whatsapp message: %s",
-            error.reason,
-            extra={
-                "verification_id": message.verification_id,
-                "to": mask(message.to),
-                "http_status": response.status_code,
-                "provider_code": code,
-                "provider_subcode": subcode,
-            },
+        log_refusal(
+            logger,
+            "meta",
+            "whatsapp message",
+            message,
+            response,
+            error,
+            provider_code=code,
+            provider_subcode=subcode,
         )
         raise error
 

@@ -34,7 +34,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from otp.domain import Channel, DeliveryStatus
-from otp.domain.destinations import mask
 from otp.messages.templates import resolve_locale, voice_script
 from providers.base import (
     DeliveryError,
@@ -47,6 +46,7 @@ from providers.http import (
     HttpTimeouts,
     accepted_without_id,
     json_body,
+    log_refusal,
     rate_limited,
     send_request,
     server_error,
@@ -322,16 +322,14 @@ class TwilioProvider:
                 raise accepted_without_id(self.name, response, message.idempotency_key)
             return SendReceipt(self.name, sid, DeliveryStatus.SENT)
         error = classify_error(response)
-        logger.warning(
-            "twilio refused the %s: %s",
+        log_refusal(
+            logger,
+            "twilio",
             message.channel.value,
-            error.reason,
-            extra={
-                "verification_id": message.verification_id,
-                "to": mask(message.to),
-                "http_status": response.status_code,
-                "provider_code": _error_code(json_body(response)),
-            },
+            message,
+            response,
+            error,
+            provider_code=_error_code(json_body(response)),
         )
         raise error
 

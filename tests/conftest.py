@@ -167,7 +167,7 @@ def _no_ambient_otp_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def real_worker(client: Client, settings: Settings, store: Store) -> Worker:
     """A worker with the production activities (sandbox + SMTP providers) on the test's queue."""
-    from worker import WorkflowReceiptSink, build_activities, build_worker
+    from activities.wiring import WorkflowReceiptSink, build_activities, build_worker
 
     activities = build_activities(
         settings,

@@ -29,10 +29,9 @@ from api.errors import (
     invalid,
 )
 from api.schemas import problem_responses
+from otp.applications.keys import APPLICATION_ID_RE, KEY_ID_RE
 from otp.applications.model import (
-    APPLICATION_ID_RE,
     BRAND_MAX,
-    KEY_ID_RE,
     NAME_MAX,
     ApiKeyPublic,
     ApplicationDefaults,

@@ -1,19 +1,14 @@
-"""Applications: per-application request defaults, allowed channels, id and key formats.
+"""Applications: per-application request defaults and allowed channels.
 
-An application owns API keys (test and live) and the defaults that fill in whatever a
-`POST /v1/verifications` leaves out. Keys are `otp_test_` / `otp_live_` + 43 base62
-characters (32 random bytes); only their SHA-256 is stored, with a hint (prefix + last
-four characters) to recognise them in a list.
+An application owns API keys (test and live; their formats are in otp.applications.keys)
+and the defaults that fill in whatever a `POST /v1/verifications` leaves out.
 """
 
 from __future__ import annotations
 
-import base64
-import re
-import secrets
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from otp.domain import (
     CODE_LENGTH_MAX,
@@ -27,13 +22,12 @@ from otp.domain import (
     Channel,
     CodeType,
     Mode,
+    StrictModel,
 )
 from otp.messages.sms import validate_web_domain
 from otp.risk.policy import RiskSettings
 
 DEFAULT_APPLICATION_ID = "default"
-APPLICATION_ID_RE = re.compile(r"^(?:default|app_[a-z2-7]{26})$")
-KEY_ID_RE = re.compile(r"^key_[a-z2-7]{26}$")
 # A default plan runs within the API's default send budget (plan steps + resends).
 MAX_DEFAULT_PLAN_STEPS = 5
 NAME_MAX = 120
@@ -42,55 +36,9 @@ LOCALE_PATTERN = (
     r"^[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?(?:-(?:[A-Za-z0-9]{5,8}))*$"
 )
 
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_KEY_BYTES = 32
-_KEY_BODY_LEN = 43  # 62**43 > 2**256
-KEY_HINT_TAIL = 4
-
-
-# ------------------------------------------------------------------------ ids and keys
-def _random_id(prefix: str) -> str:
-    """`prefix` + 26 lowercase base32 characters of 128 random bits."""
-    return prefix + base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=").lower()
-
-
-def new_application_id() -> str:
-    return _random_id("app_")
-
-
-def new_key_id() -> str:
-    return _random_id("key_")
-
-
-def key_prefix(mode: Mode) -> str:
-    return f"otp_{mode.value}_"
-
-
-def new_api_key(mode: Mode) -> str:
-    """A new key: `otp_<mode>_` + 32 random bytes in base62 (43 characters)."""
-    number = int.from_bytes(secrets.token_bytes(_KEY_BYTES), "big")
-    digits = []
-    for _ in range(_KEY_BODY_LEN):
-        number, digit = divmod(number, 62)
-        digits.append(_BASE62[digit])
-    return key_prefix(mode) + "".join(reversed(digits))
-
-
-def key_hint(key: str) -> str:
-    """What a list shows of a key: its prefix and last four characters."""
-    for mode in Mode:
-        prefix = key_prefix(mode)
-        if key.startswith(prefix):
-            return f"{prefix}…{key[-KEY_HINT_TAIL:]}"
-    return f"…{key[-KEY_HINT_TAIL:]}"
-
 
 # ---------------------------------------------------------------------- settings model
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DefaultPlanStep(_Model):
+class DefaultPlanStep(StrictModel):
     """One step of an application's default channel plan (the destination is the request's)."""
 
     channel: Channel
@@ -99,7 +47,7 @@ class DefaultPlanStep(_Model):
     )
 
 
-class ApplicationDefaults(_Model):
+class ApplicationDefaults(StrictModel):
     """Values used when a verification request leaves the field out (unset: the API's own)."""
 
     channels: list[DefaultPlanStep] | None = Field(
@@ -131,7 +79,7 @@ class ApplicationDefaults(_Model):
 Defaults = ApplicationDefaults
 
 
-class ApplicationPolicy(_Model):
+class ApplicationPolicy(StrictModel):
     """An application's defaults and allowed channels, checked against each other."""
 
     defaults: ApplicationDefaults = Field(default_factory=ApplicationDefaults)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from otp.domain import Channel
+from otp.domain.enums import Channel
 
 
 class InvalidDestinationError(ValueError):
@@ -54,6 +54,19 @@ def parse_destination(raw: str, channel: Channel) -> Destination:
 
 def looks_like_email(raw: str) -> bool:
     return "@" in raw
+
+
+def parse_any(raw: str) -> Destination:
+    """An email address if it looks like one, else a phone number (no channel known)."""
+    return parse_email(raw) if looks_like_email(raw) else parse_phone(raw)
+
+
+def country_of(e164: str) -> str | None:
+    """The ISO 3166-1 alpha-2 region of an E.164 number (`+14155550123` → `US`), or None."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or None
+    except phonenumbers.NumberParseException:
+        return None
 
 
 def _calling_code(e164: str) -> str | None:

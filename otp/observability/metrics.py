@@ -74,6 +74,19 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) and path else UNMATCHED_ROUTE
 
 
+class ResponseStatus:
+    """An ASGI `send` that notes the status of the response it starts (500 until one does)."""
+
+    def __init__(self, send: Send) -> None:
+        self.code = 500
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.code = int(message["status"])
+        await self._send(message)
+
+
 # ------------------------------------------------------------------------------ API side
 HTTP_REQUESTS = Counter(
     "otp_http_requests",
@@ -133,20 +146,13 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        status = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, status)
         finally:
             method = method_label(scope.get("method", ""))
             route = route_template(scope)
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_REQUESTS.labels(method, route, str(status.code)).inc()
             HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
 
 

@@ -25,11 +25,11 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 from opentelemetry.trace import SpanKind, StatusCode
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Interceptor as ClientInterceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-from otp.observability.metrics import method_label, route_template
+from otp.observability.metrics import ResponseStatus, method_label, route_template
 from otp.settings import Settings
 
 logger = logging.getLogger("otp.observability.tracing")
@@ -118,7 +118,7 @@ class HttpTracingMiddleware:
             for key, value in scope.get("headers", [])
             if key in (b"traceparent", b"tracestate")
         }
-        status = 500
+        status = ResponseStatus(send)
         with self._tracer.start_as_current_span(
             method,
             context=propagate.extract(carrier),
@@ -128,15 +128,8 @@ class HttpTracingMiddleware:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-
-            async def send_status(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-                await send(message)
-
             try:
-                await self.app(scope, receive, send_status)
+                await self.app(scope, receive, status)
             except BaseException as exc:
                 span.set_attribute("error.type", type(exc).__name__)
                 raise
@@ -144,6 +137,6 @@ class HttpTracingMiddleware:
                 route = route_template(scope)
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
-                if status >= 500:
+                span.set_attribute("http.response.status_code", status.code)
+                if status.code >= 500:
                     span.set_status(StatusCode.ERROR)

@@ -41,13 +41,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import phonenumbers
+from cachetools import TLRUCache, TTLCache
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, func
 from sqlmodel import col, select
 
 from otp.domain import ChannelStep, DeliverInput
-from otp.domain.destinations import number_prefix, range_hash, short_range
+from otp.domain.destinations import country_of, number_prefix, range_hash, short_range
 from otp.risk.limits import Decision, Hit, Limiter
 from otp.risk.policy import LimitName, RiskSettings, channel_cost, send_hits, spend_hit
 from otp.store import Store
@@ -195,14 +195,20 @@ async def scope_stats(
 
 
 @dataclass
-class _Cached:
+class _Fetched:
+    """A scope's counts as read from the store, kept for `ttl_s` (the settings' `cache_s`)."""
+
     stats: Stats
-    fetched_at: float
+    ttl_s: float
     # Verifications let through by this process since the fetch, counted as unapproved.
     since_fetch: set[str] = field(default_factory=set)
 
     def estimate(self) -> Stats:
         return Stats(self.stats.started + len(self.since_fetch), self.stats.approved)
+
+
+def _expiry(_key: object, fetched: _Fetched, now: float) -> float:
+    return now + fetched.ttl_s
 
 
 _CACHE_MAX = 10_000
@@ -226,8 +232,9 @@ class ConversionMonitor:
         self._store = store
         self._secret = secret
         self._clock = clock
-        self._monotonic = monotonic
-        self._cache: dict[tuple[str, str, str, str], _Cached] = {}
+        self._cache: TLRUCache[tuple[str, str, str, str], _Fetched] = TLRUCache(
+            maxsize=_CACHE_MAX, ttu=_expiry, timer=monotonic
+        )
         self._locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}
 
     async def refusal(
@@ -284,12 +291,8 @@ class ConversionMonitor:
         key = (application_id, mode, scope.value, value)
         min_volume = settings.min_volume_of(scope)
         cached = self._cache.get(key)
-        if (
-            cached is not None
-            and self._monotonic() - cached.fetched_at < settings.cache_s
-            and not must_block(
-                cached.estimate(), threshold=settings.threshold, min_volume=min_volume
-            )
+        if cached is not None and not must_block(
+            cached.estimate(), threshold=settings.threshold, min_volume=min_volume
         ):
             cached.since_fetch.add(verification_id)
             return None
@@ -301,7 +304,7 @@ class ConversionMonitor:
                 application_id, mode, scope, value, verification_id, settings, now
             )
             if not must_block(stats, threshold=settings.threshold, min_volume=min_volume):
-                self._remember(key, _Cached(stats, self._monotonic(), {verification_id}))
+                self._cache[key] = _Fetched(stats, settings.cache_s, {verification_id})
                 return None
             self._cache.pop(key, None)
             # Another send of this process may have made the block while we waited.
@@ -403,11 +406,6 @@ class ConversionMonitor:
         )
         return block
 
-    def _remember(self, key: tuple[str, str, str, str], entry: _Cached) -> None:
-        if len(self._cache) >= _CACHE_MAX:
-            self._cache.clear()
-        self._cache[key] = entry
-
     def forget(self) -> None:
         """Drop every cached answer (tests; after an operator changed blocks)."""
         self._cache.clear()
@@ -495,38 +493,33 @@ class DeliveryGate:
         self._secret = secret
         self._conversion = conversion or ConversionSettings()
         self.monitor = monitor or ConversionMonitor(store, secret=secret)
-        self._settings_ttl_s = settings_ttl_s
-        self._risk: dict[str, tuple[RiskSettings, float]] = {}
-        self._safe: dict[tuple[str, str], tuple[frozenset[str], float]] = {}
+        self._risk: TTLCache[str, RiskSettings] = TTLCache(maxsize=_CACHE_MAX, ttl=settings_ttl_s)
+        self._safe: TTLCache[tuple[str, str], frozenset[str]] = TTLCache(
+            maxsize=_CACHE_MAX, ttl=settings_ttl_s
+        )
 
     async def risk_settings(self, application_id: str) -> RiskSettings:
         """The application's risk settings, re-read at most every `settings_ttl_s`."""
         cached = self._risk.get(application_id)
-        now = time.monotonic()
-        if cached is not None and now - cached[1] < self._settings_ttl_s:
-            return cached[0]
+        if cached is not None:
+            return cached
         from otp.store.applications import get_application
 
         application = await get_application(self._store, application_id=application_id)
         risk = application.risk if application is not None else RiskSettings()
-        if len(self._risk) >= _CACHE_MAX:
-            self._risk.clear()
-        self._risk[application_id] = (risk, now)
+        self._risk[application_id] = risk
         return risk
 
     async def safe_listed(self, input: DeliverInput) -> bool:
         """Whether the send's destination is on its application's safe list (cached)."""
         scope = (input.application_id, input.mode.value)
-        cached = self._safe.get(scope)
-        now = time.monotonic()
-        if cached is None or now - cached[1] >= self._settings_ttl_s:
+        found = self._safe.get(scope)
+        if found is None:
             from otp.store.safe_list import safe_hashes
 
             found = await safe_hashes(self._store, application_id=scope[0], mode=scope[1])
-            if len(self._safe) >= _CACHE_MAX:
-                self._safe.clear()
-            cached = self._safe[scope] = (found, now)
-        return bool(cached[0]) and destination_hash(self._secret, input.to) in cached[0]
+            self._safe[scope] = found
+        return bool(found) and destination_hash(self._secret, input.to) in found
 
     async def refusal(self, input: DeliverInput, *, member: str) -> GateRefusal | None:
         risk = await self.risk_settings(input.application_id)
@@ -536,7 +529,7 @@ class DeliveryGate:
                 self._store,
                 application_id=input.application_id,
                 mode=input.mode.value,
-                country=_country_of(input.to) or input.country,
+                country=country_of(input.to) or input.country,
                 prefix=number_prefix(input.to),
             )
             if manual is not None and not manual.automatic:
@@ -547,7 +540,7 @@ class DeliveryGate:
                 application_id=input.application_id,
                 mode=input.mode.value,
                 verification_id=input.verification_id,
-                country=_country_of(input.to) or input.country,
+                country=country_of(input.to) or input.country,
                 prefix=prefix,
                 settings=ConversionSettings.of(risk, base=self._conversion),
             )
@@ -579,11 +572,4 @@ class DeliveryGate:
             refused = [d for d in decisions if not d.allowed]
             if refused:
                 return GateRefusal.of_limit(refused[0])
-        return None
-
-
-def _country_of(e164: str) -> str | None:
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or None
-    except phonenumbers.NumberParseException:
         return None

@@ -24,10 +24,10 @@ from typing import Any
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from otp.domain import Channel, ChannelStep, Mode
-from otp.domain.destinations import number_prefix, range_hash
+from otp.domain import Channel, ChannelStep, Mode, StrictModel
+from otp.domain.destinations import country_of, number_prefix, range_hash
 from otp.risk.limits import Decision, Hit, Limit, Limiter
 from otp.store.events import destination_hash
 
@@ -125,10 +125,8 @@ class Refusal:
 LONGEST_RATE_WINDOW_S = 31 * 86_400
 
 
-class Rate(BaseModel):
+class Rate(StrictModel):
     """At most `limit` units per sliding `window_s` seconds."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     limit: int = Field(ge=1, le=100_000_000)
     window_s: int = Field(ge=1, le=LONGEST_RATE_WINDOW_S)
@@ -137,7 +135,7 @@ class Rate(BaseModel):
         return Limit(name.value, self.limit, self.window_s)
 
 
-class RiskSettings(BaseModel):
+class RiskSettings(StrictModel):
     """An application's fraud settings (`applications.risk`; `{}` gives every default).
 
     Safe defaults: every country allowed, premium-rate, shared-cost and UAN numbers
@@ -145,8 +143,6 @@ class RiskSettings(BaseModel):
     per destination (NIST SP 800-63B 5.2.2) before it is locked out for 24 hours (or until
     an operator unlocks it), and the velocity limits below. A limit set to `null` is switched off.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # --- geo permissions
     allowed_countries: dict[str, list[str]] = Field(
@@ -374,11 +370,6 @@ def evaluate(risk: RiskSettings, steps: Sequence[ChannelStep]) -> Refusal | None
 
 
 # --------------------------------------------------------------------- limiter keys
-def _country_of(e164: str) -> str | None:
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or None
-    except phonenumbers.NumberParseException:
-        return None
 
 
 def _keyed(secret: bytes, kind: str, value: str) -> str:
@@ -430,7 +421,7 @@ def send_hits(
             )
         )
     prefix = number_prefix(step.to) if step.channel.is_phone else None
-    country = _country_of(step.to) if step.channel.is_phone else None
+    country = country_of(step.to) if step.channel.is_phone else None
     if risk.per_prefix is not None and prefix is not None:
         hits.append(
             Hit(

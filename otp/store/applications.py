@@ -15,6 +15,13 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import col, select
 
+from otp.applications.keys import (
+    hash_api_key,
+    key_hint,
+    new_api_key,
+    new_application_id,
+    new_key_id,
+)
 from otp.applications.model import (
     DEFAULT_APPLICATION_ID,
     ApiKeyPublic,
@@ -22,14 +29,9 @@ from otp.applications.model import (
     ApplicationPolicy,
     ApplicationPublic,
     NewApiKey,
-    key_hint,
-    new_api_key,
-    new_application_id,
-    new_key_id,
 )
 from otp.domain import Channel, Mode
 from otp.risk.policy import RiskSettings
-from otp.settings import hash_api_key
 from otp.store import ApiKey, Application, Store, utcnow
 
 # last_used_at is written at most this often per key (not on every request).

@@ -10,15 +10,14 @@ scoped by application id (and mode where given).
 
 from __future__ import annotations
 
-import base64
 import re
-import secrets as _random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, delete, or_
 from sqlmodel import col, select
 
+from otp.domain.ids import random_id
 from otp.store import Store
 from otp.store.tables import Lockout, utcnow
 
@@ -28,7 +27,7 @@ LOCKOUT_ID_RE = re.compile(r"^lck_[a-z2-7]{24}$")
 
 def new_lockout_id() -> str:
     """`lck_` + 24 random base32 characters (120 bits)."""
-    return LOCKOUT_ID_PREFIX + base64.b32encode(_random.token_bytes(15)).decode().lower()
+    return random_id(LOCKOUT_ID_PREFIX, random_bytes=15)
 
 
 def is_active(lockout: Lockout, now: datetime | None = None) -> bool:

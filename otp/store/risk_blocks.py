@@ -15,15 +15,14 @@ range (`otp.domain.destinations.short_range`) for people to read.
 
 from __future__ import annotations
 
-import base64
 import re
-import secrets as _random
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import col, select
 
+from otp.domain.ids import random_id
 from otp.store import Store
 from otp.store.tables import RiskBlock, utcnow
 
@@ -44,7 +43,7 @@ class BlockScope(StrEnum):
 
 def new_block_id() -> str:
     """`blk_` + 24 random base32 characters (120 bits)."""
-    return BLOCK_ID_PREFIX + base64.b32encode(_random.token_bytes(15)).decode().lower()
+    return random_id(BLOCK_ID_PREFIX, random_bytes=15)
 
 
 def normalize_value(scope: BlockScope | str, value: str, *, hashed: bool = False) -> str:

@@ -8,13 +8,12 @@ destination. Removing an entry keeps its row (`removed_at`, `removed_by`): the l
 
 from __future__ import annotations
 
-import base64
 import re
-import secrets as _random
 from datetime import datetime
 
 from sqlmodel import col, select
 
+from otp.domain.ids import random_id
 from otp.store import Store
 from otp.store.tables import SafeListEntry, utcnow
 
@@ -26,7 +25,7 @@ ACTOR_MAX = 120
 
 def new_entry_id() -> str:
     """`sfl_` + 24 random base32 characters (120 bits)."""
-    return ENTRY_ID_PREFIX + base64.b32encode(_random.token_bytes(15)).decode().lower()
+    return random_id(ENTRY_ID_PREFIX, random_bytes=15)
 
 
 async def add_entry(

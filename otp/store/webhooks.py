@@ -8,8 +8,6 @@ after a crash, or a repeated dispatch, writes nothing twice.
 
 from __future__ import annotations
 
-import base64
-import secrets as _random
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -17,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from otp.domain.ids import random_id
 from otp.store import Store
 from otp.store.tables import WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
 
@@ -25,7 +24,7 @@ PENDING, SUCCEEDED, FAILED, DISABLED = "pending", "succeeded", "failed", "disabl
 
 
 def new_endpoint_id() -> str:
-    return ENDPOINT_ID_PREFIX + base64.b32encode(_random.token_bytes(15)).decode().lower()
+    return random_id(ENDPOINT_ID_PREFIX, random_bytes=15)
 
 
 def _subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
@@ -204,11 +203,15 @@ async def insert_message(
     return existing, False
 
 
-async def _message(store: Store, *, message_id: str, endpoint_id: str) -> WebhookMessage | None:
-    query = select(WebhookMessage).where(
+def _message_query(*, message_id: str, endpoint_id: str) -> SelectOfScalar[WebhookMessage]:
+    return select(WebhookMessage).where(
         WebhookMessage.message_id == message_id, WebhookMessage.endpoint_id == endpoint_id
     )
+
+
+async def _message(store: Store, *, message_id: str, endpoint_id: str) -> WebhookMessage | None:
     async with store.session() as session:
+        query = _message_query(message_id=message_id, endpoint_id=endpoint_id)
         return (await session.exec(query)).first()
 
 
@@ -233,14 +236,8 @@ async def update_message(
 ) -> WebhookMessage | None:
     """Record progress; `attempts` only ever grows, `next_attempt_at` is cleared when final."""
     async with store.session() as session:
-        row = (
-            await session.exec(
-                select(WebhookMessage).where(
-                    WebhookMessage.message_id == message_id,
-                    WebhookMessage.endpoint_id == endpoint_id,
-                )
-            )
-        ).first()
+        query = _message_query(message_id=message_id, endpoint_id=endpoint_id)
+        row = (await session.exec(query)).first()
         if row is None:
             return None
         if status is not None:

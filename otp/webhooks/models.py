@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from otp.domain import Mode
+from otp.domain import Mode, PayloadModel
 
 ACTIVITY_DELIVER_WEBHOOK = "deliver_webhook"
 WORKFLOW_ID_PREFIX = "whk_"
@@ -50,10 +50,6 @@ RETRY_AFTER_MAX_S = 12 * 3600
 TOTAL_BUDGET = timedelta(days=3)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
 class MessageStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
@@ -68,7 +64,7 @@ class DeliveryOutcome(StrEnum):
     STOP = "stop"  # the endpoint no longer exists or is disabled, stop
 
 
-class WebhookDeliveryInput(_Model):
+class WebhookDeliveryInput(PayloadModel):
     """Start argument of WebhookDeliveryWorkflow: one event for one endpoint.
 
     `body` is the canonical JSON text, fixed at dispatch: every attempt sends the same bytes.
@@ -83,13 +79,13 @@ class WebhookDeliveryInput(_Model):
     body: str
 
 
-class WebhookDeliveryResult(_Model):
+class WebhookDeliveryResult(PayloadModel):
     status: MessageStatus
     attempts: int
     last_status_code: int | None = None
 
 
-class DeliverWebhookInput(_Model):
+class DeliverWebhookInput(PayloadModel):
     """One HTTP attempt. `next_delay_s` is the planned wait before the next attempt (None: last)."""
 
     message_id: str
@@ -102,7 +98,7 @@ class DeliverWebhookInput(_Model):
     deadline: datetime | None = None
 
 
-class DeliverWebhookResult(_Model):
+class DeliverWebhookResult(PayloadModel):
     outcome: DeliveryOutcome
     status_code: int | None = None
     retry_after_s: float | None = None

@@ -10,8 +10,9 @@ from pydantic import SecretStr
 
 from api.auth import ApiKeyAuthenticator
 from api.main import create_app
+from otp.applications.keys import hash_api_key, new_api_key
 from otp.domain import Mode
-from otp.settings import ConfigError, Settings, dev_api_key, generate_api_key, hash_api_key
+from otp.settings import ConfigError, Settings, dev_api_key
 from tests.helpers.api import Keys
 
 
@@ -61,7 +62,7 @@ def _settings(tmp_path: Path, **kwargs: object) -> Settings:
 
 
 def test_authenticator_keeps_only_hashes_and_takes_mode_from_prefix(tmp_path: Path) -> None:
-    test_key, live_key = generate_api_key(Mode.TEST), generate_api_key(Mode.LIVE)
+    test_key, live_key = new_api_key(Mode.TEST), new_api_key(Mode.LIVE)
     auth = ApiKeyAuthenticator.from_settings(
         _settings(tmp_path, env="production", api_keys=SecretStr(f"{test_key}, {live_key}"))
     )
@@ -77,7 +78,7 @@ def test_authenticator_keeps_only_hashes_and_takes_mode_from_prefix(tmp_path: Pa
 
 def test_declared_mode_must_match_the_key_prefix(tmp_path: Path) -> None:
     # A test key configured as a live hash is refused rather than silently used as live.
-    test_key = generate_api_key(Mode.TEST)
+    test_key = new_api_key(Mode.TEST)
     auth = ApiKeyAuthenticator.from_settings(
         _settings(
             tmp_path, env="production", api_keys=SecretStr(f"sha256:live:{hash_api_key(test_key)}")
@@ -91,9 +92,7 @@ def test_dev_key_is_accepted_only_in_dev(tmp_path: Path) -> None:
     key = dev_api_key(dev)
     principal = ApiKeyAuthenticator.from_settings(dev).authenticate(key)
     assert principal is not None and principal.mode is Mode.TEST
-    production = _settings(
-        tmp_path, env="production", api_keys=SecretStr(generate_api_key(Mode.LIVE))
-    )
+    production = _settings(tmp_path, env="production", api_keys=SecretStr(new_api_key(Mode.LIVE)))
     assert ApiKeyAuthenticator.from_settings(production).authenticate(key) is None
 
 

@@ -51,7 +51,7 @@ async def pumping_worker(
     dev_env: WorkflowEnvironment, api_settings: Settings, store: Store
 ) -> AsyncIterator[None]:
     """The production worker, with conversion monitoring at small test volumes."""
-    from worker import WorkflowReceiptSink, build_activities, build_worker
+    from activities.wiring import WorkflowReceiptSink, build_activities, build_worker
 
     activities = build_activities(
         api_settings,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from otp.settings import hash_api_key
+from otp.applications.keys import hash_api_key
 from otp.store import Store
 from otp.store.applications import find_api_key
 from tests.helpers.cli import PYTHON, Result, clean_env, run

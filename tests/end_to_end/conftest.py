@@ -1,7 +1,7 @@
 """The whole live-mode stack over real sockets, per test.
 
-- the real Temporal dev server (`dev_env`) and a worker built by `worker.build_activities`
-  / `worker.build_worker` from the same `Settings` as the API;
+- the real Temporal dev server (`dev_env`) and a worker built by `build_activities` /
+  `build_worker` (`activities.wiring`) from the same `Settings` as the API;
 - the API (`create_app`) served by uvicorn on a free port, which is also `OTP_PUBLIC_URL`,
   so receipts come back through the webhook endpoints and their signature checks;
 - fake Twilio, Meta and HTTP gateway servers and an aiosmtpd server (tests/helpers/provider_fakes.py).
@@ -29,15 +29,16 @@ from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.wiring import build_activities, build_worker
 from api.main import create_app
+from otp.applications.keys import hash_api_key, new_api_key
 from otp.domain import Mode, VerificationState
-from otp.settings import Secrets, Settings, generate_api_key, hash_api_key
+from otp.settings import Secrets, Settings
 from otp.store import Store
 from tests.conftest import TEST_SECRETS, real_worker
 from tests.helpers.api import Keys, make_settings
 from tests.helpers.provider_fakes import GatewayFake, MetaFake, SmtpServer, TwilioFake
 from tests.helpers.serving import served
-from worker import build_activities, build_worker
 from workflows.verification import VerificationWorkflow
 
 TWILIO_ACCOUNT_SID = "AC" + "5ef8" * 8
@@ -59,7 +60,7 @@ Handle = WorkflowHandle[VerificationWorkflow, VerificationState]
 
 @pytest.fixture(scope="session")
 def live_key() -> str:
-    return generate_api_key(Mode.LIVE)
+    return new_api_key(Mode.LIVE)
 
 
 @pytest.fixture
@@ -288,9 +289,9 @@ class Api:
 @pytest.fixture(scope="session")
 def proof_keys() -> Keys:
     return Keys(
-        test=generate_api_key(Mode.TEST),
-        live=generate_api_key(Mode.LIVE),
-        test_hashed=generate_api_key(Mode.TEST),
+        test=new_api_key(Mode.TEST),
+        live=new_api_key(Mode.LIVE),
+        test_hashed=new_api_key(Mode.TEST),
     )
 
 

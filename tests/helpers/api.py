@@ -16,9 +16,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.service import Timeouts
+from otp.applications.keys import hash_api_key, new_api_key
 from otp.domain import Mode
 from otp.risk.policy import RiskSettings
-from otp.settings import Secrets, Settings, generate_api_key, hash_api_key
+from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store.applications import create_api_key, create_application
 from tests.conftest import real_worker
@@ -48,9 +49,9 @@ class Keys:
 @pytest.fixture(scope="session")
 def keys() -> Keys:
     return Keys(
-        test=generate_api_key(Mode.TEST),
-        live=generate_api_key(Mode.LIVE),
-        test_hashed=generate_api_key(Mode.TEST),
+        test=new_api_key(Mode.TEST),
+        live=new_api_key(Mode.LIVE),
+        test_hashed=new_api_key(Mode.TEST),
     )
 
 

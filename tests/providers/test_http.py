@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
+import pytest
 from starlette.responses import JSONResponse
 
 from otp.messages.templates import resolve_locale
-from providers.http import ClientHolder, HttpTimeouts, retry_after_seconds
+from providers.base import PermanentDeliveryError
+from providers.http import (
+    ClientHolder,
+    HttpTimeouts,
+    log_refusal,
+    rate_limited,
+    retry_after_seconds,
+    server_error,
+)
 from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
 from tests.helpers.scripted_provider import ProviderServer, outbound
 
@@ -21,6 +31,16 @@ def test_retry_after_seconds_and_http_dates() -> None:
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": later}), now=now) == 90
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "soon"})) is None
     assert retry_after_seconds(httpx.Response(429)) is None
+
+
+def test_refusals_worth_retrying_say_the_status_detail_and_delay() -> None:
+    busy = httpx.Response(429, headers={"Retry-After": "5"})
+    limited = rate_limited("twilio", busy, "code 20429")
+    assert str(limited) == "twilio: HTTP 429 code 20429; retry after 5s"
+    assert limited.retry_after_s == 5
+    down = server_error("meta_whatsapp", httpx.Response(503))
+    assert "meta_whatsapp: HTTP 503" in str(down) and "retry after" not in str(down)
+    assert down.retry_after_s is None  # type: ignore[attr-defined]
 
 
 def test_resolve_locale() -> None:
@@ -50,3 +70,23 @@ async def test_an_owned_client_is_closed() -> None:
     assert client.timeout == httpx.Timeout(connect=2.0, read=3.0, write=10.0, pool=5.0)
     await holder.aclose()
     assert client.is_closed
+
+
+def test_a_refusal_is_logged_with_the_destination_masked(caplog: pytest.LogCaptureFixture) -> None:
+    message = outbound(to="+14155552671")
+    error = PermanentDeliveryError("invalid_number")
+    with caplog.at_level(logging.WARNING, logger="otp.providers.test"):
+        log_refusal(
+            logging.getLogger("otp.providers.test"),
+            "twilio",
+            "sms",
+            message,
+            httpx.Response(400),
+            error,
+            provider_code=21211,
+        )
+    [record] = caplog.records
+    assert record.getMessage() == "twilio refused the sms: invalid_number"
+    assert record.to == "+1********71"  # type: ignore[attr-defined]
+    assert record.http_status == 400 and record.provider_code == 21211  # type: ignore[attr-defined]
+    assert "4155552671" not in caplog.text

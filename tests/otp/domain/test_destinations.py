@@ -7,8 +7,10 @@ import pytest
 from otp.domain import Channel
 from otp.domain.destinations import (
     InvalidDestinationError,
+    country_of,
     looks_like_email,
     mask,
+    parse_any,
     parse_destination,
     parse_email,
     parse_phone,
@@ -31,6 +33,12 @@ from otp.domain.destinations import (
 def test_phone_numbers_normalise_to_e164(raw: str, e164: str, country: str) -> None:
     parsed = parse_phone(raw)
     assert parsed.value == e164 and parsed.country == country
+    assert country_of(parsed.value) == country
+
+
+@pytest.mark.parametrize("value", ["", "+", "not a number", "user@example.com", "+999123"])
+def test_country_of_is_none_for_anything_but_a_number(value: str) -> None:
+    assert country_of(value) is None
 
 
 @pytest.mark.parametrize(
@@ -119,3 +127,10 @@ def test_short_range_and_mask_leave_at_least_five_digits_unknown(number: str, sh
     digest = range_hash(b"k" * 32, prefix)
     assert len(digest) == 64 and prefix not in digest
     assert digest != range_hash(b"j" * 32, prefix)  # keyed
+
+
+def test_parse_any_takes_what_the_destination_looks_like() -> None:
+    assert parse_any(" Jane@Example.com ").value == "Jane@example.com"
+    assert parse_any("+1 415 555 2671") == parse_phone("+14155552671")
+    with pytest.raises(InvalidDestinationError):
+        parse_any("4155552671")

@@ -280,21 +280,31 @@ async def test_disabled_monitoring_still_honours_blocks(store: Store) -> None:
     assert await _refuse(monitor, off) == blocked
 
 
-async def test_a_burst_is_blocked_after_exactly_min_volume_with_few_queries(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Within one process the cache never lets a send past the threshold."""
+@dataclass
+class Queries:
+    count: int = 0
+
+
+@pytest.fixture
+def queries(monkeypatch: pytest.MonkeyPatch) -> Queries:
+    """Counts the monitor's reads of a scope's counts from the store."""
     import otp.risk.conversion_monitor as conversion
 
-    queries = 0
+    counted = Queries()
     real = conversion.scope_stats
 
     async def counting(*args: object, **kwargs: object) -> Stats:
-        nonlocal queries
-        queries += 1
+        counted.count += 1
         return await real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(conversion, "scope_stats", counting)
+    return counted
+
+
+async def test_a_burst_is_blocked_after_exactly_min_volume_with_few_queries(
+    store: Store, queries: Queries
+) -> None:
+    """Within one process the cache never lets a send past the threshold."""
     clock = Clock(utcnow())
     settings = ConversionSettings(min_volume=5, grace_s=0, country_min_volume=1000)
     monitor = _monitor(store, clock)
@@ -306,7 +316,7 @@ async def test_a_burst_is_blocked_after_exactly_min_volume_with_few_queries(
             sent += 1
     assert sent == 5
     # First sight of each scope, the decision point, then nothing (the block answers).
-    assert queries <= 4
+    assert queries.count <= 4
 
 
 def _deliver_input(**overrides: object) -> DeliverInput:
@@ -470,3 +480,23 @@ async def test_the_gate_lets_safe_listed_resends_past_send_limits_and_automatic_
         _deliver_input(application_id=application.id, precounted=True), member="m"
     )
     assert refusal is not None and manual.id in refusal.reason
+
+
+async def test_a_scope_is_read_again_once_its_cache_time_has_passed(
+    store: Store, queries: Queries
+) -> None:
+    clock = Clock(utcnow())
+    settings = ConversionSettings(min_volume=1000, grace_s=0, country_min_volume=1000, cache_s=30)
+    monitor = _monitor(store, clock)
+    [vid] = await seed(store, created=clock.now)
+    assert await _refuse(monitor, settings, verification_id=vid) is None
+    assert queries.count == 2  # the range and the country
+    clock.advance(29)
+    assert await _refuse(monitor, settings, verification_id="ver_second") is None
+    assert queries.count == 2  # both answered from the cache
+    clock.advance(2)
+    assert await _refuse(monitor, settings, verification_id="ver_third") is None
+    assert queries.count == 4
+    monitor.forget()
+    assert await _refuse(monitor, settings, verification_id="ver_fourth") is None
+    assert queries.count == 6

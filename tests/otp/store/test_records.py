@@ -364,16 +364,19 @@ def test_record_rows_hold_no_destination_in_clear() -> None:
 
 async def test_the_worker_purge_follows_the_retention_setting(any_store: Store) -> None:
     from otp.settings import Settings
-    from worker import purge_once
+    from otp.store.retention import purge_all
+
+    async def purged(settings: Settings) -> int:
+        return (await purge_all(any_store, settings)).get("verifications", 0)
 
     recorder = EventRecorder(any_store, TEST_SECRETS.code_secret)
     old = datetime.now(UTC) - timedelta(days=10)
     await recorder.record_state(
         "ver_p1", state(created=old), entries(old), country="US", final=True
     )
-    assert await purge_once(any_store, Settings(record_retention_days=0)) == 0
-    assert await purge_once(any_store, Settings(record_retention_days=30)) == 0
-    assert await purge_once(any_store, Settings(record_retention_days=7)) == 1
+    assert await purged(Settings(record_retention_days=0)) == 0
+    assert await purged(Settings(record_retention_days=30)) == 0
+    assert await purged(Settings(record_retention_days=7)) == 1
 
 
 async def test_without_endpoints_nothing_is_due_for_dispatch(any_store: Store) -> None:

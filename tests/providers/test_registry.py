@@ -1,18 +1,14 @@
-"""The worker builds each configured provider from settings, in the configured order."""
+"""The registry builds each configured provider from settings, in the configured order."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-import pytest
 from pydantic import SecretStr
 
 from otp.domain import Channel
 from otp.settings import Settings
 from providers.channels import live_plan
+from providers.registry import build_providers
 from providers.twilio import TwilioProvider
-from worker import build_providers
 
 TWILIO: dict[str, object] = {
     "twilio_account_sid": "AC" + "1" * 32,
@@ -68,19 +64,12 @@ def test_every_http_provider_waits_for_its_answer_as_long_as_configured() -> Non
     assert Settings().provider_timeout_s == 15
 
 
-def test_workflow_modules_get_a_bytecode_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The sandbox re-imports the workflow module per workflow: it must not recompile it."""
-    import importlib.util
-
-    import workflows.verification
-    from worker import precompile_workflows
-
-    source = Path(workflows.verification.__file__)
-    cached = Path(importlib.util.cache_from_source(str(source)))
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    if cached.exists():
-        cached.unlink()
-    assert precompile_workflows()
-    assert cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime
+def test_whatsapp_content_templates_are_read_as_locale_pairs() -> None:
+    settings = settings_with(
+        twilio_auth_token=SecretStr("token"),
+        twilio_whatsapp_from="whatsapp:+15005550006",
+        twilio_whatsapp_content_sids="en=HX1, fr = HX2,broken,=HX3,de=",
+    )
+    provider = build_providers(settings)["twilio"]
+    assert isinstance(provider, TwilioProvider)
+    assert provider._config.whatsapp_content_sids == {"en": "HX1", "fr": "HX2"}

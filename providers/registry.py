@@ -1,0 +1,118 @@
+"""Builds the live provider adapters that a settings object asks for.
+
+Which providers count as configured, and in which order they serve each channel, is
+decided beside this module (`providers.channels`); this module turns those settings into
+adapter objects, sharing one HTTP connection pool when one is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+
+import httpx
+from pydantic import SecretStr
+
+from otp.settings import Settings
+from providers import channels
+from providers.base import Provider
+from providers.channels import provider_channels
+from providers.http import HttpTimeouts
+from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
+from providers.meta_whatsapp import MetaWhatsAppConfig, MetaWhatsAppProvider
+from providers.smtp import SmtpConfig, SmtpProvider
+from providers.twilio import TwilioConfig, TwilioProvider
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def _pairs(raw: str | None) -> dict[str, str]:
+    """`a=1,b=2` -> {"a": "1", "b": "2"}."""
+    out: dict[str, str] = {}
+    for item in (raw or "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip() and value.strip():
+            out[key.strip()] = value.strip()
+    return out
+
+
+def build_providers(
+    settings: Settings, http: httpx.AsyncClient | None = None
+) -> dict[str, Provider]:
+    """Every configured live provider by name (see providers.channels for what "configured" means)."""
+    configured = provider_channels(settings)
+    callback_base = (settings.public_url or "").rstrip("/")
+    timeouts = HttpTimeouts(read_s=settings.provider_timeout_s)
+    providers: dict[str, Provider] = {
+        channels.SMTP: SmtpProvider(
+            SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                sender=settings.smtp_from,
+                username=settings.smtp_username,
+                password=_secret(settings.smtp_password) or None,
+                start_tls=settings.smtp_starttls,
+                use_tls=settings.smtp_use_tls,
+                timeout_s=settings.smtp_timeout_s,
+                allow_plaintext_auth=settings.smtp_allow_plaintext_auth,
+                tls_context=(
+                    ssl.create_default_context(cafile=settings.smtp_ca_file)
+                    if settings.smtp_ca_file
+                    else None
+                ),
+            )
+        )
+    }
+    if channels.TWILIO in configured:
+        providers[channels.TWILIO] = TwilioProvider(
+            TwilioConfig(
+                account_sid=settings.twilio_account_sid or "",
+                auth_token=_secret(settings.twilio_auth_token),
+                api_key_sid=settings.twilio_api_key_sid or "",
+                api_key_secret=_secret(settings.twilio_api_key_secret),
+                sms_from=settings.twilio_sms_from or "",
+                messaging_service_sid=settings.twilio_messaging_service_sid or "",
+                whatsapp_from=settings.twilio_whatsapp_from or "",
+                whatsapp_content_sids=_pairs(settings.twilio_whatsapp_content_sids),
+                voice_from=settings.twilio_voice_from or "",
+                # Receipts need a public URL and the auth token their signature is checked
+                # with; without both, steps fall back on their timers only.
+                status_callback_url=(
+                    f"{callback_base}/v1/webhooks/twilio/status"
+                    if callback_base and settings.twilio_auth_token
+                    else ""
+                ),
+                base_url=settings.twilio_base_url,
+                timeouts=timeouts,
+            ),
+            http,
+        )
+    if channels.META_WHATSAPP in configured:
+        providers[channels.META_WHATSAPP] = MetaWhatsAppProvider(
+            MetaWhatsAppConfig(
+                phone_number_id=settings.meta_phone_number_id or "",
+                access_token=_secret(settings.meta_access_token),
+                template_name=settings.meta_template_name,
+                api_version=settings.meta_api_version,
+                base_url=settings.meta_base_url,
+                timeouts=timeouts,
+            ),
+            http,
+        )
+    if channels.HTTP_GATEWAY in configured:
+        gateway = HttpGatewayConfig(
+            url=settings.http_gateway_url or "",
+            auth_header_name=settings.http_gateway_auth_header,
+            auth_header_value=_secret(settings.http_gateway_auth_value),
+            message_id_path=settings.http_gateway_message_id_path,
+            honours_idempotency_key=settings.http_gateway_idempotent,
+            timeouts=timeouts,
+        )
+        if settings.http_gateway_body_template:
+            gateway = dataclasses.replace(
+                gateway, body_template=settings.http_gateway_body_template
+            )
+        providers[channels.HTTP_GATEWAY] = HttpGatewayProvider(gateway, http)
+    return providers
