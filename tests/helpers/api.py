@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from api.service import Timeouts
+from api.services.verification_workflows import Timeouts
 from otp.domain import Mode
 from otp.risk.policy import RiskSettings
 from otp.settings import Secrets, Settings, generate_api_key, hash_api_key
