@@ -1,16 +1,10 @@
 """/v1/webhooks: delivery receipts from providers, forwarded to verifications as signals.
 
 No API key here: each request is authenticated by its provider's signature instead
-(`X-Twilio-Signature`, `X-Hub-Signature-256`), checked before anything is read from it.
-A receipt names its delivery by the delivery key the adapter handed the provider
-(`ver_...:<run>:<seq>`: Twilio's `ref` callback parameter, Meta's
-`biz_opaque_callback_data`), whose first part is the verification id.
-
-Answers follow what the providers do with them: a signed receipt that cannot be used
-(unparseable, no delivery key, the verification already finished) is still a success,
-since a retry could not change anything; only a Temporal outage is a 5xx, so the
-provider tries again later. Logs carry verification ids and provider message ids,
-never destinations, bodies, tokens or signatures.
+(`X-Twilio-Signature`, `X-Hub-Signature-256`), checked before anything is read from it
+(`api.services.receipts`). Answers follow what the providers do with them: a signed
+receipt that cannot be used is still a success, since a retry could not change
+anything; only a Temporal outage is a 5xx, so the provider tries again later.
 """
 
 from __future__ import annotations

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from api.auth import Principal
-from api.problems import (
-    ChannelNotAllowed,
-    InvalidRequest,
-    RiskPolicyRefused,
-    VerificationNotFound,
-)
+from api.problems import ChannelNotAllowed, InvalidRequest, RiskPolicyRefused, VerificationNotFound
 from api.schemas.verifications import CheckRequest, VerificationCreate
 from api.services.risk_caches import RiskCaches
 from api.services.verification_workflows import Started
@@ -26,15 +20,7 @@ from api.services.verifications import (
     with_app_defaults,
 )
 from otp.applications.model import ApplicationDefaults
-from otp.domain import (
-    Channel,
-    ChannelStep,
-    CheckResult,
-    CodeType,
-    Mode,
-    Status,
-    VerificationState,
-)
+from otp.domain import Channel, ChannelStep, CheckResult, CodeType, Mode, Status, VerificationState
 from otp.risk import policy as risk
 from otp.risk.limits.store import StoreLimiter
 from otp.settings import Secrets, Settings
@@ -71,13 +57,6 @@ class FakeWorkflows:
         self.checked.append(verification_id)
         assert self.result is not None
         return self.result
-
-
-@pytest.fixture
-async def limiter(store: Store) -> AsyncIterator[StoreLimiter]:
-    limiter = StoreLimiter(store)
-    yield limiter
-    await limiter.close()
 
 
 def _verifications(
