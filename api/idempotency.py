@@ -47,15 +47,15 @@ from temporalio.service import RPCError
 
 from api.auth import Principal
 from api.deps import AuthDep, SecretsDep, SettingsDep, get_store
-from api.errors import (
+from api.exception_handlers import render_problem
+from api.problems import (
     ApiProblem,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     invalid,
     param_error,
-    problem_from_temporal,
-    render_problem,
 )
+from api.temporal_errors import problem_from_temporal
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store import idempotency as records

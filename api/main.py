@@ -19,7 +19,9 @@ from starlette.responses import Response
 from temporalio.client import Client
 
 from api.auth import ApiKeyAuthenticator
-from api.errors import PROBLEM_JSON, install_error_handlers, on_unexpected
+from api.deps import admin_token_digest
+from api.exception_handlers import install_exception_handlers, on_unexpected
+from api.problems import PROBLEM_JSON
 from api.routes import (
     admin,
     admin_lockouts,
@@ -34,7 +36,8 @@ from api.routes import (
     webhook_endpoints,
     webhooks,
 )
-from api.service import Timeouts
+from api.services.risk_caches import RiskCaches
+from api.services.verification_workflows import Timeouts
 from otp.observability import tracing
 from otp.observability.logs import bind
 from otp.observability.metrics import HttpMetricsMiddleware
@@ -177,7 +180,7 @@ def create_app(
     app.state.settings = settings
     app.state.secrets = secrets
     app.state.authenticator = authenticator
-    app.state.admin_token_digest = admin.admin_token_digest(settings)
+    app.state.admin_token_digest = admin_token_digest(settings)
     app.state.client = client
     app.state.store = store
     app.state.limiter = (
@@ -185,8 +188,9 @@ def create_app(
     )
     app.state.inbox_watch = None  # one per process: wakes the sandbox inbox's long polls
     app.state.timeouts = timeouts or Timeouts()
+    app.state.risk_caches = RiskCaches()  # one per process: risk blocks and safe lists
 
-    install_error_handlers(app)
+    install_exception_handlers(app)
 
     @app.middleware("http")
     async def request_context(

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.api.common.v1 import Payloads
 
 from api.deps import SecretsDep, SettingsDep
-from api.errors import CodecForbidden, field_error, invalid
+from api.problems import CodecForbidden, field_error, invalid
 from otp.security.codec import UnknownKeyError, codec_from_secrets
 from otp.settings import Settings
 

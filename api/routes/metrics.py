@@ -13,20 +13,10 @@ import hmac
 from fastapi import APIRouter, Request, Response
 
 from api.deps import get_settings
-from api.errors import ApiProblem
+from api.problems import MetricsUnauthorized
 from otp.observability import metrics
 
 router = APIRouter(tags=["health"])
-
-
-class MetricsUnauthorized(ApiProblem):
-    status, slug, title = 401, "unauthorized", "Missing or invalid metrics token"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Send OTP_METRICS_TOKEN as `Authorization: Bearer <token>`.",
-            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-        )
 
 
 def _authorised(request: Request) -> bool:

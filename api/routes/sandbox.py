@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import AuthDep, InboxWatchDep, StoreDep
-from api.errors import Forbidden, invalid, param_error
-from api.schemas import (
-    VERIFICATION_ID_PATTERN,
-    SandboxMessageList,
-    SandboxMessagePublic,
-    problem_responses,
-)
-from otp.domain import Channel, Mode
-from otp.domain.destinations import (
-    InvalidDestinationError,
-    looks_like_email,
-    parse_email,
-    parse_phone,
-)
-from otp.store.tables import SandboxMessage
+from api.schemas.problem import problem_responses
+from api.schemas.sandbox import SandboxMessageList, SandboxMessagePublic
+from api.schemas.verifications import VERIFICATION_ID_PATTERN
+from api.services import sandbox
 
 router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"])
 
@@ -67,46 +55,13 @@ async def list_messages(
     get 403. With `wait`, a test reads the code of a verification it just created in one
     request: `GET /v1/sandbox/messages?verification_id=...&wait=10`.
     """
-    if principal.mode is not Mode.TEST:
-        raise Forbidden("The sandbox inbox is only readable with a test-mode key.")
-    destination: str | None = None
-    if to is not None:
-        try:
-            destination = (parse_email(to) if looks_like_email(to) else parse_phone(to)).value
-        except InvalidDestinationError as exc:
-            raise invalid([param_error("query", "to", str(exc), "invalid_destination")]) from None
-
-    async def page() -> list[SandboxMessage]:
-        return await store.list_sandbox_messages(
-            application_id=principal.application_id,
-            to=destination,
-            verification_id=verification_id,
-            limit=limit,
-        )
-
-    if wait <= 0:
-        rows = await page()
-    else:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        async with watch.watching(
-            application_id=principal.application_id, to=destination, verification_id=verification_id
-        ) as waiter:
-            rows = await page()  # read once the watch is on: nothing can slip between
-            while not rows and (left := deadline - loop.time()) > 0:
-                await waiter.wait(min(left, watch.recheck_s))
-                rows = await page()
-    return SandboxMessageList(
-        messages=[
-            SandboxMessagePublic(
-                message_id=row.message_id,
-                verification_id=row.verification_id,
-                channel=Channel(row.channel),
-                to=row.to,
-                subject=row.subject,
-                body=row.body,
-                created_at=row.created_at,
-            )
-            for row in rows
-        ]
+    rows = await sandbox.read_inbox(
+        store,
+        watch,
+        principal=principal,
+        to=to,
+        verification_id=verification_id,
+        limit=limit,
+        wait=wait,
     )
+    return SandboxMessageList(messages=[SandboxMessagePublic.of(row) for row in rows])

@@ -1,57 +1,26 @@
 """/v1/webhooks: delivery receipts from providers, forwarded to verifications as signals.
 
 No API key here: each request is authenticated by its provider's signature instead
-(`X-Twilio-Signature`, `X-Hub-Signature-256`), checked before anything is read from it.
-A receipt names its delivery by the delivery key the adapter handed the provider
-(`ver_...:<run>:<seq>`: Twilio's `ref` callback parameter, Meta's
-`biz_opaque_callback_data`), whose first part is the verification id.
-
-Answers follow what the providers do with them: a signed receipt that cannot be used
-(unparseable, no delivery key, the verification already finished) is still a success,
-since a retry could not change anything; only a Temporal outage is a 5xx, so the
-provider tries again later. Logs carry verification ids and provider message ids,
-never destinations, bodies, tokens or signatures.
+(`X-Twilio-Signature`, `X-Hub-Signature-256`), checked before anything is read from it
+(`api.services.receipts`). Answers follow what the providers do with them: a signed
+receipt that cannot be used is still a success, since a retry could not change
+anything; only a Temporal outage is a 5xx, so the provider tries again later.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
-from temporalio.service import RPCError
 
-from api.deps import get_client, get_settings
-from api.errors import (
-    InvalidWebhookSignature,
-    PayloadTooLarge,
-    WebhookNotConfigured,
-    is_not_found,
-)
-from api.recording import record_receipt
-from api.schemas import VERIFICATION_ID_RE, Problem, WebhookAck
-from api.service import Timeouts
-from otp.domain import DeliveryReceiptInput, verification_id_of_reference
-from otp.observability import metrics
-from providers.receipts import (
-    META_SIGNATURE_HEADER,
-    TWILIO_SIGNATURE_HEADER,
-    DeliveryReceipt,
-    meta_status_references,
-    meta_subscription_challenge,
-    parse_meta_statuses,
-    parse_twilio_status,
-    twilio_reference,
-    verify_meta_signature,
-    verify_twilio_signature,
-)
-from workflows.verification import VerificationWorkflow
-
-logger = logging.getLogger("otp.api")
+from api.deps import get_recorder, get_settings, verification_service
+from api.problems import PayloadTooLarge
+from api.schemas.problem import problem_responses
+from api.schemas.receipts import WebhookAck
+from api.services import receipts
+from providers.receipts import META_SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -60,13 +29,10 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 TWILIO_MAX_BODY = 64 * 1024
 META_MAX_BODY = 4 * 1024 * 1024
 
-# Bounds added to the RPC deadline for the overall wait (as in api.service).
-_SLACK_S = 1.0
-
 
 def _problems(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problems a webhook answers (its own descriptions)."""
-    return {code: {"model": Problem, "description": text} for code, text in described.items()}
+    return problem_responses(*described, described=described)
 
 
 _SIGNED_PROBLEMS = {
@@ -89,58 +55,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _verification_id(reference: str | None) -> str | None:
-    if not reference:
-        return None
-    vid = verification_id_of_reference(reference)
-    return vid if vid is not None and VERIFICATION_ID_RE.match(vid) else None
-
-
-async def _forward(request: Request, verification_id: str, receipt: DeliveryReceiptInput) -> bool:
-    """Signal the receipt to its verification; False if that workflow is gone or closed.
-
-    Either way the receipt goes to the event log (it often arrives after the approval).
-
-    Temporal outages and timeouts escape to `api.errors` (503: the provider retries).
-    """
-    client = get_client(request)
-    timeouts: Timeouts = request.app.state.timeouts
-    t = timeouts.rpc
-    handle = client.get_workflow_handle_for(VerificationWorkflow.run, verification_id)
-    try:
-        async with asyncio.timeout(t.total_seconds() + _SLACK_S):
-            await handle.signal(VerificationWorkflow.delivery_receipt, receipt, rpc_timeout=t)
-    except RPCError as err:
-        if not is_not_found(err):
-            raise
-        await record_receipt(request, verification_id, receipt)
-        return False
-    await record_receipt(request, verification_id, receipt, signaled=True)
-    return True
-
-
-def _log_receipt(event: str, receipt: DeliveryReceiptInput, verification_id: str | None) -> None:
-    logger.info(
-        event,
-        extra={
-            "verification_id": verification_id,
-            "provider": receipt.provider,
-            "provider_message_id": receipt.provider_message_id,
-            "delivery_status": receipt.status.value,
-            "error_code": receipt.error_code,
-        },
-    )
-
-
-def _receipt(provider: str, parsed: DeliveryReceipt, reference: str | None) -> DeliveryReceiptInput:
-    metrics.count_receipt(provider, parsed.status)  # every genuine, parsed receipt
-    return DeliveryReceiptInput(
-        provider=provider,
-        provider_message_id=parsed.provider_message_id,
-        status=parsed.status,
-        error_code=parsed.error_code,
-        reference=reference,
-    )
+async def _forward(request: Request, found: list[receipts.Receipt]) -> int:
+    """Signal the receipts to their verifications (the client is needed only now)."""
+    return await receipts.forward(verification_service(request), get_recorder(request), found)
 
 
 # ----------------------------------------------------------------------- Twilio
@@ -213,39 +130,17 @@ async def twilio_status(request: Request) -> Response:
     204 whenever the callback was genuine, even if it could not be used.
     """
     settings = get_settings(request)
-    if settings.twilio_auth_token is None:
-        raise WebhookNotConfigured("twilio")
+    token = receipts.configured("twilio", settings.twilio_auth_token)
     body = await _read_body(request, TWILIO_MAX_BODY)
-    params = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-    url = twilio_signed_url(request, settings.public_url)
-    signature = request.headers.get(TWILIO_SIGNATURE_HEADER, "")
-    if not verify_twilio_signature(
-        settings.twilio_auth_token.get_secret_value(), url, params, signature
-    ):
-        logger.warning(
-            "webhook refused: bad signature",
-            extra={"provider": "twilio", "signed": bool(signature), "path": request.url.path},
-        )
-        raise InvalidWebhookSignature()
-
-    parsed = parse_twilio_status(dict(params))
-    reference = twilio_reference(url)
-    verification_id = _verification_id(reference)
-    if parsed is None or verification_id is None:
-        logger.info(
-            "twilio callback ignored",
-            extra={
-                "provider": "twilio",
-                "reason": "no delivery status" if parsed is None else "no delivery key",
-                "provider_message_id": parsed.provider_message_id if parsed else None,
-            },
-        )
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
-    receipt = _receipt("twilio", parsed, reference)
-    if await _forward(request, verification_id, receipt):
-        _log_receipt("delivery receipt forwarded", receipt, verification_id)
-    else:
-        _log_receipt("delivery receipt too late: verification finished", receipt, verification_id)
+    found = receipts.twilio_receipt(
+        token,
+        url=twilio_signed_url(request, settings.public_url),
+        params=parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True),
+        signature=request.headers.get(TWILIO_SIGNATURE_HEADER, ""),
+        path=request.url.path,
+    )
+    if found is not None:
+        await _forward(request, [found])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -275,25 +170,8 @@ async def meta_subscribe(
 ) -> PlainTextResponse:
     """Meta's one-time check of the callback URL: echo `hub.challenge` if the token matches."""
     settings = get_settings(request)
-    if settings.meta_verify_token is None:
-        raise WebhookNotConfigured("meta")
-    query = {
-        name: value
-        for name, value in (
-            ("hub.mode", mode),
-            ("hub.verify_token", verify_token),
-            ("hub.challenge", challenge),
-        )
-        if value is not None
-    }
-    answer = meta_subscription_challenge(query, settings.meta_verify_token.get_secret_value())
-    if answer is None:
-        logger.warning(
-            "webhook refused: bad subscription challenge",
-            extra={"provider": "meta", "mode": mode if mode == "subscribe" else "other"},
-        )
-        raise InvalidWebhookSignature()
-    logger.info("meta webhook subscription verified", extra={"provider": "meta"})
+    verify = receipts.configured("meta", settings.meta_verify_token)
+    answer = receipts.meta_challenge(verify, mode=mode, token=verify_token, challenge=challenge)
     return PlainTextResponse(answer, headers={"X-Content-Type-Options": "nosniff"})
 
 
@@ -335,37 +213,13 @@ async def meta_statuses(request: Request) -> WebhookAck:
     statuses could not be mapped, as Meta expects.
     """
     settings = get_settings(request)
-    if settings.meta_app_secret is None:
-        raise WebhookNotConfigured("meta")
+    secret = receipts.configured("meta", settings.meta_app_secret)
     body = await _read_body(request, META_MAX_BODY)
-    signature = request.headers.get(META_SIGNATURE_HEADER, "")
-    if not verify_meta_signature(settings.meta_app_secret.get_secret_value(), body, signature):
-        logger.warning(
-            "webhook refused: bad signature",
-            extra={"provider": "meta", "signed": bool(signature), "path": request.url.path},
-        )
-        raise InvalidWebhookSignature()
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        logger.info("meta webhook ignored", extra={"provider": "meta", "reason": "not JSON"})
-        return WebhookAck(statuses=0, forwarded=0)
-
-    statuses = parse_meta_statuses(payload)
-    references = meta_status_references(payload)
-    forwarded = 0
-    for parsed in statuses:
-        reference = references.get(parsed.provider_message_id)
-        receipt = _receipt("meta_whatsapp", parsed, reference)
-        verification_id = _verification_id(reference)
-        if verification_id is None:
-            _log_receipt("meta status ignored: no delivery key", receipt, None)
-            continue
-        if await _forward(request, verification_id, receipt):
-            forwarded += 1
-            _log_receipt("delivery receipt forwarded", receipt, verification_id)
-        else:
-            _log_receipt(
-                "delivery receipt too late: verification finished", receipt, verification_id
-            )
-    return WebhookAck(statuses=len(statuses), forwarded=forwarded)
+    found = receipts.meta_receipts(
+        secret,
+        body=body,
+        signature=request.headers.get(META_SIGNATURE_HEADER, ""),
+        path=request.url.path,
+    )
+    forwarded = await _forward(request, found) if found else 0
+    return WebhookAck(statuses=len(found), forwarded=forwarded)

@@ -22,8 +22,17 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.problems import field_error, invalid
+from api.schemas.erasure import DestinationRequest
+from api.services.applications import require_application
 from otp.domain import Mode
-from otp.domain.destinations import looks_like_email, mask, parse_email, parse_phone
+from otp.domain.destinations import (
+    InvalidDestinationError,
+    looks_like_email,
+    mask,
+    parse_email,
+    parse_phone,
+)
 from otp.risk.limits import Limiter
 from otp.risk.policy import failed_checks_key
 from otp.store import Store
@@ -186,4 +195,51 @@ async def erase_destination(
         tables=counts,
         executions=[e for e in executions if client is None or e.status is not None],
         executions_deleted=deleted,
+    )
+
+
+# ----------------------------------------------------------------- the admin API's side
+async def _checked(store: Store, *, secret: bytes, application_id: str, to: str) -> None:
+    """404 problem for an unknown application, 422 for a destination that is none."""
+    await require_application(store, application_id)
+    try:
+        subject_of(secret=secret, application_id=application_id, to=to, mode=None)
+    except InvalidDestinationError as exc:
+        raise invalid([field_error("/to", str(exc))]) from None
+
+
+async def export_request(
+    store: Store,
+    client: Client,
+    *,
+    secret: bytes,
+    application_id: str,
+    body: DestinationRequest,
+) -> Report:
+    """`export_destination` for an admin request."""
+    await _checked(store, secret=secret, application_id=application_id, to=body.to)
+    return await export_destination(
+        store, client, secret=secret, application_id=application_id, to=body.to, mode=body.mode
+    )
+
+
+async def erase_request(
+    store: Store,
+    client: Client,
+    limiter: Limiter,
+    *,
+    secret: bytes,
+    application_id: str,
+    body: DestinationRequest,
+) -> Report:
+    """`erase_destination` for an admin request."""
+    await _checked(store, secret=secret, application_id=application_id, to=body.to)
+    return await erase_destination(
+        store,
+        client,
+        secret=secret,
+        application_id=application_id,
+        to=body.to,
+        mode=body.mode,
+        limiter=limiter,
     )

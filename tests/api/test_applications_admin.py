@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.auth import ApiKeyAuthenticator
 from api.main import create_app
-from api.service import Timeouts
+from api.services.verification_workflows import Timeouts
 from otp.applications.keys import new_api_key
 from otp.domain import Mode
 from otp.settings import Settings, admin_token

@@ -13,8 +13,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
 from api.deps import get_service
-from api.errors import problem_from_temporal
 from api.main import create_app
+from api.temporal_errors import problem_from_temporal
 from otp.domain import (
     Channel,
     DeliveryAttempt,

@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.auth import Principal
 from api.idempotency import check_update_id, fingerprint
 from api.main import create_app
-from api.schemas import CheckRequest, VerificationCreate
-from api.service import Timeouts, VerificationService
+from api.schemas.verifications import CheckRequest, VerificationCreate
+from api.services.verification_workflows import Timeouts, VerificationService
 from otp.domain import Mode
 from otp.security.codes import code_digest
 from otp.settings import Secrets, Settings

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from api.service import Timeouts
+from api.services.verification_workflows import Timeouts
 from otp.domain import VerificationInput
 from otp.settings import Secrets, Settings
 from otp.store import Store

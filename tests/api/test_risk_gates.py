@@ -23,7 +23,7 @@ from sqlmodel import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from api.service import Timeouts
+from api.services.verification_workflows import Timeouts
 from otp.domain import Mode
 from otp.risk.policy import Rate, RiskSettings
 from otp.settings import Settings

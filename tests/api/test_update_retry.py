@@ -12,8 +12,8 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateRPCTimeoutO
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
-from api.errors import VerificationFinished
-from api.service import Timeouts, VerificationService
+from api.problems import VerificationFinished
+from api.services.verification_workflows import Timeouts, VerificationService
 from otp.domain import CheckResult, Mode, Status, VerificationState
 
 PRINCIPAL = Principal(application_id="default", mode=Mode.TEST)

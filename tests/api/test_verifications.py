@@ -11,7 +11,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from api.service import Timeouts
+from api.services.verification_workflows import Timeouts
 from otp.observability import search_attributes as sa
 from otp.settings import Settings
 from otp.store import Store

@@ -27,7 +27,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from api.service import Timeouts
+from api.services.verification_workflows import Timeouts
 from otp.domain import DeliveryStatus, VerificationState
 from otp.settings import Settings
 from otp.store import Store

@@ -28,7 +28,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.verification import VerificationActivities
 from api.auth import Principal
-from api.service import Timeouts, VerificationService
+from api.services.verification_workflows import Timeouts, VerificationService
 from otp.domain import (
     ACTIVITY_DELIVER,
     Channel,

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from api.service import Timeouts
+from api.services.verification_workflows import Timeouts
 from otp.applications.keys import hash_api_key, new_api_key
 from otp.domain import Mode
 from otp.risk.policy import RiskSettings

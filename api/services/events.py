@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import Request
 from temporalio.client import Client
 
 from otp.domain import (
@@ -26,20 +25,10 @@ from otp.store.events import Dispatch, EventRecorder, Verification
 logger = logging.getLogger("otp.api")
 
 
-def recorder_for(request: Request) -> EventRecorder | None:
-    """The app's recorder (None while the API is starting)."""
-    app = request.app
-    recorder: EventRecorder | None = getattr(app.state, "recorder", None)
-    if recorder is None and app.state.store is not None and app.state.client is not None:
-        recorder = app.state.recorder = build_recorder(
-            app.state.store, app.state.client, app.state.secrets, app.state.settings
-        )
-    return recorder
-
-
 def build_recorder(
     store: Store, client: Client, secrets: Secrets, settings: Settings
 ) -> EventRecorder:
+    """The recorder of an app: event log writes, and webhook events handed to Temporal."""
     from workflows.dispatch import start_webhook_deliveries
 
     async def dispatch(event: WebhookEvent) -> int:
@@ -49,8 +38,9 @@ def build_recorder(
     return EventRecorder(store, secrets.code_secret, dispatch=handoff)
 
 
-async def record_created(request: Request, verification_id: str, input: VerificationInput) -> None:
-    recorder = recorder_for(request)
+async def record_created(
+    recorder: EventRecorder | None, verification_id: str, input: VerificationInput
+) -> None:
     if recorder is None:
         return
     created = input.created_at or utcnow()
@@ -75,7 +65,7 @@ async def record_created(request: Request, verification_id: str, input: Verifica
 
 
 async def record_check(
-    request: Request,
+    recorder: EventRecorder | None,
     verification_id: str,
     result: CheckResult,
     *,
@@ -83,7 +73,6 @@ async def record_check(
     mode: Mode,
 ) -> None:
     """A wrong code, logged at once (the approval comes with the workflow's final batch)."""
-    recorder = recorder_for(request)
     if recorder is None or result.valid or result.attempts_used <= 0:
         return
     entry = LogEntry(
@@ -110,9 +99,12 @@ async def record_check(
 
 
 async def record_receipt(
-    request: Request, verification_id: str, receipt: DeliveryReceiptInput, *, signaled: bool = False
+    recorder: EventRecorder | None,
+    verification_id: str,
+    receipt: DeliveryReceiptInput,
+    *,
+    signaled: bool = False,
 ) -> None:
-    recorder = recorder_for(request)
     if recorder is None:
         return
     try:

@@ -1,14 +1,14 @@
-"""Request and response models of the HTTP API (the /docs reference is generated from these)."""
+"""Verifications: start, check, read, resend, next channel, cancel (requests and answers)."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator
+from pydantic import ConfigDict, Field, IPvAnyAddress, field_validator
 from pydantic_core import PydanticCustomError
 
+from api.schemas.base import RequestModel, ResponseModel
 from otp.domain import (
     CODE_LENGTH_MAX,
     CODE_LENGTH_MIN,
@@ -20,12 +20,17 @@ from otp.domain import (
     TTL_MAX_S,
     TTL_MIN_S,
     Channel,
+    ChannelStep,
     CodeType,
+    DeliveryAttempt,
     DeliveryKind,
     DeliveryStatus,
     Mode,
     Status,
+    VerificationInput,
+    VerificationState,
 )
+from otp.domain.destinations import mask
 from otp.messages.sms import validate_app_hash
 from otp.security.codes import normalize_submitted
 
@@ -47,12 +52,7 @@ _DESTINATION_DOC = (
 )
 
 
-class _Request(BaseModel):
-    # Unknown fields are rejected: a typo (`chanels`) must not silently fall back to defaults.
-    model_config = ConfigDict(extra="forbid")
-
-
-class ChannelStepCreate(_Request):
+class ChannelStepCreate(RequestModel):
     """One step of the channel plan."""
 
     channel: Channel = Field(description="Delivery channel of this step.", examples=["sms"])
@@ -72,11 +72,10 @@ class ChannelStepCreate(_Request):
     )
 
 
-class VerificationCreate(_Request):
+class VerificationCreate(RequestModel):
     """Start a verification: a code is issued and delivered along the channel plan."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {"to": "+14155550123"},
@@ -185,10 +184,10 @@ class VerificationCreate(_Request):
         return None if value is None else validate_app_hash(value)
 
 
-class CheckRequest(_Request):
+class CheckRequest(RequestModel):
     """A code the user typed."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "123456"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"code": "123456"}]})
 
     code: str = Field(
         min_length=1,
@@ -210,14 +209,17 @@ class CheckRequest(_Request):
         return code
 
 
-# ----------------------------------------------------------------- responses
-class ChannelStepPublic(BaseModel):
+class ChannelStepPublic(ResponseModel):
     channel: Channel
     to: str = Field(description="Masked destination.", examples=["+1********23"])
     timeout_s: int
 
+    @classmethod
+    def of_plan(cls, steps: list[ChannelStep]) -> list[ChannelStepPublic]:
+        return [cls(channel=s.channel, to=mask(s.to), timeout_s=s.timeout_s) for s in steps]
 
-class VerificationCreated(BaseModel):
+
+class VerificationCreated(ResponseModel):
     """A verification as it was started."""
 
     id: str = Field(examples=["ver_k5xwq2m3b7c4d5e6f7g2h3j4kq"])
@@ -234,8 +236,27 @@ class VerificationCreated(BaseModel):
     expires_at: datetime
     client_ref: str | None = None
 
+    @classmethod
+    def of(cls, verification_id: str, input: VerificationInput) -> VerificationCreated:
+        created_at = input.created_at or datetime.now(UTC)
+        return cls(
+            id=verification_id,
+            status=Status.PENDING,
+            mode=input.mode,
+            to=mask(input.channels[0].to),
+            channels=ChannelStepPublic.of_plan(input.channels),
+            code_length=input.code_length,
+            code_type=input.code_type,
+            locale=input.locale,
+            max_attempts=input.max_attempts,
+            attempts_remaining=input.max_attempts,
+            created_at=created_at,
+            expires_at=created_at + timedelta(seconds=input.ttl_s),
+            client_ref=input.client_ref,
+        )
 
-class DeliveryPublic(BaseModel):
+
+class DeliveryPublic(ResponseModel):
     """One delivery of the code (a plan step's send or a resend). No destination."""
 
     step_index: int = Field(description="Index of the plan step (0-based).")
@@ -249,8 +270,21 @@ class DeliveryPublic(BaseModel):
     started_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def of(cls, attempt: DeliveryAttempt) -> DeliveryPublic:
+        return cls(
+            step_index=attempt.step_index,
+            kind=attempt.kind,
+            channel=attempt.channel,
+            provider=attempt.provider,
+            status=attempt.status,
+            error_type=attempt.error_type,
+            started_at=attempt.started_at,
+            updated_at=attempt.updated_at,
+        )
 
-class VerificationPublic(BaseModel):
+
+class VerificationPublic(ResponseModel):
     """A verification now."""
 
     id: str
@@ -273,8 +307,32 @@ class VerificationPublic(BaseModel):
     client_ref: str | None = None
     locale: str
 
+    @classmethod
+    def of(cls, verification_id: str, state: VerificationState) -> VerificationPublic:
+        return cls(
+            id=verification_id,
+            status=state.status,
+            reason=state.reason,
+            mode=state.mode,
+            to=mask(state.channels[0].to) if state.channels else "",
+            channels=ChannelStepPublic.of_plan(state.channels),
+            current_step=state.current_step,
+            deliveries=[DeliveryPublic.of(d) for d in state.deliveries],
+            attempts_used=state.attempts_used,
+            attempts_remaining=state.attempts_remaining,
+            max_attempts=state.max_attempts,
+            sends=state.sends,
+            max_sends=state.max_sends,
+            next_resend_at=state.next_resend_at,
+            created_at=state.created_at,
+            expires_at=state.expires_at,
+            finished_at=state.finished_at,
+            client_ref=state.client_ref,
+            locale=state.locale,
+        )
 
-class CheckResponse(BaseModel):
+
+class CheckResponse(ResponseModel):
     id: str
     status: Status = Field(
         description="`approved` when the code was right; `pending` while checks remain; "
@@ -284,14 +342,14 @@ class CheckResponse(BaseModel):
     attempts_remaining: int
 
 
-class ResendResponse(BaseModel):
+class ResendResponse(ResponseModel):
     id: str
     delivery: DeliveryPublic
     sends_remaining: int
     next_resend_at: datetime = Field(description="Earliest time of the next resend.")
 
 
-class NextChannelResponse(BaseModel):
+class NextChannelResponse(ResponseModel):
     id: str
     step_index: int = Field(description="The plan step now in use (0-based).")
     delivery: DeliveryPublic = Field(
@@ -300,164 +358,6 @@ class NextChannelResponse(BaseModel):
     )
 
 
-class CancelResponse(BaseModel):
+class CancelResponse(ResponseModel):
     id: str
     status: Status = Field(examples=["canceled"])
-
-
-class SandboxMessagePublic(BaseModel):
-    """A message the sandbox provider 'delivered' (test mode only): code included."""
-
-    message_id: str
-    verification_id: str
-    channel: Channel
-    to: str = Field(description="The full destination (this is the simulated phone/mailbox).")
-    subject: str
-    body: str
-    created_at: datetime
-
-
-class SandboxMessageList(BaseModel):
-    messages: list[SandboxMessagePublic] = Field(description="Newest first.")
-
-
-class HealthStatus(BaseModel):
-    status: str = Field(examples=["ok"])
-
-
-class ReadinessStatus(BaseModel):
-    status: str = Field(examples=["ok"])
-    checks: dict[str, str] = Field(examples=[{"temporal": "ok", "store": "ok"}])
-
-
-class WebhookAck(BaseModel):
-    """How much of a provider's webhook delivery reached a verification."""
-
-    statuses: int = Field(description="Message statuses the delivery carried.", examples=[1])
-    forwarded: int = Field(
-        description="Statuses forwarded to a running verification (the others could not be "
-        "mapped to one, or it had already finished).",
-        examples=[1],
-    )
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details (`application/problem+json`)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str = Field(examples=["urn:otp:problem:verification-not-found"])
-    title: str = Field(examples=["Verification not found"])
-    status: int = Field(examples=[404])
-    detail: str | None = None
-    instance: str | None = Field(default=None, examples=["/v1/verifications/ver_..."])
-    request_id: str | None = None
-    errors: list[dict[str, Any]] | None = Field(
-        default=None,
-        description="Validation problems: `pointer` (JSON pointer into the body) or "
-        "`in` + `parameter`, with `detail` and `type`.",
-    )
-    status_of_verification: Status | None = Field(
-        default=None, description="Terminal status of a finished verification (409)."
-    )
-    retry_after: int | None = Field(default=None, description="Seconds to wait (429, 503).")
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the problems a route can answer."""
-    descriptions = {
-        401: "Missing or invalid API key",
-        403: "Not allowed for this key's mode",
-        404: "Unknown verification",
-        409: "The verification is finished (or has no further channel)",
-        422: "Invalid request",
-        429: "Too many sends (see Retry-After)",
-        502: "Delivery or engine failure",
-        503: "Temporal unavailable (see Retry-After)",
-    }
-    return {
-        status: {
-            "model": Problem,
-            "description": descriptions.get(status, "Problem"),
-        }
-        for status in statuses
-    }
-
-
-# --- search, event log, analytics ---
-class VerificationSummary(BaseModel):
-    """A verification as the store records it (kept after Temporal forgets it)."""
-
-    id: str
-    status: Status
-    reason: str | None = None
-    mode: Mode
-    channel: Channel | None = Field(default=None, description="Channel in use last.")
-    channels: list[Channel] = Field(description="The channel plan.")
-    country: str | None = None
-    to: str = Field(description="Masked destination of the first step.")
-    client_ref: str | None = None
-    created_at: datetime
-    expires_at: datetime
-    finished_at: datetime | None = None
-    attempts_used: int
-    sends: int
-    delivered: bool = Field(description="A provider confirmed delivery of at least one send.")
-    fallbacks: int = Field(description="How many times the plan moved to its next step.")
-    time_to_verify_ms: int | None = None
-
-
-class VerificationPage(BaseModel):
-    data: list[VerificationSummary]
-    next_cursor: str | None = Field(
-        default=None, description="Pass as `cursor` for the next page; absent on the last."
-    )
-
-
-class EventPublic(BaseModel):
-    type: str = Field(
-        description="created, send_attempted, send_error, sent, delivered, failed, fallback, "
-        "check_failed, "
-        "approved, expired, max_attempts_reached, canceled, blocked or undeliverable."
-    )
-    occurred_at: datetime
-    channel: str | None = None
-    provider: str | None = None
-    provider_message_id: str | None = None
-    country: str | None = None
-    to: str | None = Field(default=None, description="Masked destination.")
-    step_index: int | None = None
-    reason: str | None = None
-
-
-class VerificationEvents(BaseModel):
-    id: str
-    data: list[EventPublic]
-
-
-class AnalyticsFigures(BaseModel):
-    day: str | None = None
-    channel: str | None = None
-    country: str | None = None
-    started: int
-    delivered: int
-    approved: int
-    expired: int
-    failed: int = Field(description="Undeliverable or out of attempts.")
-    canceled: int
-    blocked: int
-    pending: int
-    conversion_rate: float | None = Field(description="approved / started.")
-    delivery_rate: float | None = Field(description="delivered / started.")
-    fallback_rate: float | None = Field(description="Share of verifications that fell back.")
-    wrong_code_rate: float | None = Field(description="Wrong checks / all checks.")
-    time_to_verify_p50_ms: int | None = None
-    time_to_verify_p95_ms: int | None = None
-
-
-class AnalyticsReport(BaseModel):
-    created_after: datetime
-    created_before: datetime
-    group_by: list[str]
-    totals: AnalyticsFigures
-    groups: list[AnalyticsFigures]

@@ -1,9 +1,10 @@
 """The API's side of VerificationWorkflow: typed handles, bounded calls, scope checks.
 
-Routes stay thin: they validate HTTP input and shape responses; this module starts the
-workflow and talks to it. Every Temporal call has an RPC deadline *and* an overall
-bound (the SDK re-polls updates after an RPC deadline), so a request never hangs when
-no worker runs; the timeout surfaces as a 503 problem through `api.errors`.
+`api.services.verifications` decides what to ask; this module starts the workflow and
+talks to it (updates, queries, the delivery-receipt signal). Every Temporal call has an
+RPC deadline *and* an overall bound (the SDK re-polls updates after an RPC deadline), so
+a request never hangs when no worker runs; the timeout surfaces as a 503 problem
+through `api.exception_handlers`.
 """
 
 from __future__ import annotations
@@ -39,18 +40,19 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
-from api.errors import (
+from api.problems import (
     IdempotencyKeyReused,
     VerificationAborted,
     VerificationFinished,
     VerificationNotFound,
-    is_not_found,
 )
+from api.temporal_errors import is_not_found
 from otp.domain import (
     WORKFLOW_ID_PREFIX,
     CancelResult,
     CheckInput,
     CheckResult,
+    DeliveryReceiptInput,
     NextChannelResult,
     ResendResult,
     ScopedInput,
@@ -387,6 +389,20 @@ class VerificationService:
             ),
             t,
         )
+
+    async def signal_receipt(self, verification_id: str, receipt: DeliveryReceiptInput) -> bool:
+        """Signal a provider's delivery receipt; False if that workflow is gone or closed."""
+        handle = self._handle(verification_id)
+        t = self.timeouts.rpc
+        try:
+            await _bounded(
+                handle.signal(VerificationWorkflow.delivery_receipt, receipt, rpc_timeout=t), t
+            )
+        except RPCError as err:
+            if not is_not_found(err):
+                raise
+            return False
+        return True
 
     async def temporal_healthy(self) -> bool:
         t = self.timeouts.health
