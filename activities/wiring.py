@@ -27,10 +27,10 @@ from otp.observability import metrics
 from otp.risk.conversion_monitor import ConversionSettings, DeliveryGate
 from otp.risk.limits import Limiter
 from otp.risk.limits.factory import build_limiter
+from otp.routing.channels import live_plan
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store.events import Dispatch, EventRecorder
-from providers.channels import live_plan
 from providers.registry import build_providers
 from providers.sandbox import ReceiptSink, SandboxProvider
 from workflows.dispatch import start_webhook_deliveries

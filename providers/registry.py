@@ -1,7 +1,7 @@
 """Builds the live provider adapters that a settings object asks for.
 
 Which providers count as configured, and in which order they serve each channel, is
-decided beside this module (`providers.channels`); this module turns those settings into
+decided beside this module (`otp.routing.channels`); this module turns those settings into
 adapter objects, sharing one HTTP connection pool when one is given.
 """
 
@@ -13,10 +13,10 @@ import ssl
 import httpx
 from pydantic import SecretStr
 
+from otp.routing import channels
+from otp.routing.channels import provider_channels
 from otp.settings import Settings
-from providers import channels
 from providers.base import Provider
-from providers.channels import provider_channels
 from providers.http import HttpTimeouts
 from providers.http_gateway import HttpGatewayConfig, HttpGatewayProvider
 from providers.meta_whatsapp import MetaWhatsAppConfig, MetaWhatsAppProvider
@@ -41,7 +41,7 @@ def _pairs(raw: str | None) -> dict[str, str]:
 def build_providers(
     settings: Settings, http: httpx.AsyncClient | None = None
 ) -> dict[str, Provider]:
-    """Every configured live provider by name (see providers.channels for what "configured" means)."""
+    """Every configured live provider by name (see otp.routing.channels for what "configured" means)."""
     configured = provider_channels(settings)
     callback_base = (settings.public_url or "").rstrip("/")
     timeouts = HttpTimeouts(read_s=settings.provider_timeout_s)

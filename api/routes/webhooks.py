@@ -20,7 +20,8 @@ from api.problems import PayloadTooLarge
 from api.schemas.problem import problem_responses
 from api.schemas.receipts import WebhookAck
 from api.services import receipts
-from providers.receipts import META_SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER
+from otp.receipts.meta import META_SIGNATURE_HEADER
+from otp.receipts.twilio import TWILIO_SIGNATURE_HEADER
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

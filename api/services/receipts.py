@@ -24,17 +24,15 @@ from api.services import events
 from api.services.verification_workflows import VerificationService
 from otp.domain import DeliveryReceiptInput, verification_id_of_reference
 from otp.observability import metrics
-from otp.store.events import EventRecorder
-from providers.receipts import (
-    DeliveryReceipt,
+from otp.receipts.meta import (
     meta_status_references,
     meta_subscription_challenge,
     parse_meta_statuses,
-    parse_twilio_status,
-    twilio_reference,
     verify_meta_signature,
-    verify_twilio_signature,
 )
+from otp.receipts.receipt import DeliveryReceipt
+from otp.receipts.twilio import parse_twilio_status, twilio_reference, verify_twilio_signature
+from otp.store.events import EventRecorder
 
 logger = logging.getLogger("otp.api")
 

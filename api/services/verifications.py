@@ -74,6 +74,7 @@ from otp.observability import metrics
 from otp.observability.logs import bind
 from otp.risk import policy as risk
 from otp.risk.limits import Limiter
+from otp.routing.channels import live_plan
 from otp.security.codes import code_digest
 from otp.settings import Secrets, Settings
 from otp.store import Store, VerificationDestination, VerificationRecord, utcnow
@@ -81,7 +82,6 @@ from otp.store import records as store_records
 from otp.store.events import EventRecorder
 from otp.store.risk_blocks import covers, is_active
 from otp.store.tables import RiskBlock
-from providers.channels import live_plan
 
 logger = logging.getLogger("otp.api")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from otp.domain import Channel
+from otp.routing.channels import live_plan
 from otp.settings import Settings
-from providers.channels import live_plan
 from providers.registry import build_providers
 from providers.twilio import TwilioProvider
 

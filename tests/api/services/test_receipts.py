@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from api.problems import InvalidWebhookSignature, WebhookNotConfigured
 from api.services import receipts
 from otp.domain import DeliveryReceiptInput, DeliveryStatus
-from providers.receipts import twilio_signature
+from otp.receipts.twilio import twilio_signature
 
 VID = "ver_" + "b" * 26
 TOKEN = "twilio-auth-token"

@@ -10,16 +10,18 @@ import json
 import pytest
 
 from otp.domain import DeliveryStatus
-from providers.receipts import (
-    DeliveryReceipt,
+from otp.receipts.meta import (
     meta_signature,
     meta_status_references,
     meta_subscription_challenge,
     parse_meta_statuses,
+    verify_meta_signature,
+)
+from otp.receipts.receipt import DeliveryReceipt
+from otp.receipts.twilio import (
     parse_twilio_status,
     twilio_reference,
     twilio_signature,
-    verify_meta_signature,
     verify_twilio_json_signature,
     verify_twilio_signature,
 )

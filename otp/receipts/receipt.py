@@ -1,0 +1,18 @@
+"""One delivery status change reported by a provider, as every receipt parser returns it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from otp.domain import DeliveryStatus
+
+Params = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+class DeliveryReceipt(NamedTuple):
+    """One delivery status change, as (provider_message_id, status, error_code)."""
+
+    provider_message_id: str
+    status: DeliveryStatus
+    error_code: str | None

@@ -1,0 +1,1 @@
+"""Routing: which providers serve which channel, in failover order."""
