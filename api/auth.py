@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from cachetools import TTLCache
 from sqlalchemy.exc import SQLAlchemyError
 
-from otp.applications.keys import hash_api_key
+from otp.applications.keys import hash_api_key, key_prefix
 from otp.applications.model import DEFAULT_APPLICATION_ID, ApplicationDefaults, ApplicationPublic
 from otp.domain import Channel, Mode
 from otp.risk.policy import RiskSettings
@@ -55,7 +55,7 @@ __all__ = [
 CACHE_TTL_S = 10.0
 CACHE_MAX_ENTRIES = 10_000
 _HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
-_KEY_PREFIXES = {mode: f"otp_{mode.value}_" for mode in Mode}
+_KEY_PREFIXES = {mode: key_prefix(mode) for mode in Mode}
 
 
 @dataclass(frozen=True)

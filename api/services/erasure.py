@@ -28,10 +28,8 @@ from api.services.applications import require_application
 from otp.domain import Mode
 from otp.domain.destinations import (
     InvalidDestinationError,
-    looks_like_email,
     mask,
-    parse_email,
-    parse_phone,
+    parse_any,
 )
 from otp.risk.limits import Limiter
 from otp.risk.policy import failed_checks_key
@@ -69,7 +67,7 @@ class Report:
 def subject_of(*, secret: bytes, application_id: str, to: str, mode: Mode | None) -> rows.Subject:
     """The subject of a request; `InvalidDestinationError` when `to` is neither a valid
     E.164 phone number nor an email address."""
-    parsed = parse_email(to) if looks_like_email(to) else parse_phone(to)
+    parsed = parse_any(to)
     modes = (mode.value,) if mode is not None else (Mode.LIVE.value, Mode.TEST.value)
     return rows.Subject(
         application_id=application_id,

@@ -15,9 +15,7 @@ from api.problems import Forbidden, invalid, param_error
 from otp.domain import Mode
 from otp.domain.destinations import (
     InvalidDestinationError,
-    looks_like_email,
-    parse_email,
-    parse_phone,
+    parse_any,
 )
 from otp.store import Store
 from otp.store.tables import SandboxMessage
@@ -28,7 +26,7 @@ def normalized_destination(to: str | None) -> str | None:
     if to is None:
         return None
     try:
-        return (parse_email(to) if looks_like_email(to) else parse_phone(to)).value
+        return parse_any(to).value
     except InvalidDestinationError as exc:
         raise invalid([param_error("query", "to", str(exc), "invalid_destination")]) from None
 

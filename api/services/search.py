@@ -15,9 +15,7 @@ from api.problems import VerificationNotFound, invalid, param_error
 from otp.domain import Channel, Status
 from otp.domain.destinations import (
     InvalidDestinationError,
-    looks_like_email,
-    parse_email,
-    parse_phone,
+    parse_any,
 )
 from otp.store import Store, VerificationRecord
 from otp.store import records as store_records
@@ -50,7 +48,7 @@ class Query:
 
 def _destination_hash(secret: bytes, to: str) -> str:
     try:
-        parsed = parse_email(to) if looks_like_email(to) else parse_phone(to)
+        parsed = parse_any(to)
     except InvalidDestinationError as exc:
         raise invalid([param_error("query", "to", str(exc))]) from None
     return destination_hash(secret, parsed.value)

@@ -59,6 +59,7 @@ from otp.domain import (
     VerificationInput,
     VerificationState,
 )
+from otp.domain.ids import random_id
 from otp.observability import search_attributes as sa
 from otp.security.codes import code_digest, derive_code, new_nonce
 from workflows.verification import VerificationWorkflow
@@ -88,7 +89,7 @@ class Timeouts:
 
 def new_verification_id() -> str:
     """`ver_` + 26 lowercase base32 characters of 128 random bits."""
-    return WORKFLOW_ID_PREFIX + base64.b32encode(os.urandom(16)).decode().rstrip("=").lower()
+    return random_id(WORKFLOW_ID_PREFIX)
 
 
 def idempotent_verification_id(principal: Principal, key: str) -> str:
