@@ -25,7 +25,7 @@ from otp.store import Store
 from providers.base import PermanentDeliveryError
 from providers.smtp import SmtpConfig, SmtpProvider
 from tests.activities.conftest import EMAIL, activity_env, deliver_input, make_activities
-from tests.activities.test_smtp import SENDER, RecordingHandler, free_port, outbound
+from tests.providers.test_smtp import SENDER, RecordingHandler, free_port, outbound
 
 USER, PASSWORD = "mailer", "s3cret-smtp-password"
 
