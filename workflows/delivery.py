@@ -13,7 +13,8 @@ Rules:
   300 characters; anything else is dropped.
 - A receipt that overtook the result stays: a later "sent" never undoes a "failed" or
   a "delivered".
-- Deterministic and sandbox-safe: the standard library, temporalio and otp.domain only.
+- Deterministic and sandbox-safe: the standard library, temporalio and otp.domain only;
+  the caller passes the time in.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""A workflow reporting which of VerificationWorkflow's helper modules its sandbox shares
-with the host (test_sandbox_safety.py runs it)."""
+"""A workflow naming the modules its sandbox holds private copies of (test_sandbox_safety.py
+runs it to see that VerificationWorkflow's helpers are shared with the host)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ import workflows.verification  # noqa: F401
 class SharedHelpersProbe:
     @workflow.run
     async def run(self, host_ids: dict[str, int]) -> list[str]:
-        """The modules (of `host_ids`: name -> id on the host) the sandbox shares."""
+        """Which of `host_ids` (module name -> id of the host's module) the sandbox loaded
+        again for itself."""
         modules = sys.modules
-        ours = modules.get("workflows.verification")
-        shared = [name for name, host in host_ids.items() if id(modules.get(name)) == host]
-        if id(ours) == host_ids.get("workflows.verification"):
-            shared.append("(the workflow module itself: not reloaded)")
-        return sorted(shared)
+        return sorted(
+            name for name, host in host_ids.items() if name in modules and id(modules[name]) != host
+        )
