@@ -5,9 +5,9 @@ code never enters this workflow; it holds only the nonce that activities derive 
 code from and the keyed digest that submitted codes are compared with.
 
 This file issues the commands (activities, timers, upserts, patch markers) and handles
-the messages; the rules live beside it in plain classes tested without a server:
-steps (the plan's progression), resend (sends and cooldown), receipts (matching and
-buffering), delivery (a provider try), outcomes (endings, refusals), event_log.
+the messages; the verification's state and every decision without a command live
+beside it in machine.VerificationMachine and the helpers it is built from (steps,
+resend, receipts, delivery, outcomes, event_log), tested without a server.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta
-from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
@@ -49,18 +48,14 @@ with workflow.unsafe.imports_passed_through():
     from otp.observability import search_attributes as sa
     from otp.security.codes import digests_match
 
-# The helpers beside this module are passed through too: they are pure (standard library,
-# temporalio, otp.domain; no clock, randomness or I/O) and keep no module-level state, so
-# one copy serves every run instead of being executed again for each new workflow. The
-# sandbox does not watch them: tests/workflows/test_sandbox_safety.py does. Import them
-# by full name: `from workflows import x` would load a private copy in the sandbox.
+# The helpers beside this module are passed through too: pure and stateless at module
+# level (tests/workflows/test_sandbox_safety.py checks both), one copy serves every run.
+# Import them by full name: `from workflows import x` loads a private copy per sandbox.
 with workflow.unsafe.imports_passed_through():
     import workflows.delivery as delivery
     import workflows.outcomes as outcomes
-    import workflows.receipts as receipts
     import workflows.steps as steps
-    from workflows.event_log import EventLog
-    from workflows.resend import ResendGate, ResendSnapshot, refusal_error
+    from workflows.machine import VerificationMachine
 
 # A delivery still in flight when the verification ends gets this long to report what
 # happened (an attempt's own start-to-close timeout is at most 30 s).
@@ -75,22 +70,9 @@ _RESEND_REFUSAL_PATCH = "resend-refusal-keeps-verification"
 class VerificationWorkflow:
     @workflow.init
     def __init__(self, input: VerificationInput) -> None:
-        created = input.created_at or workflow.info().start_time
-        self._input = input
-        self._state = VerificationState.initial(input, created)
-        self._plan = steps.StepPlan(input.channels, self._state)
-        self._resend = ResendGate(
-            self._state, cooldown_s=input.resend_cooldown_s, backoff=input.resend_backoff
-        )
-        self._receipts = receipts.ReceiptBuffer()
-        # State changes for the event log, written in one batch when the run ends.
-        self._log = EventLog(created, input.channels[0].channel if input.channels else None)
-        self._digest: str | None = None
-        self._nonce: str | None = None
-        self._wake = False
+        self._m = VerificationMachine(input, input.created_at or workflow.info().start_time)
         self._send_lock = asyncio.Lock()
         self._next_lock = asyncio.Lock()
-        self._refusal: delivery.Refusal | None = None  # the last risk refusal of a send
         self._published = False  # the terminal status is in the search attributes
         # A fired timer proves its deadline has passed; see _now().
         self._not_before = workflow.now()
@@ -100,7 +82,7 @@ class VerificationWorkflow:
     async def run(self, input: VerificationInput) -> VerificationState:
         if input.code_digest and input.code_nonce:
             # Issued by the API with the start: no activity needed.
-            self._digest, self._nonce = input.code_digest, input.code_nonce
+            self._m.issued(input.code_digest, input.code_nonce)
         else:
             issued = await workflow.execute_local_activity(
                 ACTIVITY_ISSUE_CODE,
@@ -113,17 +95,16 @@ class VerificationWorkflow:
                 start_to_close_timeout=timedelta(seconds=10),
                 summary="issue code",
             )
-            self._digest, self._nonce = issued.digest, issued.nonce
-        self._state.code_issued = True
+            self._m.issued(issued.digest, issued.nonce)
 
-        while not self._terminal:
-            match self._plan.next_move(self._now()):
+        while not self._m.terminal:
+            match self._m.plan.next_move(self._now()):
                 case steps.Deliver(index):
                     await self._deliver_step(index)
                 case steps.Advance(index, reason):
                     self._advance(index, reason)
                 case steps.Finish(status, reason):
-                    self._finish(status, reason)
+                    self._m.finish(status, reason, self._now())
                 case steps.Wait() as wait:
                     await self._wait(wait)
 
@@ -134,17 +115,16 @@ class VerificationWorkflow:
         if not self._published:
             self._publish_end()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._state
+        return self._m.state
 
     def _publish_end(self) -> None:
         """Upsert the terminal status (and last channel) once: one action per verification."""
         self._published = True
-        code = self._refusal.code if self._refusal else None
         workflow.upsert_search_attributes(
             [
-                sa.STATUS.value_set(self._state.status.value),
+                sa.STATUS.value_set(self._m.state.status.value),
                 self._channel_attribute(),
-                sa.REASON.value_set(outcomes.reason_code(self._state.status, code)),
+                sa.REASON.value_set(self._m.reason_code()),
             ]
         )
 
@@ -160,14 +140,14 @@ class VerificationWorkflow:
                 ACTIVITY_RECORD,
                 RecordVerificationInput(
                     verification_id=workflow.info().workflow_id,
-                    state=self._state,
-                    entries=self._log.entries,
-                    country=self._input.country,
+                    state=self._m.state,
+                    entries=self._m.log.entries,
+                    country=self._m.input.country,
                 ),
                 result_type=RecordVerificationResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=timedelta(hours=1),
-                summary=f"record {self._state.status.value}",
+                summary=f"record {self._m.state.status.value}",
             )
         except ActivityError:
             workflow.logger.warning("the verification record could not be written")
@@ -182,18 +162,14 @@ class VerificationWorkflow:
         """
         return max(workflow.now(), self._not_before)
 
-    @property
-    def _terminal(self) -> bool:
-        return self._state.status.is_terminal
-
     async def _wait(self, wait: steps.Wait) -> None:
-        self._wake = False
+        self._m.wake = False
         if wait.timeout <= timedelta(0):
             return
         target = self._now() + wait.timeout
         try:
             await workflow.wait_condition(
-                lambda: self._wake or self._terminal,
+                lambda: self._m.wake or self._m.terminal,
                 timeout=wait.timeout,
                 timeout_summary=wait.summary,
             )
@@ -201,20 +177,11 @@ class VerificationWorkflow:
             self._not_before = max(self._not_before, target)
 
     def _advance(self, index: int, reason: str) -> None:
-        step = self._plan.advance(index)
-        if step is not None:
-            self._log.fallback(index, step.channel, reason, self._now())
+        if self._m.advance(index, reason, self._now()):
             workflow.upsert_search_attributes([self._channel_attribute()])
 
     def _channel_attribute(self) -> SearchAttributeUpdate[str]:
-        return sa.CHANNEL.value_set(self._plan.reached_step.channel.value)
-
-    def _finish(self, status: Status, reason: str) -> None:
-        if not outcomes.finish(self._state, status, reason, self._now()):
-            return
-        self._wake = True
-        plan = self._plan
-        self._log.terminal(status, plan.reached, plan.reached_channel, reason, self._now())
+        return sa.CHANNEL.value_set(self._m.plan.reached_step.channel.value)
 
     # ------------------------------------------------------------- delivery
     async def _deliver_step(self, index: int) -> None:
@@ -226,9 +193,9 @@ class VerificationWorkflow:
         """
         task = asyncio.create_task(self._deliver(index, DeliveryKind.STEP))
         await workflow.wait_condition(
-            lambda: task.done() or self._terminal or self._plan.index != index
+            lambda: task.done() or self._m.terminal or self._m.plan.index != index
         )
-        if not task.done() and self._terminal and workflow.patched(_SETTLE_PATCH):
+        if not task.done() and self._m.terminal and workflow.patched(_SETTLE_PATCH):
             await self._settle(task)
         if not task.done():
             task.cancel()
@@ -247,7 +214,7 @@ class VerificationWorkflow:
         workflow first and does not send (VerificationFinished). Only runs that end with a
         delivery in flight take this path (a patch marker, a timer, a second record).
         """
-        if self._input.code_digest:
+        if self._m.input.code_digest:
             await self._record()
         self._publish_end()
         with contextlib.suppress(TimeoutError):
@@ -260,22 +227,9 @@ class VerificationWorkflow:
         over through the step's providers (delivery.Failover) while the step's time lasts.
         A risk refusal ends the verification `blocked` (a resend's only fails the update)."""
         async with self._send_lock:
-            started = self._now()
-            before = (self._resend.snapshot(), self._plan.snapshot())
-            self._resend.count(kind, started)
-            self._plan.sending(index, started)
-            if self._nonce is None:
-                raise ApplicationError("no code was issued yet", type="CodeNotIssued")
             info = workflow.info()
-            failover = delivery.Failover(
-                self._input,
-                self._state,
-                index,
-                kind,
-                step_end=self._plan.step_end(index, started),
-                nonce=self._nonce,
-                run=(info.workflow_id, info.run_id),
-            )
+            run = (info.workflow_id, info.run_id)
+            before, failover = self._m.start_delivery(index, kind, self._now(), run)
             while (next_try := failover.next(self._now())) is not None:
                 attempt = await self._try(next_try)
                 if attempt.status is not DeliveryStatus.FAILED:
@@ -285,25 +239,22 @@ class VerificationWorkflow:
                     and kind is DeliveryKind.RESEND
                     and workflow.patched(_RESEND_REFUSAL_PATCH)
                 ):
-                    self._refuse_resend(before, attempt)
+                    raise self._m.refuse_resend(before, attempt, self._now())
                 if attempt.error_type == ErrorType.BLOCKED:
                     # A risk gate refused it: no other provider or channel is tried.
-                    reason = self._refusal.reason if self._refusal else None
-                    self._finish(Status.BLOCKED, reason or outcomes.BLOCKED)
-                if self._terminal or attempt.error_type == "DeliveryCanceled":
+                    self._m.block(self._now())
+                if self._m.terminal or attempt.error_type == "DeliveryCanceled":
                     break
             final = failover.last
             if final is None:  # unreachable: the first provider is always tried
                 raise ApplicationError("no provider was tried", type="NoProviderTried")
-            if final.status is DeliveryStatus.FAILED and kind is DeliveryKind.STEP:
-                self._plan.send_failed(index)
-            self._wake = True
+            self._m.delivered(index, kind, final)
             return final
 
     async def _try(self, next_try: delivery.Try) -> DeliveryAttempt:
         """One provider's try at a delivery, retried within its share of the step's time."""
         attempt = next_try.attempt
-        self._log.send_attempted(attempt, self._now())
+        self._m.log.send_attempted(attempt, self._now())
         try:
             result = await workflow.execute_activity(
                 ACTIVITY_DELIVER,
@@ -315,72 +266,45 @@ class VerificationWorkflow:
                 summary=next_try.summary,
             )
         except ActivityError as err:
-            if (refusal := delivery.failed(attempt, err)) is not None:
-                self._refusal = refusal
-            self._log.send_failed(attempt, self._now())
+            self._m.failed(attempt, err, self._now())
         else:
-            delivery.succeeded(attempt, result)
-            self._log.sent(attempt, self._now())
-            if (early := self._receipts.take(attempt)) is not None:
-                self._apply_receipt(attempt, early)
-        attempt.updated_at = self._now()
+            self._m.sent(attempt, result, self._now())
         return attempt
-
-    def _refuse_resend(
-        self, before: tuple[ResendSnapshot, steps.StepSnapshot], attempt: DeliveryAttempt
-    ) -> NoReturn:
-        """The delivery gate refused a resend: put the sends, the cooldown and the step's
-        timer back as they were and fail the update. The verification stays pending with
-        the same code; the refused try stays in `deliveries` (failed, `Blocked`) and in the
-        event log, and a later block or limit of the step's own sends still ends it."""
-        refusal, self._refusal = self._refusal, None
-        self._resend.restore(before[0])
-        self._plan.restore(before[1])
-        attempt.updated_at = self._now()
-        raise refusal_error(refusal)
 
     # ---------------------------------------------------------------- check
     @workflow.update
     async def check(self, input: CheckInput) -> CheckResult:
         """Compare a submitted code's digest; exactly one correct check approves."""
-        outcomes.require_caller(self._state, input)
-        await workflow.wait_condition(lambda: self._digest is not None or self._terminal)
-        if not self._terminal and self._now() >= self._state.expires_at:
-            self._finish(Status.EXPIRED, outcomes.EXPIRED)
-        outcomes.require_open(self._state)
-        if self._digest is None:  # unreachable: the wait above ends with a digest or terminal
+        outcomes.require_caller(self._m.state, input)
+        await workflow.wait_condition(lambda: self._m.digest is not None or self._m.terminal)
+        self._m.expire_if_due(self._now())
+        outcomes.require_open(self._m.state)
+        if self._m.digest is None:  # unreachable: the wait above ends with a digest or terminal
             raise ApplicationError("no code was issued yet", type="CodeNotIssued")
         # From here to the return there is no await: checks cannot interleave.
-        self._state.attempts_used += 1
-        matched = digests_match(self._digest, input.digest)
-        if not matched:
-            self._log.check_failed(self._state.attempts_used, self._now())
-        if (ending := outcomes.after_check(self._state, matched=matched)) is not None:
-            self._finish(*ending)
-        return outcomes.check_result(self._state, matched=matched)
+        matched = digests_match(self._m.digest, input.digest)
+        return self._m.check(matched=matched, now=self._now())
 
     @check.validator
     def _validate_check(self, input: CheckInput) -> None:
         outcomes.require_digest(input.digest)
-        outcomes.require_caller(self._state, input)
+        outcomes.require_caller(self._m.state, input)
 
     # --------------------------------------------------------------- resend
     @workflow.update
     async def resend(self, input: ScopedInput) -> ResendResult:
         """Deliver the same code again on the current channel, within cooldown and send limits."""
         self._validate_resend(input)
-        attempt = await self._deliver(self._plan.reached, DeliveryKind.RESEND)
+        attempt = await self._deliver(self._m.plan.reached, DeliveryKind.RESEND)
         return ResendResult(
             delivery=attempt,
-            sends_remaining=self._resend.sends_remaining,
-            next_resend_at=self._state.next_resend_at or attempt.started_at,
+            sends_remaining=self._m.resends.sends_remaining,
+            next_resend_at=self._m.state.next_resend_at or attempt.started_at,
         )
 
     @resend.validator
     def _validate_resend(self, input: ScopedInput) -> None:
-        outcomes.require_caller(self._state, input)
-        busy = self._send_lock.locked() or self._plan.step_unsent
-        self._resend.require_allowed(self._now(), busy=busy)
+        self._m.require_resend(input, self._now(), sending=self._send_lock.locked())
 
     # --------------------------------------------------------- next channel
     @workflow.update
@@ -389,54 +313,42 @@ class VerificationWorkflow:
         # One at a time: two calls validated in the same task would otherwise both advance,
         # skipping a step that is never delivered while the first call waits for it forever.
         async with self._next_lock:
-            self._validate_next_channel(input)
-            target = self._plan.index + 1
+            self._m.require_next(input)
+            target = self._m.plan.index + 1
             self._advance(target, steps.REQUESTED_REASON)
-            self._wake = True
+            self._m.wake = True
             await workflow.wait_condition(
-                lambda: self._plan.settled_attempt(target) is not None or self._terminal
+                lambda: self._m.plan.settled_attempt(target) is not None or self._m.terminal
             )
-            attempt = self._plan.settled_attempt(target)
+            attempt = self._m.plan.settled_attempt(target)
             if attempt is None:
-                outcomes.require_open(self._state)
+                outcomes.require_open(self._m.state)
                 raise ApplicationError("the next channel was not attempted", type="NotAttempted")
             return NextChannelResult(step_index=target, delivery=attempt)
 
     @next_channel.validator
     def _validate_next_channel(self, input: ScopedInput) -> None:
-        outcomes.require_caller(self._state, input)
-        self._plan.require_next()
+        self._m.require_next(input)
 
     # --------------------------------------------------------------- cancel
     @workflow.update
     def cancel(self, input: ScopedInput) -> CancelResult:
         """End the verification now; later checks answer that it was canceled."""
-        self._validate_cancel(input)
-        self._finish(Status.CANCELED, outcomes.CANCELED)
-        return CancelResult(status=self._state.status)
+        outcomes.require_caller(self._m.state, input)
+        self._m.finish(Status.CANCELED, outcomes.CANCELED, self._now())
+        return CancelResult(status=self._m.state.status)
 
     @cancel.validator
     def _validate_cancel(self, input: ScopedInput) -> None:
-        outcomes.require_caller(self._state, input)
+        outcomes.require_caller(self._m.state, input)
 
     # ------------------------------------------------------ receipts, state
     @workflow.signal
     def delivery_receipt(self, input: DeliveryReceiptInput) -> None:
         """A provider's delivery receipt: `failed` on the current step falls back at once."""
-        attempt = self._receipts.route(self._state.deliveries, input)
-        if attempt is not None:
-            self._apply_receipt(attempt, input)
-
-    def _apply_receipt(self, attempt: DeliveryAttempt, receipt: DeliveryReceiptInput) -> None:
-        applied = receipts.apply(attempt, receipt, self._now())
-        if applied is None:
-            return
-        self._log.receipt(attempt, applied, self._now())
-        if applied is DeliveryStatus.FAILED:
-            self._plan.receipt_failed(attempt.step_index)
-        self._wake = True
+        self._m.receipt(input, self._now())
 
     @workflow.query
     def state(self) -> VerificationState:
         """The verification as the workflow sees it now."""
-        return self._state
+        return self._m.state
