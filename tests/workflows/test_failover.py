@@ -237,8 +237,8 @@ async def test_sandbox_number_without_receipt_falls_back_on_the_timer(
 async def test_a_receipt_that_overtakes_the_send_result_is_not_undone(
     ts_env: WorkflowEnvironment, workflow_id: str, task_queue: str
 ) -> None:
-    """Regression: a failed receipt matched by reference while the send was still running
-    was overwritten by the send's own "sent" result."""
+    """A failed receipt matched by reference while the send is still running stays: the
+    send's own "sent" result does not overwrite it."""
     release = asyncio.Event()
     keys: list[str] = []
 

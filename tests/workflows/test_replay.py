@@ -134,7 +134,7 @@ async def test_fresh_history_with_a_canceled_delivery_replays(
 ) -> None:
     """next_channel cancels a retrying delivery; the approval closes the workflow.
 
-    On the dev server (see test_regressions: the time-skipping server mishandles the cancel).
+    On the dev server (see test_next_channel: the time-skipping server mishandles the cancel).
     """
     ts_env = dev_env
 

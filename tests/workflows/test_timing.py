@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pytest
+from temporalio import workflow as temporalio_workflow
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from otp.domain import (
     Channel,
@@ -18,9 +20,11 @@ from otp.domain import (
 )
 from otp.store import Store
 from tests.helpers.workflows import (
+    RECORDED,
     FakeDeliver,
     cancel_and_wait,
     fake_worker,
+    fixed_issue_code,
     inbox_codes,
     make_input,
     permanent,
@@ -61,6 +65,57 @@ async def test_fallback_starts_second_step_exactly_after_first_step_timeout(
     codes = await inbox_codes(store, workflow_id, count=2)
     assert len(codes) == 2 and codes[0] == codes[1]
     assert result.status is Status.EXPIRED
+
+
+async def test_a_fired_timer_moves_the_plan_on_even_if_the_task_time_is_stale(
+    ts_env: WorkflowEnvironment,
+    workflow_id: str,
+    task_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fired timer is proof of the time: the plan moves on even when the task's time is stale.
+
+    After a dev server restart the task that delivers the fallback timer can carry the
+    previous task's time: trusting it, the loop would find the step deadline not yet
+    reached and arm the whole step timeout again (a fallback a step timeout late).
+
+    Here the workflow's clock stops for good once the sms is sent (harsher than one stale
+    task): the fired timers alone must carry the plan to the email step and to expiry.
+    """
+    real_now = temporalio_workflow.now
+    frozen: list[datetime] = []
+    fake = FakeDeliver()
+
+    def stale_now() -> datetime:
+        if fake.calls and not frozen:
+            frozen.append(real_now())
+        return frozen[0] if frozen else real_now()
+
+    monkeypatch.setattr(temporalio_workflow, "now", stale_now)
+    worker = Worker(
+        ts_env.client,
+        task_queue=task_queue,
+        workflows=[VerificationWorkflow],
+        activities=[fixed_issue_code, fake.deliver, RECORDED.record],
+        # The real module (and so the patched clock), not the sandbox's copy.
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    async with worker:
+        handle = await start(
+            ts_env.client,
+            workflow_id,
+            task_queue,
+            make_input(plan((Channel.SMS, 30), (Channel.EMAIL, 60)), ttl_s=300),
+        )
+        state = await asyncio.wait_for(handle.result(), timeout=30)
+
+    assert frozen, "the clock was never frozen"
+    assert [c.channel for c in fake.calls] == [Channel.SMS, Channel.EMAIL]
+    sms, email = state.deliveries
+    assert seconds(email.started_at - sms.started_at) == pytest.approx(30, abs=0.01)
+    assert state.status is Status.EXPIRED
+    assert state.finished_at is not None
+    assert seconds(state.finished_at - state.created_at) == pytest.approx(300, abs=0.01)
 
 
 async def test_ttl_expires_at_exactly_ten_minutes(

@@ -1,4 +1,5 @@
-"""Checks, resend, next channel and cancel (Workflow Updates) on the time-skipping server."""
+"""Checks, resend and cancel (Workflow Updates), on the time-skipping server unless a test
+says otherwise; next_channel has its own module, test_next_channel.py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     WorkflowExecutionStatus,
@@ -19,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.verification import verification_ended
 from otp.domain import (
     Channel,
     CheckInput,
@@ -31,6 +34,7 @@ from otp.domain import (
     ScopedInput,
     Status,
 )
+from otp.observability import search_attributes as sa
 from otp.settings import Settings
 from otp.store import Store
 from tests.conftest import real_worker
@@ -47,6 +51,8 @@ from tests.helpers.workflows import (
     plan,
     seconds,
     start,
+    transient,
+    wait_for,
     wait_settled,
     wait_state,
     wrong_code,
@@ -222,6 +228,55 @@ async def test_update_sent_right_after_start_waits_for_the_code(
     assert first_accept < first_marker
 
 
+async def test_approval_while_a_step_is_retrying_closes_the_workflow_at_once(
+    dev_env: WorkflowEnvironment, workflow_id: str, task_queue: str
+) -> None:
+    """An approval closes the workflow at once, even while the step's delivery is retrying.
+
+    On the dev server (the time-skipping server mishandles the retrying activity's
+    cancel), in real time: a workflow waiting for the delivery would only close after the
+    sms step's 300 s budget. The delivery's retry asks the workflow first
+    (`verification_ended`, as the production activity does) and stops, the provider
+    knowing of no earlier send: nothing is sent after the approval and the workflow
+    closes with the retry, not at the step's end.
+    """
+    ts_env = dev_env
+
+    async def sms_down(input: DeliverInput, attempt: int) -> None:
+        if input.channel is Channel.SMS:
+            if attempt > 1 and await verification_ended(activity.info()):
+                raise ApplicationError("ended", type=ErrorType.FINISHED, non_retryable=True)
+            raise transient()
+
+    fake = FakeDeliver(sms_down)
+    async with fake_worker(ts_env.client, task_queue, fake):
+        handle = await start(
+            ts_env.client,
+            workflow_id,
+            task_queue,
+            make_input(plan((Channel.SMS, 300), (Channel.EMAIL, 300)), ttl_s=3600),
+        )
+
+        async def tried() -> bool:
+            return bool(fake.calls)
+
+        await wait_for(tried, what="first sms attempt")
+        ok = await handle.execute_update(
+            VerificationWorkflow.check, check_input(workflow_id, fixed_code(workflow_id))
+        )
+        assert ok.status is Status.APPROVED
+        result = await asyncio.wait_for(handle.result(), timeout=10)
+        description = await handle.describe()
+
+    assert description.typed_search_attributes.get(sa.STATUS) == "approved"
+    assert result.status is Status.APPROVED and result.finished_at is not None
+    assert description.close_time is not None
+    assert seconds(description.close_time - result.finished_at) < 5
+    assert [d.channel for d in result.deliveries] == [Channel.SMS]  # no fallback after approval
+    [sms] = result.deliveries
+    assert (sms.status, sms.error_type) == (DeliveryStatus.FAILED, ErrorType.FINISHED)
+
+
 async def test_resend_honours_cooldown_and_max_sends(
     ts_env: WorkflowEnvironment,
     sandbox_worker: Worker,
@@ -296,43 +351,6 @@ async def test_cancel_ends_the_verification(
     with pytest.raises(RPCError) as closed:
         await handle.execute_update(VerificationWorkflow.check, check_input(workflow_id, code))
     assert closed.value.status is RPCStatusCode.NOT_FOUND
-
-
-async def test_next_channel_moves_on_at_once_and_stops_at_the_last_step(
-    ts_env: WorkflowEnvironment,
-    sandbox_worker: Worker,
-    store: Store,
-    workflow_id: str,
-    task_queue: str,
-) -> None:
-    handle = await start(
-        ts_env.client,
-        workflow_id,
-        task_queue,
-        make_input(plan((Channel.SMS, 300), (Channel.EMAIL, 300)), ttl_s=3600),
-    )
-    (code,) = await inbox_codes(store, workflow_id)
-    await wait_settled(handle)
-
-    moved = await handle.execute_update(VerificationWorkflow.next_channel, SCOPE)
-    assert moved.step_index == 1
-    assert moved.delivery.channel is Channel.EMAIL
-    assert moved.delivery.kind is DeliveryKind.STEP
-    assert moved.delivery.status is DeliveryStatus.DELIVERED
-
-    state = await handle.query(VerificationWorkflow.state)
-    assert state.current_step == 1
-    sms, email = state.deliveries
-    # No time skipping while the test awaits an update: this is real time, not the 300 s timer.
-    assert seconds(email.started_at - sms.started_at) < 10
-    assert await inbox_codes(store, workflow_id, count=2) == [code, code]
-
-    err = await update_error(handle.execute_update(VerificationWorkflow.next_channel, SCOPE))
-    assert err.type == ErrorType.NO_MORE_CHANNELS
-
-    ok = await handle.execute_update(VerificationWorkflow.check, check_input(workflow_id, code))
-    assert ok.status is Status.APPROVED
-    assert (await handle.result()).current_step == 1
 
 
 async def test_check_validator_rejects_malformed_digest_without_history(
