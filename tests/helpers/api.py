@@ -23,6 +23,7 @@ from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store.applications import create_api_key, create_application
 from tests.conftest import real_worker
+from tests.helpers.serving import served
 
 # The code is the one word of 4-10 upper-case letters or digits in every template.
 CODE_RE = re.compile(r"\b([0-9A-Z]{4,10})\b")
@@ -153,3 +154,18 @@ async def application_with_key(
     application = await create_application(store, name=name, risk=risk)
     key = await create_api_key(store, application_id=application.id, mode=Mode.TEST)
     return application.id, key.key
+
+
+@pytest.fixture
+async def service_url(
+    api_settings: Settings,
+    dev_env: WorkflowEnvironment,
+    store: Store,
+    worker: None,
+) -> AsyncIterator[str]:
+    """The real API over HTTP, with its own Temporal client and the worker's store."""
+    settings = api_settings.model_copy(
+        update={"temporal_address": dev_env.client.service_client.config.target_host}
+    )
+    async with served(create_app(settings)) as url:
+        yield url

@@ -1,7 +1,7 @@
 """Fixtures for the SDK tests: the real service over a socket, and flaky transports.
 
-The service is `create_app(settings)` under uvicorn on a free loopback port, connected to
-the session's Temporal dev server, with a real worker on the test's task queue.
+The service is the `service_url` fixture of tests/helpers/api.py: the app under uvicorn on a
+free loopback port, with a real worker on the test's task queue.
 """
 
 from __future__ import annotations
@@ -10,37 +10,13 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
-import pytest
 from otp_client import AsyncOtpClient, OtpClient
-from temporalio.testing import WorkflowEnvironment
-
-from api.main import create_app
-from otp.settings import Settings
-from otp.store import Store
-from tests.helpers.api import api_settings, keys, worker  # noqa: F401 (fixtures)
-from tests.helpers.serving import served
 
 # The code is the one word of 4-10 upper-case letters or digits in every template.
 CODE_RE = re.compile(r"\b([0-9A-Z]{4,10})\b")
-
-
-@pytest.fixture
-async def service_url(
-    api_settings: Settings,  # noqa: F811
-    dev_env: WorkflowEnvironment,
-    store: Store,
-    worker: None,  # noqa: F811
-) -> AsyncIterator[str]:
-    """The real API over HTTP, with its own Temporal client and the worker's store."""
-    settings = api_settings.model_copy(
-        update={"temporal_address": dev_env.client.service_client.config.target_host}
-    )
-    async with served(create_app(settings)) as url:
-        yield url
 
 
 def unique_email() -> str:
