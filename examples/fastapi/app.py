@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from cachetools import TTLCache
-from fastapi import Cookie, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from otp_client import AsyncOtpClient, OtpError, webhooks
@@ -35,6 +35,7 @@ log = logging.getLogger("example")
 
 SIGN_IN_COOKIE = "signin"  # the pending sign-in, while the code is being typed
 SESSION_COOKIE = "session"
+SESSION_TTL_S = 12 * 3600
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
@@ -81,7 +82,7 @@ SessionCookie = Annotated[str | None, Cookie(alias=SESSION_COOKIE)]
 
 
 async def form(request: Request) -> dict[str, str]:
-    """The fields of an `application/x-www-form-urlencoded` body."""
+    """The fields of an `application/x-www-form-urlencoded` body (the standard library's parser)."""
     return dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
 
 
@@ -104,6 +105,97 @@ def set_cookie(response: Response, state: State, name: str, value: str, max_age:
     )
 
 
+router = APIRouter()
+
+
+@router.get("/")
+async def sign_in_form(
+    request: Request, state: StateDep, session: SessionCookie = None
+) -> Response:
+    if state.sessions.user(session):
+        return redirect("/account")
+    return page(request, "sign_in.html")
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request, state: StateDep) -> Response:
+    identifier = normalize((await form(request)).get("identifier", ""))
+    if identifier is None:
+        error = "Enter a phone number in international format (+14155550123) or an email."
+        return page(request, "sign_in.html", 422, error=error)
+    client = request.client.host if request.client else None
+    sign_in_id = state.sign_ins.begin(identifier, user_ip=client)
+    response = redirect("/sign-in/code")
+    set_cookie(response, state, SIGN_IN_COOKIE, sign_in_id, CODE_TTL_S)
+    return response
+
+
+@router.get("/sign-in/code")
+async def code_form(request: Request, state: StateDep, signin: SignInCookie = None) -> Response:
+    identifier = state.sign_ins.identifier(signin)
+    if identifier is None:
+        return redirect("/")
+    return page(request, "code.html", identifier=identifier)
+
+
+@router.post("/sign-in/code")
+async def check_code(request: Request, state: StateDep, signin: SignInCookie = None) -> Response:
+    identifier = state.sign_ins.identifier(signin)
+    try:
+        answer = await state.sign_ins.check(signin, (await form(request)).get("code", ""))
+    except OtpError as exc:  # the service is unreachable or failing: nothing was decided
+        log.error("check failed: %s", exc)
+        return page(request, "code.html", 503, identifier=identifier, unavailable=True)
+    if answer.outcome is Outcome.WRONG:
+        return page(request, "code.html", 400, identifier=identifier, attempts=answer.attempts_left)
+    if answer.outcome is Outcome.ENDED or answer.identifier is None:
+        error = "That code can no longer be used. Ask for a new one."
+        ended = page(request, "sign_in.html", 400, error=error)
+        ended.delete_cookie(SIGN_IN_COOKIE)
+        return ended
+    # A new random session id, apart from the pending sign-in's: nothing known before the
+    # sign-in is worth anything after it.
+    signed_in = redirect("/account")
+    session_id = state.sessions.create(answer.identifier)
+    set_cookie(signed_in, state, SESSION_COOKIE, session_id, SESSION_TTL_S)
+    signed_in.delete_cookie(SIGN_IN_COOKIE)
+    return signed_in
+
+
+@router.get("/account")
+async def account(request: Request, state: StateDep, session: SessionCookie = None) -> Response:
+    user = state.sessions.user(session)
+    if user is None:
+        return redirect("/")
+    return page(request, "account.html", user=user)
+
+
+@router.post("/sign-out")
+async def sign_out(state: StateDep, session: SessionCookie = None) -> Response:
+    state.sessions.drop(session)
+    response = redirect("/")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.post("/webhooks/otp", status_code=204)
+async def otp_webhook(request: Request, state: StateDep) -> Response:
+    """Verify the Standard Webhooks signature over the raw body, then handle the event once."""
+    if state.config.webhook_secret is None:
+        return PlainTextResponse("webhooks are not configured", status_code=503)
+    body = await request.body()
+    try:
+        event = webhooks.verify(state.config.webhook_secret, request.headers, body)
+    except webhooks.WebhookVerificationError as exc:
+        log.warning("webhook refused: %s", exc)
+        return PlainTextResponse("invalid signature", status_code=400)
+    if event.message_id and event.message_id not in state.seen_webhooks:
+        state.seen_webhooks[event.message_id] = True  # retries carry the same webhook-id
+        # Your handling goes here: audit, analytics, alerting on verification.blocked...
+        log.info("webhook %s %s (%s)", event.type, event.data.id, event.message_id)
+    return Response(status_code=204)
+
+
 def create_app(config: Config) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,7 +206,7 @@ def create_app(config: Config) -> FastAPI:
             app.state.example = State(
                 config=config,
                 sign_ins=sign_ins,
-                sessions=Sessions(),
+                sessions=Sessions(ttl_s=SESSION_TTL_S),
                 seen_webhooks=TTLCache(maxsize=100_000, ttl=24 * 3600),
             )
             try:
@@ -122,91 +214,8 @@ def create_app(config: Config) -> FastAPI:
             finally:
                 await sign_ins.aclose()
 
-    app = FastAPI(title="Sign in with a one-time code", lifespan=lifespan, docs_url=None)
-
-    @app.get("/")
-    async def sign_in_form(
-        request: Request, state: StateDep, session: SessionCookie = None
-    ) -> Response:
-        if state.sessions.user(session):
-            return redirect("/account")
-        return page(request, "sign_in.html")
-
-    @app.post("/sign-in")
-    async def sign_in(request: Request, state: StateDep) -> Response:
-        identifier = normalize((await form(request)).get("identifier", ""))
-        if identifier is None:
-            error = "Enter a phone number in international format (+14155550123) or an email."
-            return page(request, "sign_in.html", 422, error=error)
-        client = request.client.host if request.client else None
-        sign_in_id = state.sign_ins.begin(identifier, user_ip=client)
-        response = redirect("/sign-in/code")
-        set_cookie(response, state, SIGN_IN_COOKIE, sign_in_id, CODE_TTL_S)
-        return response
-
-    @app.get("/sign-in/code")
-    async def code_form(request: Request, state: StateDep, signin: SignInCookie = None) -> Response:
-        identifier = state.sign_ins.identifier(signin)
-        if identifier is None:
-            return redirect("/")
-        return page(request, "code.html", identifier=identifier)
-
-    @app.post("/sign-in/code")
-    async def check_code(
-        request: Request, state: StateDep, signin: SignInCookie = None
-    ) -> Response:
-        identifier = state.sign_ins.identifier(signin)
-        try:
-            answer = await state.sign_ins.check(signin, (await form(request)).get("code", ""))
-        except OtpError as exc:  # the service is unreachable or failing: nothing was decided
-            log.error("check failed: %s", exc)
-            return page(request, "code.html", 503, identifier=identifier, unavailable=True)
-        if answer.outcome is Outcome.WRONG:
-            return page(
-                request, "code.html", 400, identifier=identifier, attempts=answer.attempts_left
-            )
-        if answer.outcome is Outcome.ENDED or answer.identifier is None:
-            error = "That code can no longer be used. Ask for a new one."
-            ended = page(request, "sign_in.html", 400, error=error)
-            ended.delete_cookie(SIGN_IN_COOKIE)
-            return ended
-        signed_in = redirect("/account")
-        session_id = state.sessions.create(answer.identifier)
-        set_cookie(signed_in, state, SESSION_COOKIE, session_id, 12 * 3600)
-        signed_in.delete_cookie(SIGN_IN_COOKIE)
-        return signed_in
-
-    @app.get("/account")
-    async def account(request: Request, state: StateDep, session: SessionCookie = None) -> Response:
-        user = state.sessions.user(session)
-        if user is None:
-            return redirect("/")
-        return page(request, "account.html", user=user)
-
-    @app.post("/sign-out")
-    async def sign_out(state: StateDep, session: SessionCookie = None) -> Response:
-        state.sessions.drop(session)
-        response = redirect("/")
-        response.delete_cookie(SESSION_COOKIE)
-        return response
-
-    @app.post("/webhooks/otp", status_code=204)
-    async def otp_webhook(request: Request, state: StateDep) -> Response:
-        """Verify the Standard Webhooks signature over the raw body, then handle the event once."""
-        if state.config.webhook_secret is None:
-            return PlainTextResponse("webhooks are not configured", status_code=503)
-        body = await request.body()
-        try:
-            event = webhooks.verify(state.config.webhook_secret, request.headers, body)
-        except webhooks.WebhookVerificationError as exc:
-            log.warning("webhook refused: %s", exc)
-            return PlainTextResponse("invalid signature", status_code=400)
-        if event.message_id and event.message_id not in state.seen_webhooks:
-            state.seen_webhooks[event.message_id] = True
-            # Your handling goes here: audit, analytics, alerting on verification.blocked...
-            log.info("webhook %s %s (%s)", event.type, event.data.id, event.message_id)
-        return Response(status_code=204)
-
+    app = FastAPI(title="Sign in with a one-time code", lifespan=lifespan, openapi_url=None)
+    app.include_router(router)
     return app
 
 

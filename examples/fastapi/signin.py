@@ -187,7 +187,7 @@ class SignIns:
 class Sessions:
     """Signed-in sessions: an opaque random id (the cookie) to the user's phone or email."""
 
-    def __init__(self, ttl_s: float = 12 * 3600) -> None:
+    def __init__(self, *, ttl_s: float) -> None:
         self._sessions: TTLCache[str, str] = TTLCache(maxsize=100_000, ttl=ttl_s)
 
     def create(self, identifier: str) -> str:
