@@ -13,7 +13,7 @@ UV_VERSION ?= 0.13.9
 UV_VENV := build/uv
 UV_COMPILE := $(UV_VENV)/bin/uv pip compile pyproject.toml --generate-hashes --universal \
 	--python-version 3.11 --quiet $(LOCK_FLAGS)
-LINT_PATHS := otp workflows activities providers api cli worker.py bench tests sdk
+LINT_PATHS := otp workflows activities providers api cli worker.py bench tests sdk examples/fastapi
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint lock clean install install-dev
