@@ -196,7 +196,10 @@ export interface CancelResult {
 
 // ------------------------------------------------- search, events, analytics
 
-/** Query of `GET /v1/verifications` (`limit` up to the API's maximum page size). */
+/**
+ * Query of `GET /v1/verifications` (`limit` up to the API's maximum page size).
+ * @query GET /v1/verifications
+ */
 export interface SearchParams {
   status?: string;
   channel?: string;
@@ -255,7 +258,10 @@ export interface VerificationEvents {
   data: Event[];
 }
 
-/** Query of `GET /v1/analytics` (default range: the last 7 days). */
+/**
+ * Query of `GET /v1/analytics` (default range: the last 7 days).
+ * @query GET /v1/analytics
+ */
 export interface AnalyticsParams {
   created_after?: Date | string;
   created_before?: Date | string;
@@ -295,7 +301,7 @@ export interface AnalyticsReport {
 
 // ----------------------------------------------------------------- sandbox
 
-/** Query of `GET /v1/sandbox/messages`. */
+/** @query GET /v1/sandbox/messages */
 export interface SandboxMessagesParams {
   to?: string;
   verification_id?: string;
@@ -363,7 +369,7 @@ export interface WebhookTestSent {
   event_type?: string;
 }
 
-/** Query of `GET /v1/webhook-endpoints/{id}/messages`. */
+/** @query GET /v1/webhook-endpoints/{endpoint_id}/messages */
 export interface WebhookMessagesParams {
   verification_id?: string;
   limit?: number;
