@@ -8,7 +8,9 @@ import {
   OtpConnectionError,
   OtpTimeoutError,
   RateLimitedError,
+  ServerError,
   ServiceUnavailableError,
+  UnexpectedResponseError,
 } from "@otp-orchestrator/client";
 
 import { listen, readCode, service, uniqueEmail } from "./helpers.mjs";
@@ -257,6 +259,71 @@ test("a timeout is an OtpTimeoutError after the retries of a safe call", async (
     const unsafe = await otp.cancel("ver_x").catch((e) => e);
     assert.ok(unsafe instanceof OtpTimeoutError, String(unsafe));
     assert.equal(calls, 3, "an unsafe call that may have been sent is not retried");
+  } finally {
+    await server.close();
+  }
+});
+
+/** A local server that answers each request with the next scripted answer. */
+async function scripted(answers) {
+  const seen = [];
+  const server = await listen((req, res) => {
+    seen.push({ method: req.method, key: req.headers["idempotency-key"] });
+    const [status, headers, body] = answers[Math.min(seen.length, answers.length) - 1];
+    res.writeHead(status, headers);
+    res.end(body);
+  });
+  return { ...server, seen };
+}
+
+const PROBLEM = { "content-type": "application/problem+json" };
+const JSON_TYPE = { "content-type": "application/json" };
+
+test("409 idempotency-key-in-flight is retried with the same key; a replay is final", async () => {
+  const inFlight = JSON.stringify({
+    type: "urn:otp:problem:idempotency-key-in-flight",
+    title: "In flight",
+    status: 409,
+  });
+  const server = await scripted([
+    [409, PROBLEM, inFlight],
+    [201, JSON_TYPE, JSON.stringify({ id: "ver_1", status: "pending" })],
+  ]);
+  try {
+    const otp = new OtpClient({ apiKey: "otp_test_x", baseUrl: server.url, backoffMs: 1 });
+    assert.equal((await otp.startVerification({ to: "+14155550123" })).id, "ver_1");
+    assert.equal(server.seen.length, 2);
+    assert.equal(server.seen[0].key, server.seen[1].key);
+  } finally {
+    await server.close();
+  }
+
+  const replayed = await scripted([
+    [503, { ...PROBLEM, "idempotent-replayed": "true" }, JSON.stringify({ type: "urn:otp:problem:unavailable", title: "", status: 503 })],
+  ]);
+  try {
+    const otp = new OtpClient({ apiKey: "otp_test_x", baseUrl: replayed.url, backoffMs: 1 });
+    const error = await otp.check("ver_1", "123456", { idempotencyKey: "k-1" }).catch((e) => e);
+    assert.ok(error instanceof ServiceUnavailableError, String(error));
+    assert.equal(error.idempotencyKey, "k-1");
+    assert.equal(replayed.seen.length, 1, "the same key would answer the same again");
+  } finally {
+    await replayed.close();
+  }
+});
+
+test("answers that are not JSON: a problem from the status line, or UnexpectedResponseError", async () => {
+  const server = await scripted([
+    [502, { "content-type": "text/html" }, "<html>Bad gateway</html>"],
+    [200, { "content-type": "text/html" }, "<html>a captive portal</html>"],
+  ]);
+  try {
+    const otp = new OtpClient({ apiKey: "otp_test_x", baseUrl: server.url, maxRetries: 0 });
+    const gateway = await otp.get("ver_1").catch((e) => e);
+    assert.ok(gateway instanceof ServerError, String(gateway));
+    assert.deepEqual([gateway.statusCode, gateway.problem.type], [502, "about:blank"]);
+    const portal = await otp.get("ver_1").catch((e) => e);
+    assert.ok(portal instanceof UnexpectedResponseError, String(portal));
   } finally {
     await server.close();
   }

@@ -7,9 +7,9 @@ address and keys reach node through the environment.
 from __future__ import annotations
 
 from tests.helpers.api import Keys
-from tests.helpers.node import ROOT, node_test, npm_ci, run
+from tests.helpers.node import node_test
+from tests.sdk_node.sdk import built_sdk
 
-SDK = ROOT / "sdk-node"
 FILES = [
     "test/flows.test.mjs",
     "test/retries.test.mjs",
@@ -18,11 +18,9 @@ FILES = [
 
 
 async def test_node_sdk_suite_passes_against_the_service(service_url: str, keys: Keys) -> None:
-    await npm_ci(SDK)
-    build = await run(["npm", "run", "--silent", "build"], cwd=SDK)
-    assert build.returncode == 0, f"the Node SDK does not build\n{build.output}"
+    sdk = await built_sdk()
     result = await node_test(
-        SDK,
+        sdk,
         FILES,
         env={"OTP_BASE_URL": service_url, "OTP_TEST_KEY": keys.test, "OTP_LIVE_KEY": keys.live},
     )

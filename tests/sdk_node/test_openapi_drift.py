@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers.node import ROOT, node_executable, npm_ci, run
+from tests.helpers.node import node_executable, npm_ci, run
 from tests.helpers.openapi import (
     Operation,
     client_operations,
@@ -25,17 +25,13 @@ from tests.helpers.openapi import (
     query_shape,
     schema_shape,
 )
-
-SDK = ROOT / "sdk-node"
+from tests.sdk_node.sdk import SDK, built_sdk
 
 NodeTypes = dict[str, dict[str, Any]]
 
 
 async def _node_json(*argv: str, build: bool = False) -> Any:
-    await npm_ci(SDK)
-    if build:
-        built = await run(["npm", "run", "--silent", "build"], cwd=SDK)
-        assert built.returncode == 0, built.output
+    await (built_sdk() if build else npm_ci(SDK))
     result = await run([node_executable(), *argv], cwd=SDK)
     assert result.returncode == 0, result.output
     return json.loads(result.stdout)
