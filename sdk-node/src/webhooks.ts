@@ -136,7 +136,7 @@ export function checkSignature(
     throw new WebhookVerificationError("webhook-timestamp is outside the tolerance");
   }
   const expected = Buffer.from(sign(secret, msgId, timestamp, body).slice(3));
-  for (const item of signatures.split(" ")) {
+  for (const item of signatures.trim().split(/\s+/)) {
     const comma = item.indexOf(",");
     if (comma < 0 || item.slice(0, comma) !== "v1") continue;
     const candidate = Buffer.from(item.slice(comma + 1));

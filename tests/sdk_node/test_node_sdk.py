@@ -1,4 +1,4 @@
-"""The Node.js SDK (sdk-node/) against the real service: its `node --test` suite, built first.
+"""The Node.js SDK (sdk-node/): its `node --test` suite against the real service, its types.
 
 One served stack and one `node --test` run over every test file of the SDK; the service's
 address and keys reach node through the environment.
@@ -7,7 +7,7 @@ address and keys reach node through the environment.
 from __future__ import annotations
 
 from tests.helpers.api import Keys
-from tests.helpers.node import node_test
+from tests.helpers.node import node_test, run
 from tests.sdk_node.sdk import built_sdk
 
 FILES = [
@@ -26,3 +26,10 @@ async def test_node_sdk_suite_passes_against_the_service(service_url: str, keys:
     )
     assert result.returncode == 0, f"node --test failed\n{result.output}"
     assert "# fail 0" in result.stdout, result.output
+
+
+async def test_node_sdk_types_serve_esm_and_commonjs_consumers() -> None:
+    """Consumers of both module kinds type-check through the package's `exports` map."""
+    sdk = await built_sdk()
+    result = await run(["npm", "run", "--silent", "typecheck:consumers"], cwd=sdk)
+    assert result.returncode == 0, f"the consumers do not type-check\n{result.output}"
