@@ -144,9 +144,7 @@ function steps(channels: Array<ChannelStep | string>): ChannelStep[] {
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(
-    Object.entries(value).filter(([, v]) => v !== undefined),
-  ) as Partial<T>;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function asObject<T>(body: unknown): T {
@@ -268,17 +266,26 @@ export class OtpClient {
 
   /** Deliver the same code again. Not retried once the request may have been sent. */
   resend(verificationId: string): Promise<ResendResult> {
-    return this.#unsafe(`/v1/verifications/${pathId(verificationId)}/resend`, asObject<ResendResult>);
+    return this.#unsafe(
+      `/v1/verifications/${pathId(verificationId)}/resend`,
+      asObject<ResendResult>,
+    );
   }
 
   /** Fall back to the next channel now. Not retried once the request may have been sent. */
   nextChannel(verificationId: string): Promise<NextChannelResult> {
-    return this.#unsafe(`/v1/verifications/${pathId(verificationId)}/next-channel`, asObject<NextChannelResult>);
+    return this.#unsafe(
+      `/v1/verifications/${pathId(verificationId)}/next-channel`,
+      asObject<NextChannelResult>,
+    );
   }
 
   /** End the verification. Not retried once the request may have been sent. */
   cancel(verificationId: string): Promise<CancelResult> {
-    return this.#unsafe(`/v1/verifications/${pathId(verificationId)}/cancel`, asObject<CancelResult>);
+    return this.#unsafe(
+      `/v1/verifications/${pathId(verificationId)}/cancel`,
+      asObject<CancelResult>,
+    );
   }
 
   // ---------------------------------------------------- search and analytics
@@ -310,7 +317,10 @@ export class OtpClient {
 
   /** The verification's event log, oldest first. */
   events(verificationId: string): Promise<VerificationEvents> {
-    return this.#get(`/v1/verifications/${pathId(verificationId)}/events`, asObject<VerificationEvents>);
+    return this.#get(
+      `/v1/verifications/${pathId(verificationId)}/events`,
+      asObject<VerificationEvents>,
+    );
   }
 
   /** Figures over verifications created in a range (default: the last 7 days). */
@@ -337,7 +347,11 @@ export class OtpClient {
 
   /** Register an endpoint; the answer carries its `whsec_...` signing secret. */
   createWebhookEndpoint(params: CreateWebhookEndpointParams): Promise<WebhookEndpointCreated> {
-    return this.#unsafe("/v1/webhook-endpoints", asObject<WebhookEndpointCreated>, withoutUndefined(params));
+    return this.#unsafe(
+      "/v1/webhook-endpoints",
+      asObject<WebhookEndpointCreated>,
+      withoutUndefined(params),
+    );
   }
 
   listWebhookEndpoints(): Promise<WebhookEndpoint[]> {
@@ -399,7 +413,10 @@ export class OtpClient {
 
   /** Send a `webhook.test` event to the endpoint (the same durable path as real events). */
   sendWebhookTest(endpointId: string): Promise<WebhookTestSent> {
-    return this.#unsafe(`/v1/webhook-endpoints/${pathId(endpointId)}/test`, asObject<WebhookTestSent>);
+    return this.#unsafe(
+      `/v1/webhook-endpoints/${pathId(endpointId)}/test`,
+      asObject<WebhookTestSent>,
+    );
   }
 
   /** Deliveries to the endpoint, newest first. */

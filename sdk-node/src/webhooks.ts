@@ -68,9 +68,7 @@ export interface WebhookEvent {
 
 /** Node's `req.headers`, a fetch `Headers`, or any name -> value map (any case). */
 export type HeadersLike =
-  | Headers
-  | Record<string, string | string[] | undefined>
-  | Iterable<[string, string]>;
+  Headers | Record<string, string | string[] | undefined> | Iterable<[string, string]>;
 
 export interface VerifyOptions {
   /** Seconds the timestamp may differ from now (default 300). */
@@ -166,7 +164,9 @@ export function parseEvent(body: string | Uint8Array, messageId?: string): Webho
   ) {
     throw new WebhookVerificationError("the body is not a webhook event");
   }
-  return messageId === undefined ? (e as WebhookEvent) : { ...(e as WebhookEvent), message_id: messageId };
+  return messageId === undefined
+    ? (e as WebhookEvent)
+    : { ...(e as WebhookEvent), message_id: messageId };
 }
 
 /**

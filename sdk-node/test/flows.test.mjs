@@ -67,7 +67,10 @@ test("resend in the cooldown, next channel, cancel", async () => {
   const email = uniqueEmail();
   const created = await otp.startVerification({
     to: PHONE,
-    channels: [{ channel: "sms", timeout_s: 300 }, { channel: "email", to: email }],
+    channels: [
+      { channel: "sms", timeout_s: 300 },
+      { channel: "email", to: email },
+    ],
     code_length: 8,
   });
   assert.deepEqual(
@@ -152,9 +155,16 @@ test("search pages: every verification once, newest first, across pages", async 
   for await (const summary of otp.iterSearch({ client_ref: ref, limit: 2 })) seen.push(summary.id);
   assert.deepEqual([...seen].sort(), [...ids].sort());
   assert.equal(new Set(seen).size, 5);
-  assert.deepEqual(seen, pages.flatMap((p) => p.data.map((s) => s.id)));
+  assert.deepEqual(
+    seen,
+    pages.flatMap((p) => p.data.map((s) => s.id)),
+  );
 
-  const first = await otp.search({ client_ref: ref, limit: 2, created_after: new Date(Date.now() - 3600_000) });
+  const first = await otp.search({
+    client_ref: ref,
+    limit: 2,
+    created_after: new Date(Date.now() - 3600_000),
+  });
   assert.equal(first.data.length, 2);
   assert.equal(first.data[0].client_ref, ref);
 

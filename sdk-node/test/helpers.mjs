@@ -10,7 +10,10 @@ export function service() {
   const baseUrl = process.env.OTP_BASE_URL;
   const testKey = process.env.OTP_TEST_KEY;
   const liveKey = process.env.OTP_LIVE_KEY;
-  assert.ok(baseUrl && testKey && liveKey, "OTP_BASE_URL, OTP_TEST_KEY and OTP_LIVE_KEY are needed");
+  assert.ok(
+    baseUrl && testKey && liveKey,
+    "OTP_BASE_URL, OTP_TEST_KEY and OTP_LIVE_KEY are needed",
+  );
   return { baseUrl, testKey, liveKey };
 }
 

@@ -28,7 +28,9 @@ async function losingProxy(method, suffix) {
     const upstream = await fetch(baseUrl + req.url, {
       method: req.method,
       headers: Object.fromEntries(
-        Object.entries(req.headers).filter(([name]) => !["host", "connection", "content-length"].includes(name)),
+        Object.entries(req.headers).filter(
+          ([name]) => !["host", "connection", "content-length"].includes(name),
+        ),
       ),
       body: body.length ? body : undefined,
     });
@@ -49,7 +51,10 @@ async function losingProxy(method, suffix) {
       return;
     }
     const headers = Object.fromEntries(
-      [...upstream.headers].filter(([name]) => !["content-length", "transfer-encoding", "content-encoding", "connection"].includes(name)),
+      [...upstream.headers].filter(
+        ([name]) =>
+          !["content-length", "transfer-encoding", "content-encoding", "connection"].includes(name),
+      ),
     );
     res.writeHead(upstream.status, headers);
     res.end(text);
@@ -147,8 +152,13 @@ async function limitedServer(retryAfter, times = 1) {
   const server = await listen((req, res) => {
     seen.push({ at: Date.now(), key: req.headers["idempotency-key"], method: req.method });
     if (seen.length <= times) {
-      res.writeHead(429, { "content-type": "application/problem+json", "retry-after": retryAfter() });
-      res.end(JSON.stringify({ type: "urn:otp:problem:rate-limited", title: "Too many", status: 429 }));
+      res.writeHead(429, {
+        "content-type": "application/problem+json",
+        "retry-after": retryAfter(),
+      });
+      res.end(
+        JSON.stringify({ type: "urn:otp:problem:rate-limited", title: "Too many", status: 429 }),
+      );
       return;
     }
     res.writeHead(201, { "content-type": "application/json" });
@@ -209,7 +219,9 @@ test("backoff is exponential with full jitter, bounded by maxRetries", async () 
   const server = await listen((req, res) => {
     calls += 1;
     res.writeHead(503, { "content-type": "application/problem+json" });
-    res.end(JSON.stringify({ type: "urn:otp:problem:unavailable", title: "Unavailable", status: 503 }));
+    res.end(
+      JSON.stringify({ type: "urn:otp:problem:unavailable", title: "Unavailable", status: 503 }),
+    );
   });
   try {
     const waits = [];
@@ -299,7 +311,11 @@ test("409 idempotency-key-in-flight is retried with the same key; a replay is fi
   }
 
   const replayed = await scripted([
-    [503, { ...PROBLEM, "idempotent-replayed": "true" }, JSON.stringify({ type: "urn:otp:problem:unavailable", title: "", status: 503 })],
+    [
+      503,
+      { ...PROBLEM, "idempotent-replayed": "true" },
+      JSON.stringify({ type: "urn:otp:problem:unavailable", title: "", status: 503 }),
+    ],
   ]);
   try {
     const otp = new OtpClient({ apiKey: "otp_test_x", baseUrl: replayed.url, backoffMs: 1 });

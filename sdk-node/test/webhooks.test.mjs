@@ -67,19 +67,32 @@ test("the official package verifies what the SDK signs", () => {
 
 test("tampering, another secret, stale timestamps and missing headers are refused", () => {
   const headers = officialHeaders(BODY);
-  const refuse = (fn, pattern) => assert.throws(fn, (e) => e instanceof WebhookVerificationError && pattern.test(e.message));
-  refuse(() => webhooks.verify(SECRET, headers, BODY.replace("order-7", "order-8")), /no matching signature/);
+  const refuse = (fn, pattern) =>
+    assert.throws(fn, (e) => e instanceof WebhookVerificationError && pattern.test(e.message));
+  refuse(
+    () => webhooks.verify(SECRET, headers, BODY.replace("order-7", "order-8")),
+    /no matching signature/,
+  );
   const other = `whsec_${randomBytes(24).toString("base64")}`;
   refuse(() => webhooks.verify(other, headers, BODY), /no matching signature/);
   const old = officialHeaders(BODY, { date: new Date(Date.now() - 600_000) });
   refuse(() => webhooks.verify(SECRET, old, BODY), /tolerance/);
-  assert.equal(webhooks.verify(SECRET, old, BODY, { toleranceS: 900 }).type, "verification.approved");
-  refuse(() => webhooks.verify(SECRET, { ...headers, "webhook-timestamp": "soon" }, BODY), /unix seconds/);
+  assert.equal(
+    webhooks.verify(SECRET, old, BODY, { toleranceS: 900 }).type,
+    "verification.approved",
+  );
+  refuse(
+    () => webhooks.verify(SECRET, { ...headers, "webhook-timestamp": "soon" }, BODY),
+    /unix seconds/,
+  );
   const { "webhook-signature": _, ...unsigned } = headers;
   refuse(() => webhooks.verify(SECRET, unsigned, BODY), /missing webhook-signature/);
   refuse(() => webhooks.verify("whsec_not base64!", headers, BODY), /whsec_/);
   // During a rotation two signatures are sent: either secret verifies.
-  const both = { ...headers, "webhook-signature": `v1,${"A".repeat(44)} ${headers["webhook-signature"]}` };
+  const both = {
+    ...headers,
+    "webhook-signature": `v1,${"A".repeat(44)} ${headers["webhook-signature"]}`,
+  };
   assert.equal(webhooks.verify(SECRET, both, BODY).message_id, "msg_official");
   // The official package agrees on what it refuses.
   assert.throws(() => new Webhook(SECRET).verify(BODY.replace("order-7", "order-8"), headers));
@@ -105,19 +118,29 @@ test("endpoints: create, list, read, update, test send verified, rotate, delete"
     assert.equal((await otp.getWebhookEndpoint(created.id)).url, `${receiver.url}/hooks`);
     assert.equal(await otp.getWebhookEndpointSecret(created.id), created.secret);
     const updated = await otp.updateWebhookEndpoint(created.id, { description: "renamed" });
-    assert.deepEqual([updated.description, updated.event_types], ["renamed", ["verification.approved"]]);
+    assert.deepEqual(
+      [updated.description, updated.event_types],
+      ["renamed", ["verification.approved"]],
+    );
 
     const sent = await otp.sendWebhookTest(created.id);
     const delivery = await eventually(() => received[0], 20_000, "the test webhook");
     const event = webhooks.verify(created.secret, delivery.headers, delivery.body);
     assert.equal(event.type, "webhook.test");
     assert.equal(event.message_id, sent.message_id);
-    assert.deepEqual(new Webhook(created.secret).verify(delivery.body.toString(), delivery.headers), JSON.parse(delivery.body));
+    assert.deepEqual(
+      new Webhook(created.secret).verify(delivery.body.toString(), delivery.headers),
+      JSON.parse(delivery.body),
+    );
 
-    const messages = await eventually(async () => {
-      const list = await otp.listWebhookMessages(created.id);
-      return list.find((m) => m.message_id === sent.message_id && m.attempts > 0) && list;
-    }, 15_000, "the delivery record");
+    const messages = await eventually(
+      async () => {
+        const list = await otp.listWebhookMessages(created.id);
+        return list.find((m) => m.message_id === sent.message_id && m.attempts > 0) && list;
+      },
+      15_000,
+      "the delivery record",
+    );
     const attempts = await otp.listWebhookAttempts(created.id, messages[0].message_id);
     assert.ok(attempts.length >= 1 && attempts[0].attempt === 1);
 

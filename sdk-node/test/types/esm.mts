@@ -19,7 +19,8 @@ export async function flow(apiKey: string, code: string): Promise<boolean> {
     const result: CheckResult = await otp.check(started.id, code);
     return result.valid;
   } catch (error) {
-    if (error instanceof VerificationFinishedError) return error.statusOfVerification === "approved";
+    if (error instanceof VerificationFinishedError)
+      return error.statusOfVerification === "approved";
     if (error instanceof RateLimitedError) return (error.retryAfter ?? 0) < 0;
     throw error;
   }
