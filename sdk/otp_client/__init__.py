@@ -47,6 +47,7 @@ from otp_client.models import (
     WebhookEndpointCreated,
     WebhookEventType,
     WebhookMessage,
+    WebhookSecretRotated,
     WebhookTestSent,
 )
 from otp_client.webhooks import WebhookEvent, WebhookVerificationError
@@ -95,6 +96,7 @@ __all__ = [
     "WebhookEvent",
     "WebhookEventType",
     "WebhookMessage",
+    "WebhookSecretRotated",
     "WebhookTestSent",
     "WebhookVerificationError",
     "__version__",

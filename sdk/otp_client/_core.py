@@ -59,6 +59,7 @@ from otp_client.models import (
     WebhookEndpointSecret,
     WebhookMessage,
     WebhookMessageList,
+    WebhookSecretRotated,
     WebhookTestSent,
 )
 
@@ -436,6 +437,21 @@ def get_webhook_endpoint_secret(endpoint_id: str) -> Call[str]:
         f"{_ENDPOINTS}/{_path_id(endpoint_id)}/secret",
         lambda r: WebhookEndpointSecret.model_validate_json(r.content).secret,
         Safety.SAFE,
+    )
+
+
+def rotate_webhook_endpoint_secret(
+    endpoint_id: str, *, grace_period_s: int | None
+) -> Call[WebhookSecretRotated]:
+    body: dict[str, Any] = {}
+    if grace_period_s is not None:
+        body["grace_period_s"] = grace_period_s
+    return Call(
+        "POST",
+        f"{_ENDPOINTS}/{_path_id(endpoint_id)}/secret/rotate",
+        _model(WebhookSecretRotated),
+        Safety.UNSAFE,
+        body=body,
     )
 
 

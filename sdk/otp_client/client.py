@@ -30,6 +30,7 @@ from otp_client.models import (
     WebhookEndpoint,
     WebhookEndpointCreated,
     WebhookMessage,
+    WebhookSecretRotated,
     WebhookTestSent,
 )
 
@@ -325,6 +326,14 @@ class OtpClient(_Base):
     def get_webhook_endpoint_secret(self, endpoint_id: str) -> str:
         return self._run(_core.get_webhook_endpoint_secret(endpoint_id))
 
+    def rotate_webhook_endpoint_secret(
+        self, endpoint_id: str, *, grace_period_s: int | None = None
+    ) -> WebhookSecretRotated:
+        """A new signing secret (shown once); the old one keeps signing for `grace_period_s`."""
+        return self._run(
+            _core.rotate_webhook_endpoint_secret(endpoint_id, grace_period_s=grace_period_s)
+        )
+
     def update_webhook_endpoint(
         self,
         endpoint_id: str,
@@ -582,6 +591,14 @@ class AsyncOtpClient(_Base):
 
     async def get_webhook_endpoint_secret(self, endpoint_id: str) -> str:
         return await self._run(_core.get_webhook_endpoint_secret(endpoint_id))
+
+    async def rotate_webhook_endpoint_secret(
+        self, endpoint_id: str, *, grace_period_s: int | None = None
+    ) -> WebhookSecretRotated:
+        """A new signing secret (shown once); the old one keeps signing for `grace_period_s`."""
+        return await self._run(
+            _core.rotate_webhook_endpoint_secret(endpoint_id, grace_period_s=grace_period_s)
+        )
 
     async def update_webhook_endpoint(
         self,

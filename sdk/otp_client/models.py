@@ -50,6 +50,7 @@ class WebhookEventType(StrEnum):
     FAILED = "verification.failed"
     CANCELED = "verification.canceled"
     BLOCKED = "verification.blocked"
+    LOCKED = "destination.locked"
     TEST = "webhook.test"
 
 
@@ -280,6 +281,11 @@ class WebhookEndpointList(ApiModel):
 
 class WebhookEndpointSecret(ApiModel):
     secret: str
+
+
+class WebhookSecretRotated(ApiModel):
+    secret: str
+    previous_secret_expires_at: datetime | None = None
 
 
 class WebhookTestSent(ApiModel):

@@ -12,7 +12,7 @@ import os
 import time
 
 import pytest
-from otp_client import AsyncOtpClient, ConflictError, NotFoundError, webhooks
+from otp_client import AsyncOtpClient, ConflictError, InvalidRequestError, NotFoundError, webhooks
 from otp_client.webhooks import WebhookVerificationError
 
 from tests.helpers.api import Keys
@@ -149,3 +149,34 @@ async def test_real_deliveries_verify(service_url: str, keys: Keys) -> None:
         await otp.delete_webhook_endpoint(endpoint.id)
         with pytest.raises(NotFoundError):
             await otp.get_webhook_endpoint(endpoint.id)
+
+
+async def test_secret_rotation_signs_with_the_new_secret_and_the_old_one_for_its_grace(
+    service_url: str, keys: Keys
+) -> None:
+    receiver = Receiver([Reply(200)])
+    async with (
+        serve(receiver),
+        AsyncOtpClient(keys.test, base_url=service_url) as otp,
+    ):
+        endpoint = await otp.create_webhook_endpoint(receiver.url)
+        first = await otp.rotate_webhook_endpoint_secret(endpoint.id, grace_period_s=0)
+        assert first.secret.startswith("whsec_") and first.secret != endpoint.secret
+        assert first.previous_secret_expires_at is None
+        assert await otp.get_webhook_endpoint_secret(endpoint.id) == first.secret
+
+        await otp.send_webhook_test(endpoint.id)
+        (received,) = await receiver.wait_for(1)
+        assert webhooks.verify(first.secret, received.headers, received.body).type == "webhook.test"
+        with pytest.raises(WebhookVerificationError):
+            webhooks.verify(endpoint.secret, received.headers, received.body)
+
+        second = await otp.rotate_webhook_endpoint_secret(endpoint.id, grace_period_s=600)
+        assert second.previous_secret_expires_at is not None
+        await otp.send_webhook_test(endpoint.id)
+        await receiver.wait_for(2)
+        during_grace = receiver.requests[1]
+        for secret in (second.secret, first.secret):  # both sign while the grace lasts
+            webhooks.verify(secret, during_grace.headers, during_grace.body)
+        with pytest.raises(InvalidRequestError):
+            await otp.rotate_webhook_endpoint_secret(endpoint.id, grace_period_s=-1)
