@@ -48,6 +48,7 @@ SCRIPTS = SKILL / "scripts"
 SENT = {"message": "If this address can receive codes, one is on its way."}
 WRONG = {"verified": False, "error": "The code is wrong or has expired."}
 CODE_RE = re.compile(r"\b([0-9]{6})\b")
+PREMIUM_RATE = "+19005550123"  # refused by the default risk policy (number type)
 SESSION_SECRET = "skill-test-session-secret-0123456789"
 
 
@@ -150,8 +151,7 @@ async def test_the_skill_detect_block_runs_as_written(tmp_path: Path) -> None:
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "package.json").write_text(WORKSPACES["express"]["package.json"])
-    (workspace / "scripts").symlink_to(SCRIPTS)  # the skill's scripts/, as the block says
-    result = await run(["bash", "-euc", block.code], cwd=workspace)
+    result = await run(["bash", "-euc", block.code], cwd=workspace, env={"SKILL_DIR": str(SKILL)})
     assert result.returncode == 0, result.output
     assert [s["stack"] for s in json.loads(result.stdout)["stacks"]] == ["express"]
 
@@ -371,6 +371,12 @@ async def drive(
         assert bad.status_code == 400, bad.text
         none_pending = await post("/otp/verify", {"code": "123456"})
         assert (none_pending.status_code, none_pending.json()) == (400, WRONG)
+        # A premium-rate number: the default risk policy refuses it (403 risk-policy), and
+        # the app answers exactly as if a code were sent.
+        refused = await post("/otp/send", {"to": PREMIUM_RATE})
+        assert (refused.status_code, refused.json()) == (202, SENT)
+        nothing = await post("/otp/verify", {"code": "123456"})
+        assert (nothing.status_code, nothing.json()) == (400, WRONG)
 
         to = unique_email(stack)
         sent = await post("/otp/send", {"to": to})
@@ -453,6 +459,9 @@ async def test_python_stacks_sign_in_and_receive_webhooks(
         base_url=service_url, headers=keys.test_headers, timeout=30
     ) as http:
         service = Service(http)
+        premium = await http.post("/v1/verifications", json={"to": PREMIUM_RATE})
+        assert premium.status_code == 403, premium.text  # the path the apps answer neutrally
+        assert premium.json()["type"] == "urn:otp:problem:risk-policy"
         for stack in ("fastapi", "flask", "django"):
             folder = tmp_path / stack
             write_blocks(stack, folder)
@@ -463,11 +472,12 @@ async def test_python_stacks_sign_in_and_receive_webhooks(
                 app = import_file("skill_fastapi_app", folder / "app.py").app
                 async with serve_asgi(app, port) as url:
                     await drive(service, url, endpoint_id, stack)
-                    await run_check_block({**stack_env, "APP_URL": url})
+                    await run_check_block({**stack_env, "APP_URL": url}, folder)
             elif stack == "flask":
                 app = import_file("skill_flask_app", folder / "app.py").app
                 with serve_wsgi(app, port) as url:
                     await drive(service, url, endpoint_id, stack)
+                    await run_check_block({**stack_env, "APP_URL": url}, folder)
             else:
                 configure_django(folder)
                 from django.core.handlers.wsgi import WSGIHandler  # type: ignore[import-untyped]
@@ -490,10 +500,12 @@ async def test_python_stacks_sign_in_and_receive_webhooks(
                         del sys.modules[name]
 
 
-async def run_check_block(env: dict[str, str]) -> None:
+async def run_check_block(env: dict[str, str], workspace: Path) -> None:
     """SKILL.md's check block: the service alone, then through the app's routes."""
     (block,) = of_kind("check")
-    rc, out, err = await bash(block.code, cwd=SKILL, env=env, timeout_s=90)
+    rc, out, err = await bash(
+        block.code, cwd=workspace, env={**env, "SKILL_DIR": str(SKILL)}, timeout_s=90
+    )
     assert rc == 0, (out, err)
     results = [json.loads(chunk) for chunk in re.split(r"(?<=\n})\n(?=\{)", out.strip())]
     assert [r["ok"] for r in results] == [True, True], out

@@ -85,6 +85,13 @@ export async function signIn(base, prefix, endpointId, stack) {
   const bad = await post(`${prefix}/send`, { to: "not an address" });
   assert.equal(bad.status, 400, JSON.stringify(bad.body));
   assert.deepEqual(await post(`${prefix}/verify`, { code: "123456" }), { status: 400, body: WRONG });
+  // A premium-rate number: the default risk policy refuses it (403 risk-policy), and the
+  // app answers exactly as if a code were sent.
+  assert.deepEqual(await post(`${prefix}/send`, { to: "+19005550123" }), {
+    status: 202,
+    body: SENT,
+  });
+  assert.deepEqual(await post(`${prefix}/verify`, { code: "123456" }), { status: 400, body: WRONG });
 
   const to = `skill-${stack}-${randomBytes(5).toString("hex")}@example.com`;
   assert.deepEqual(await post(`${prefix}/send`, { to }), { status: 202, body: SENT });
