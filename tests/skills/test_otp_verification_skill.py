@@ -331,21 +331,26 @@ class Service:
         assert answer.status_code == 201, answer.text
         return answer.json()["id"], answer.json()["secret"]
 
-    async def code_for(self, to: str) -> str:
+    async def code_for(self, to: str) -> tuple[str, str]:
+        """The code sent to `to`, and its verification's id."""
         answer = await self.http.get("/v1/sandbox/messages", params={"to": to, "wait": 10})
         assert answer.status_code == 200, answer.text
         (message,) = answer.json()["messages"]
         match = CODE_RE.search(message["body"])
         assert match, message
-        return match.group(1)
+        return match.group(1), message["verification_id"]
 
-    async def delivered(self, endpoint_id: str, event_type: str) -> dict[str, Any]:
-        """The endpoint's delivery of `event_type` once it succeeded (the route said 2xx)."""
+    async def delivered(self, endpoint_id: str, event_type: str, vid: str) -> dict[str, Any]:
+        """The endpoint's delivery of a verification's event once it was attempted."""
         deadline = asyncio.get_running_loop().time() + 20
         while True:
             answer = await self.http.get(f"/v1/webhook-endpoints/{endpoint_id}/messages")
             assert answer.status_code == 200, answer.text
-            found = [m for m in answer.json()["messages"] if m["event_type"] == event_type]
+            found = [
+                m
+                for m in answer.json()["messages"]
+                if m["event_type"] == event_type and m["verification_id"] == vid
+            ]
             if found and found[0]["status"] != "pending":
                 message: dict[str, Any] = found[0]
                 return message
@@ -381,7 +386,7 @@ async def drive(
         to = unique_email(stack)
         sent = await post("/otp/send", {"to": to})
         assert (sent.status_code, sent.json()) == (202, SENT), sent.text
-        code = await service.code_for(to)
+        code, vid = await service.code_for(to)
 
         wrong = await post("/otp/verify", {"code": wrong_code(code)})
         assert (wrong.status_code, wrong.json()) == (400, WRONG)
@@ -404,7 +409,7 @@ async def drive(
         unsigned = await browser.post("/otp/webhook", json={"type": "verification.approved"})
         assert unsigned.status_code == 400
 
-    approved = await service.delivered(endpoint_id, "verification.approved")
+    approved = await service.delivered(endpoint_id, "verification.approved", vid)
     assert (approved["status"], approved["last_status_code"]) == ("succeeded", 204), approved
 
 

@@ -27,14 +27,17 @@ export async function codeFor(to) {
   const answer = await service("GET", `/v1/sandbox/messages?${query}`);
   assert.equal(answer.status, 200);
   assert.equal(answer.body.messages.length, 1, JSON.stringify(answer.body));
-  return answer.body.messages[0].body.match(/\b(\d{6})\b/)[1];
+  const [message] = answer.body.messages;
+  return { code: message.body.match(/\b(\d{6})\b/)[1], id: message.verification_id };
 }
 
-export async function delivered(endpointId, eventType) {
+export async function delivered(endpointId, eventType, verificationId) {
   const deadline = Date.now() + 20_000;
   for (;;) {
     const answer = await service("GET", `/v1/webhook-endpoints/${endpointId}/messages`);
-    const found = answer.body.messages.filter((m) => m.event_type === eventType);
+    const found = answer.body.messages.filter(
+      (m) => m.event_type === eventType && m.verification_id === verificationId,
+    );
     if (found.length && found[0].status !== "pending") return found[0];
     assert.ok(Date.now() < deadline, JSON.stringify(answer.body));
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -95,7 +98,7 @@ export async function signIn(base, prefix, endpointId, stack) {
 
   const to = `skill-${stack}-${randomBytes(5).toString("hex")}@example.com`;
   assert.deepEqual(await post(`${prefix}/send`, { to }), { status: 202, body: SENT });
-  const code = await codeFor(to);
+  const { code, id } = await codeFor(to);
   assert.deepEqual(await post(`${prefix}/verify`, { code: wrongCode(code) }), {
     status: 400,
     body: WRONG,
@@ -114,7 +117,7 @@ export async function signIn(base, prefix, endpointId, stack) {
   assert.equal(forged.status, 400);
   assert.equal((await post(`${prefix}/webhook`, { type: "verification.approved" })).status, 400);
 
-  const approved = await delivered(endpointId, "verification.approved");
+  const approved = await delivered(endpointId, "verification.approved", id);
   assert.equal(approved.status, "succeeded", JSON.stringify(approved));
   assert.equal(approved.last_status_code, 204);
 }
