@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
 import re
 import shutil
 import sys
@@ -160,11 +159,11 @@ async def test_the_skill_detect_block_runs_as_written(tmp_path: Path) -> None:
 async def bash(
     code: str, *, cwd: Path, env: dict[str, str], timeout_s: float = 60
 ) -> tuple[int, str, str]:
-    base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    """`code` in bash (errexit, pipefail), the environment plus `env`, without proxies."""
     result = await run(
         ["bash", "-euo", "pipefail", "-c", code],
         cwd=cwd,
-        env={**base, "NO_PROXY": "*", "no_proxy": "*", **env},
+        env={"NO_PROXY": "*", "no_proxy": "*", **env},
         timeout_s=timeout_s,
     )
     return result.returncode, result.stdout, result.stderr
