@@ -1,0 +1,154 @@
+"""The official `twilio` Python SDK, unchanged but for the Verify base URL, against the service.
+
+The SDK is blocking: every call runs in a thread, the service being served on this
+test's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from api.services.twilio_verify import verification_id_of
+from otp.applications.model import DEFAULT_APPLICATION_ID
+from tests.helpers.api import Keys, code_in, wrong_code
+
+T = TypeVar("T")
+
+
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def twilio_client(service_url: str, username: str, password: str) -> Client:
+    client = Client(username, password)
+    client.verify.base_url = service_url  # the one change a Twilio user makes
+    return client
+
+
+async def sandbox_code(
+    http: httpx.AsyncClient, keys: Keys, verification_id: str, count: int
+) -> str:
+    deadline = asyncio.get_running_loop().time() + 15
+    while True:
+        response = await http.get(
+            "/v1/sandbox/messages",
+            params={"verification_id": verification_id},
+            headers=keys.test_headers,
+        )
+        messages = response.json()["messages"]
+        if len(messages) >= count or asyncio.get_running_loop().time() > deadline:
+            assert len(messages) == count, messages
+            return code_in(messages[0])
+        await asyncio.sleep(0.05)
+
+
+async def rest_error(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> TwilioRestException:
+    with pytest.raises(TwilioRestException) as raised:
+        await call(fn, *args, **kwargs)
+    return raised.value
+
+
+async def test_the_python_sdk_drives_verify_v2(service_url: str, keys: Keys) -> None:
+    client = twilio_client(service_url, DEFAULT_APPLICATION_ID, keys.test)
+    verify = client.verify.v2
+    async with httpx.AsyncClient(base_url=service_url) as http:
+        # Services: create, fetch, update, list in pages, delete.
+        service = await call(verify.services.create, friendly_name="Acme", code_length=6)
+        assert service.sid.startswith("VA") and len(service.sid) == 34
+        assert service.code_length == 6 and service.friendly_name == "Acme"
+        extra = [
+            await call(verify.services.create, friendly_name=f"Extra {i}", psd2_enabled=True)
+            for i in range(2)
+        ]
+        assert extra[0].psd2_enabled is True
+        fetched = await call(verify.services(service.sid).fetch)
+        assert fetched.friendly_name == "Acme"
+        updated = await call(verify.services(service.sid).update, friendly_name="Acme Inc")
+        assert updated.friendly_name == "Acme Inc"
+        listed = await call(verify.services.list, page_size=2)  # follows next_page_url
+        assert {s.sid for s in listed} >= {service.sid, *(s.sid for s in extra)}
+        first_page = await call(verify.services.page, page_size=2)
+        assert len(list(first_page)) == 2 and first_page.next_page_url is not None
+        await call(verify.services(extra[1].sid).delete)
+        assert (await rest_error(verify.services(extra[1].sid).fetch)).code == 20404
+
+        # Start, check wrong then right, fetch; a check after approval is 20404 and why.
+        to = "+14155550141"
+        started = await call(
+            verify.services(service.sid).verifications.create, to=to, channel="sms"
+        )
+        assert started.sid.startswith("VE") and started.status == "pending"
+        assert started.to == to and started.channel == "sms" and started.valid is False
+        vid = verification_id_of(started.sid)
+        code = await sandbox_code(http, keys, vid, 1)
+        assert len(code) == 6
+        again = await call(verify.services(service.sid).verifications.create, to=to, channel="sms")
+        assert again.sid == started.sid  # one pending verification per destination and service
+        checks = verify.services(service.sid).verification_checks
+        wrong = await call(checks.create, to=to, code=wrong_code(code))
+        assert (wrong.status, wrong.valid) == ("pending", False)
+        right = await call(checks.create, verification_sid=started.sid, code=code)
+        assert (right.status, right.valid, right.sid) == ("approved", True, started.sid)
+        fetched_v = await call(verify.services(service.sid).verifications(started.sid).fetch)
+        assert fetched_v.status == "approved"
+        after = await rest_error(checks.create, verification_sid=started.sid, code=code)
+        assert (after.status, after.code) == (404, 20404)
+        assert "approved" in after.msg
+
+        # Cancel.
+        other = await call(
+            verify.services(service.sid).verifications.create, to="+14155550142", channel="sms"
+        )
+        canceled = await call(
+            verify.services(service.sid).verifications(other.sid).update, status="canceled"
+        )
+        assert canceled.status == "canceled"
+        gone = await rest_error(checks.create, verification_sid=other.sid, code="123456")
+        assert (gone.status, gone.code) == (404, 20404)
+
+        # Max check attempts: five wrong codes, then 60202.
+        limited = await call(
+            verify.services(service.sid).verifications.create, to="+14155550143", channel="sms"
+        )
+        limited_code = await sandbox_code(http, keys, verification_id_of(limited.sid), 1)
+        statuses = [
+            (
+                await call(
+                    checks.create, verification_sid=limited.sid, code=wrong_code(limited_code)
+                )
+            ).status
+            for _ in range(5)
+        ]
+        assert statuses[-1] == "max_attempts_reached", statuses
+        maxed = await rest_error(checks.create, verification_sid=limited.sid, code=limited_code)
+        assert (maxed.status, maxed.code) == (429, 60202)
+
+        # Invalid number and parameters: 60200; unknown sid: 20404.
+        invalid = await rest_error(
+            verify.services(service.sid).verifications.create, to="+1", channel="sms"
+        )
+        assert (invalid.status, invalid.code) == (400, 60200)
+        bad_channel = await rest_error(
+            verify.services(service.sid).verifications.create, to=to, channel="sna"
+        )
+        assert bad_channel.code == 60200
+        unknown = await rest_error(
+            verify.services(service.sid).verifications("VE" + "0" * 32).fetch
+        )
+        assert unknown.code == 20404
+
+    # Bad credentials: 20003, whether the key or the username is wrong.
+    for username, password in (
+        (DEFAULT_APPLICATION_ID, "otp_test_wrong"),
+        ("app_someone_else", keys.test),
+    ):
+        other_client = twilio_client(service_url, username, password)
+        refused = await rest_error(other_client.verify.v2.services(service.sid).fetch)
+        assert (refused.status, refused.code) == (401, 20003)
