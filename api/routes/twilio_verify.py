@@ -90,7 +90,8 @@ class TwilioRoute(APIRoute):
             try:
                 response = await handler(request)
             except Exception as exc:
-                return twilio_error_response(request, exc)
+                response = twilio_error_response(request, exc)
+            # Verification state must never sit in a shared cache.
             response.headers.setdefault("Cache-Control", "no-store")
             return response
 

@@ -15,7 +15,8 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from api.services.twilio_verify import verification_id_of
+from api.services.twilio_verify import verification_id_of, verification_sid
+from api.services.verification_workflows import new_verification_id
 from otp.applications.model import DEFAULT_APPLICATION_ID
 from tests.helpers.api import Keys, code_in, wrong_code
 
@@ -152,3 +153,54 @@ async def test_the_python_sdk_drives_verify_v2(service_url: str, keys: Keys) -> 
         other_client = twilio_client(service_url, username, password)
         refused = await rest_error(other_client.verify.v2.services(service.sid).fetch)
         assert (refused.status, refused.code) == (401, 20003)
+
+
+async def test_openapi_lists_the_compat_routes_in_their_own_tag(http: httpx.AsyncClient) -> None:
+    doc = (await http.get("/openapi.json")).json()
+    compat = {path: item for path, item in doc["paths"].items() if path.startswith("/v2/")}
+    assert len([op for item in compat.values() for op in item]) == 9
+    for item in compat.values():
+        for operation in item.values():
+            assert operation["tags"] == ["twilio-verify-v2"]
+            assert operation["security"] == [{"TwilioBasic": []}]
+            error = operation["responses"]["401"]["content"]
+            assert error == {
+                "application/json": {"schema": {"$ref": "#/components/schemas/TwilioError"}}
+            }
+    check = compat["/v2/Services/{service_sid}/VerificationCheck"]["post"]
+    form = check["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert {"Code", "To", "VerificationSid"} <= set(form["properties"])
+    assert form["additionalProperties"] is False
+    assert doc["components"]["securitySchemes"]["TwilioBasic"]["scheme"] == "basic"
+
+
+async def test_errors_are_twilio_json_for_raw_requests(http: httpx.AsyncClient, keys: Keys) -> None:
+    auth = (DEFAULT_APPLICATION_ID, keys.test)
+    unknown_param = await http.post(
+        "/v2/Services", data={"FriendlyName": "x", "Bogus": "1"}, auth=auth
+    )
+    assert unknown_param.status_code == 400
+    assert unknown_param.headers["content-type"] == "application/json"
+    assert unknown_param.json() == {
+        "code": 60200,
+        "message": unknown_param.json()["message"],
+        "more_info": "https://www.twilio.com/docs/errors/60200",
+        "status": 400,
+    }
+    assert "Bogus" in unknown_param.json()["message"]
+    bearer = await http.get("/v2/Services", headers=keys.test_headers)
+    assert (bearer.status_code, bearer.json()["code"]) == (401, 20003)
+    assert bearer.headers["www-authenticate"].startswith("Basic")
+    missing = await http.get("/v2/Services/VA" + "0" * 32, auth=auth)
+    assert (missing.status_code, missing.json()["code"]) == (404, 20404)
+    assert missing.headers["cache-control"] == "no-store"
+
+
+def test_verification_sids_and_ids_are_one_bijection() -> None:
+    for _ in range(50):
+        vid = new_verification_id()
+        sid = verification_sid(vid)
+        assert sid is not None and len(sid) == 34 and sid.startswith("VE")
+        assert verification_id_of(sid) == vid
+    assert verification_sid("ver_" + "z" * 26) is None  # not the encoding of 16 bytes
+    assert verification_id_of("VE" + "A" * 32) is None
