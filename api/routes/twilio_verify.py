@@ -340,7 +340,7 @@ async def fetch_verification(
 @router.post(
     "/{service_sid}/Verifications/{sid}",
     response_model=TwilioVerification,
-    summary="Cancel a verification (Twilio Verify v2)",
+    summary="Cancel or approve a verification (Twilio Verify v2)",
     responses=_errors(400, 401, 404, 413, 503),
     openapi_extra=_form_body(VerificationUpdateForm),
 )
@@ -350,7 +350,8 @@ async def update_verification(
     twilio: TwilioDep,
     body: Annotated[VerificationUpdateForm, Depends(form(VerificationUpdateForm))],
 ) -> TwilioVerification:
-    """`Status=canceled` ends it now (`approved` is refused: check the code instead)."""
+    """`Status=canceled` ends it now; `Status=approved` approves it out of band (as a
+    correct check would)."""
     return await twilio.update_verification(service_sid, sid, body.status)
 
 

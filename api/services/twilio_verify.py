@@ -55,6 +55,7 @@ from api.temporal_errors import problem_from_temporal
 from otp.domain import WORKFLOW_ID_PREFIX, Channel, Status, VerificationState
 from otp.domain.destinations import InvalidDestinationError, looks_like_email, parse_destination
 from otp.risk.policy import RefusalReason
+from otp.security.codes import derive_code
 from otp.store import twilio_services as store
 from otp.store.events import destination_hash
 from otp.store.tables import TwilioVerifyService
@@ -467,13 +468,30 @@ class TwilioVerify:
         await self._service(service_sid)
         verification_id = self._id_of(sid)
         state = await self._state_on(service_sid, verification_id)
-        if status != "canceled":
-            raise invalid_parameter(
-                "Status", "approved is not supported: approve by checking the code"
-            )
-        await self.verifications.cancel(verification_id)
+        if status == "approved":
+            await self._approve(verification_id)
+        else:
+            await self.verifications.cancel(verification_id)
         state = await self.verifications.read(verification_id)
         return verification_out(verification_id, state, service_sid, self.urls)
+
+    async def _approve(self, verification_id: str) -> None:
+        """Approve out of band: a check with the verification's own code, re-derived here
+        from its start (the code is never sent anywhere or kept), so attempts, events and
+        webhooks are a check's."""
+        started = await self.verifications.workflows.started_input(verification_id)
+        if started.code_nonce is None:
+            raise invalid_parameter("Status", "this verification cannot be approved out of band")
+        code = derive_code(
+            self.verifications.secrets.code_secret,
+            verification_id,
+            started.code_nonce,
+            started.code_length,
+            started.code_type,
+        )
+        await self.verifications.check(
+            verification_id, CheckRequest(code=code), idempotency_key=None
+        )
 
     async def check(self, service_sid: str, form: VerificationCheckForm) -> TwilioVerificationCheck:
         await self._service(service_sid)

@@ -93,6 +93,16 @@ test("services, verifications and checks through the twilio Node SDK", async () 
     .update({ status: "canceled" });
   assert.equal(canceled.status, "canceled");
 
+  const approve = await verify.services(service.sid).verifications.create({
+    to: "+14155550154",
+    channel: "sms",
+  });
+  const approved = await verify
+    .services(service.sid)
+    .verifications(approve.sid)
+    .update({ status: "approved" });
+  assert.deepEqual([approved.status, approved.valid], ["approved", true]);
+
   const limited = await verify.services(service.sid).verifications.create({
     to: "+14155550153",
     channel: "sms",
