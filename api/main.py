@@ -227,6 +227,7 @@ def create_app(
     app.include_router(search.router)
     app.include_router(verifications.router)
     app.include_router(twilio_verify.router)
+    app.include_router(twilio_verify.attempts_router)
     app.include_router(analytics.router)
     app.include_router(sandbox.router)
     app.include_router(webhooks.router)

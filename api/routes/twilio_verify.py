@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
@@ -39,6 +40,10 @@ from api.schemas.twilio_verify import (
     PageMeta,
     ServiceCreateForm,
     ServiceUpdateForm,
+    TwilioAttempt,
+    TwilioAttemptPage,
+    TwilioAttemptsSummary,
+    TwilioChannel,
     TwilioError,
     TwilioService,
     TwilioServicePage,
@@ -49,10 +54,12 @@ from api.schemas.twilio_verify import (
     VerificationUpdateForm,
 )
 from api.services.twilio_verify import (
+    AttemptQuery,
     TwilioApiError,
     TwilioVerify,
     Urls,
     from_validation,
+    invalid_parameter,
     twilio_error_of,
 )
 from api.services.verifications import Verifications
@@ -212,6 +219,23 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+def _page_meta(base: str, key: str, page: int, page_size: int, more: bool) -> PageMeta:
+    """Twilio's `meta`: absolute page URLs, `next_page_url` only when a page follows."""
+
+    def url(number: int) -> str:
+        return f"{base}?{urlencode({'PageSize': page_size, 'Page': number})}"
+
+    return PageMeta(
+        page=page,
+        page_size=page_size,
+        first_page_url=url(0),
+        previous_page_url=url(page - 1) if page > 0 else None,
+        url=url(page),
+        next_page_url=url(page + 1) if more else None,
+        key=key,
+    )
+
+
 ServiceSid = Annotated[str, Path(description="The service's sid (`VA...`).", max_length=34)]
 VerificationSid = Annotated[
     str, Path(description="The verification's sid (`VE...`).", max_length=34)
@@ -241,7 +265,6 @@ async def create_service(
     responses=_errors(400, 401, 503),
 )
 async def list_services(
-    request: Request,
     twilio: TwilioDep,
     page_size: Annotated[int, Query(alias="PageSize", ge=1, le=MAX_PAGE_SIZE)] = 50,
     page: Annotated[int, Query(alias="Page", ge=0, le=100_000)] = 0,
@@ -249,23 +272,8 @@ async def list_services(
 ) -> TwilioServicePage:
     """The application's services, oldest first, paged as Twilio pages (`meta`)."""
     services, more = await twilio.list_services(page=page, page_size=page_size)
-    base = twilio.urls.services()
-
-    def url(number: int) -> str:
-        return f"{base}?{urlencode({'PageSize': page_size, 'Page': number})}"
-
-    return TwilioServicePage(
-        services=services,
-        meta=PageMeta(
-            page=page,
-            page_size=page_size,
-            first_page_url=url(0),
-            previous_page_url=url(page - 1) if page > 0 else None,
-            url=url(page),
-            next_page_url=url(page + 1) if more else None,
-            key="services",
-        ),
-    )
+    meta = _page_meta(twilio.urls.services(), "services", page, page_size, more)
+    return TwilioServicePage(services=services, meta=meta)
 
 
 @router.get(
@@ -371,3 +379,86 @@ async def check_verification(
     `VerificationSid`. A wrong code answers `valid: false`; a finished verification 20404
     (60202 once out of attempts), with `otp_status` and `otp_reason`."""
     return await twilio.check(service_sid, body)
+
+
+# -------------------------------------------------------------------- attempts
+attempts_router = APIRouter(
+    prefix="/v2/Attempts", tags=["twilio-verify-v2"], route_class=TwilioRoute
+)
+
+
+async def attempt_query(
+    created_after: Annotated[datetime | None, Query(alias="DateCreatedAfter")] = None,
+    created_before: Annotated[datetime | None, Query(alias="DateCreatedBefore")] = None,
+    to: Annotated[str | None, Query(alias="ChannelData.To", min_length=1, max_length=320)] = None,
+    country: Annotated[str | None, Query(alias="Country", pattern=r"^[A-Za-z]{2}$")] = None,
+    channel: Annotated[TwilioChannel | None, Query(alias="Channel")] = None,
+    service_sid: Annotated[str | None, Query(alias="VerifyServiceSid", max_length=34)] = None,
+    verification_sid: Annotated[str | None, Query(alias="VerificationSid", max_length=34)] = None,
+    status: Annotated[Literal["converted", "unconverted"] | None, Query(alias="Status")] = None,
+) -> AttemptQuery:
+    """Twilio's attempt filters (`Status` is the conversion status)."""
+    return AttemptQuery(
+        created_after=created_after,
+        created_before=created_before,
+        to=to,
+        country=country,
+        channel=channel,
+        service_sid=service_sid,
+        verification_sid=verification_sid,
+        status=status,
+    )
+
+
+AttemptQueryDep = Annotated[AttemptQuery, Depends(attempt_query)]
+
+
+@attempts_router.get(
+    "",
+    response_model=TwilioAttemptPage,
+    summary="List verification attempts",
+    responses=_errors(400, 401, 503),
+)
+async def list_attempts(
+    twilio: TwilioDep,
+    query: AttemptQueryDep,
+    page_size: Annotated[int, Query(alias="PageSize", ge=1, le=MAX_PAGE_SIZE)] = 50,
+    page: Annotated[int, Query(alias="Page", ge=0, le=100_000)] = 0,
+    page_token: Annotated[str | None, Query(alias="PageToken", max_length=128)] = None,
+) -> TwilioAttemptPage:
+    """Every send of the application's service verifications, newest first (event log)."""
+    attempts, more = await twilio.list_attempts(query, page=page, page_size=page_size)
+    meta = _page_meta(twilio.urls.attempts(), "attempts", page, page_size, more)
+    return TwilioAttemptPage(attempts=attempts, meta=meta)
+
+
+@attempts_router.get(
+    "/Summary",
+    response_model=TwilioAttemptsSummary,
+    summary="Summarise verification attempts",
+    responses=_errors(400, 401, 503),
+)
+async def attempts_summary(
+    twilio: TwilioDep,
+    query: AttemptQueryDep,
+    destination_prefix: Annotated[
+        str | None, Query(alias="DestinationPrefix", max_length=16)
+    ] = None,
+) -> TwilioAttemptsSummary:
+    """Attempts, and those whose verification was approved (converted)."""
+    if destination_prefix is not None:
+        raise invalid_parameter("DestinationPrefix", "not supported")
+    return await twilio.attempts_summary(query)
+
+
+@attempts_router.get(
+    "/{sid}",
+    response_model=TwilioAttempt,
+    summary="Fetch a verification attempt",
+    responses=_errors(401, 404, 503),
+)
+async def fetch_attempt(
+    sid: Annotated[str, Path(description="The attempt's sid (`VL...`).", max_length=34)],
+    twilio: TwilioDep,
+) -> TwilioAttempt:
+    return await twilio.fetch_attempt(sid)

@@ -247,3 +247,32 @@ class TwilioError(BaseModel):
         default=None, description="The status of the verification the request concerned."
     )
     otp_reason: str | None = Field(default=None, description="Why that verification ended.")
+
+
+class TwilioAttempt(ResponseModel):
+    """One send attempt (`VL...`): a `send_attempted` event of the event log."""
+
+    sid: str
+    account_sid: str
+    service_sid: str
+    verification_sid: str
+    date_created: datetime
+    date_updated: datetime
+    conversion_status: Literal["converted", "unconverted"]
+    channel: str
+    price: dict[str, Any] | None = None
+    channel_data: dict[str, Any]
+    url: str
+
+
+class TwilioAttemptPage(ResponseModel):
+    attempts: list[TwilioAttempt]
+    meta: PageMeta
+
+
+class TwilioAttemptsSummary(ResponseModel):
+    total_attempts: int
+    total_converted: int
+    total_unconverted: int
+    conversion_rate_percentage: str
+    url: str

@@ -8,6 +8,10 @@ limits, workflows, webhooks and records as `/v1`). Its sid is `VE` + the hex of 
 sid as its `client_ref`. Twilio's rule of one pending verification per destination and
 service: a second create resends the same code and answers the same sid.
 
+`Attempts` (`VL...`) are the `send_attempted` events of the event log of those
+verifications (the sid is the row's id in hex); `Attempts/Summary` counts them and those
+whose verification was approved.
+
 Errors are Twilio's (`code`, `message`, `more_info`, `status`): `twilio_error_of` maps
 every problem of the API onto one, adding `otp_status` / `otp_reason` where a
 verification has ended (Twilio answers a bare 20404 there).
@@ -22,6 +26,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -41,8 +46,11 @@ from api.problems import (
     VerificationNotFound,
 )
 from api.schemas.twilio_verify import (
+    SendCodeAttempt,
     ServiceCreateForm,
     ServiceUpdateForm,
+    TwilioAttempt,
+    TwilioAttemptsSummary,
     TwilioService,
     TwilioVerification,
     TwilioVerificationCheck,
@@ -105,8 +113,23 @@ def account_sid(application_id: str) -> str:
     return "AC" + hashlib.sha256(application_id.encode()).hexdigest()[:32]
 
 
-def _attempt_sid(verification_id: str, index: int) -> str:
-    return "VL" + hashlib.sha256(f"{verification_id}:{index}".encode()).hexdigest()[:32]
+ATTEMPT_SID_PREFIX = "VL"
+
+
+def attempt_sid(event_id: int) -> str:
+    """`VL` + the event log row's id in 32 hex digits (so the sid gives the row back)."""
+    return ATTEMPT_SID_PREFIX + f"{event_id:032x}"
+
+
+def attempt_event_id(sid: str) -> int | None:
+    hex_part = sid.removeprefix(ATTEMPT_SID_PREFIX)
+    if not sid.startswith(ATTEMPT_SID_PREFIX) or len(hex_part) != 32:
+        return None
+    try:
+        value = int(hex_part, 16)
+    except ValueError:
+        return None
+    return value if f"{value:032x}" == hex_part and 0 < value < 2**63 else None
 
 
 # ---------------------------------------------------------------------- errors
@@ -240,6 +263,9 @@ class Urls:
     def verification(self, service_sid: str, sid: str) -> str:
         return f"{self.service(service_sid)}/Verifications/{sid}"
 
+    def attempts(self) -> str:
+        return f"{self.base}/v2/Attempts"
+
 
 def service_out(row: TwilioVerifyService, urls: Urls) -> TwilioService:
     options = row.options
@@ -287,8 +313,35 @@ def twilio_status(status: Status) -> str:
     return _TWILIO_STATUS.get(status, status.value)
 
 
+def _channel_name(channel: str | None) -> str:
+    try:
+        return _TWILIO_CHANNEL[Channel(channel or "")]
+    except ValueError:
+        return channel or ""
+
+
+def attempt_out(row: store.AttemptRow, application_id: str, urls: Urls) -> TwilioAttempt:
+    sid = attempt_sid(row.event_id)
+    return TwilioAttempt(
+        sid=sid,
+        account_sid=account_sid(application_id),
+        service_sid=row.service_sid,
+        verification_sid=verification_sid(row.verification_id) or "",
+        date_created=row.occurred_at,
+        date_updated=row.occurred_at,
+        conversion_status="converted" if row.converted else "unconverted",
+        channel=_channel_name(row.channel),
+        channel_data={"to": row.to_masked},
+        url=f"{urls.attempts()}/{sid}",
+    )
+
+
 def verification_out(
-    verification_id: str, state: VerificationState, service_sid: str, urls: Urls
+    verification_id: str,
+    state: VerificationState,
+    service_sid: str,
+    urls: Urls,
+    attempts: list[store.AttemptRow],
 ) -> TwilioVerification:
     sid = verification_sid(verification_id) or ""
     step = state.channels[min(state.current_step, len(state.channels) - 1)]
@@ -305,12 +358,12 @@ def verification_out(
         status=twilio_status(state.status),
         valid=state.status is Status.APPROVED,
         send_code_attempts=[
-            {
-                "attempt_sid": _attempt_sid(verification_id, index),
-                "channel": _TWILIO_CHANNEL[d.channel],
-                "time": d.started_at,
-            }
-            for index, d in enumerate(state.deliveries)
+            SendCodeAttempt(
+                attempt_sid=attempt_sid(row.event_id),
+                channel=_channel_name(row.channel),
+                time=row.occurred_at,
+            )
+            for row in reversed(attempts)
         ],
         date_created=state.created_at,
         date_updated=updated,
@@ -318,6 +371,31 @@ def verification_out(
         otp_verification_id=verification_id,
         otp_reason=state.reason,
     )
+
+
+@dataclass(frozen=True)
+class AttemptQuery:
+    """The filters of `GET /v2/Attempts` and `/v2/Attempts/Summary` (Twilio's names)."""
+
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    to: str | None = None
+    country: str | None = None
+    channel: str | None = None
+    service_sid: str | None = None
+    verification_sid: str | None = None
+    status: str | None = None
+
+
+def _json_object(name: str, raw: str) -> dict[str, Any]:
+    """A JSON object parameter (Twilio's `RateLimits`, `ChannelConfiguration`)."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise invalid_parameter(name, "not JSON") from None
+    if not isinstance(value, dict):
+        raise invalid_parameter(name, "must be a JSON object")
+    return value
 
 
 # ------------------------------------------------------------------ operations
@@ -428,7 +506,7 @@ class TwilioVerify:
                     problem = problem_from_temporal(exc)
                     if not isinstance(problem, ResendCooldown):
                         raise problem from None
-                return verification_out(latest, state, service_sid, self.urls)
+                return await self._out(latest, state, service_sid)
         fields: dict[str, Any] = {
             "to": form.to,
             "channels": [ChannelStepCreate(channel=channel)],
@@ -448,7 +526,25 @@ class TwilioVerify:
             raise from_validation(list(exc.errors())) from None
         created = await self.verifications.create(body, idempotency_key=None)
         state = await self.verifications.read(created.id)
-        return verification_out(created.id, state, service_sid, self.urls)
+        return await self._out(created.id, state, service_sid)
+
+    def _attempts_where(self, **filters: Any) -> store.AttemptFilter:
+        principal = self.verifications.principal
+        return store.AttemptFilter(
+            application_id=principal.application_id, mode=principal.mode.value, **filters
+        )
+
+    async def _out(
+        self, verification_id: str, state: VerificationState, service_sid: str
+    ) -> TwilioVerification:
+        """The Twilio resource, its send attempts read from the event log."""
+        attempts = await store.list_attempts(
+            self.verifications.store,
+            where=self._attempts_where(verification_id=verification_id),
+            offset=0,
+            limit=100,
+        )
+        return verification_out(verification_id, state, service_sid, self.urls, attempts)
 
     def _id_of(self, sid: str) -> str:
         verification_id = verification_id_of(sid)
@@ -460,7 +556,7 @@ class TwilioVerify:
         await self._service(service_sid)
         verification_id = self._id_of(sid)
         state = await self._state_on(service_sid, verification_id)
-        return verification_out(verification_id, state, service_sid, self.urls)
+        return await self._out(verification_id, state, service_sid)
 
     async def update_verification(
         self, service_sid: str, sid: str, status: str
@@ -473,7 +569,7 @@ class TwilioVerify:
         else:
             await self.verifications.cancel(verification_id)
         state = await self.verifications.read(verification_id)
-        return verification_out(verification_id, state, service_sid, self.urls)
+        return await self._out(verification_id, state, service_sid)
 
     async def _approve(self, verification_id: str) -> None:
         """Approve out of band: a check with the verification's own code, re-derived here
@@ -511,7 +607,7 @@ class TwilioVerify:
         except ValidationError:
             raise invalid_parameter("Code") from None
         result = await self.verifications.check(verification_id, code, idempotency_key=None)
-        out = verification_out(verification_id, state, service_sid, self.urls)
+        out = verification_out(verification_id, state, service_sid, self.urls, [])
         return TwilioVerificationCheck(
             sid=out.sid,
             service_sid=service_sid,
@@ -525,13 +621,71 @@ class TwilioVerify:
             otp_attempts_remaining=result.attempts_remaining,
         )
 
+    # ---------------------------------------------------------------- attempts
+    async def _attempt_filter(self, query: AttemptQuery) -> store.AttemptFilter:
+        filters: dict[str, Any] = {
+            "created_after": query.created_after,
+            "created_before": query.created_before,
+            "country": query.country.upper() if query.country else None,
+            "service_sid": query.service_sid,
+        }
+        if query.channel is not None:
+            filters["channel"] = _CHANNELS[query.channel].value
+        if query.verification_sid is not None:
+            filters["verification_id"] = verification_id_of(query.verification_sid) or "-"
+        if query.status is not None:
+            filters["converted"] = query.status == "converted"
+        if query.to is not None:
+            channel = Channel.EMAIL if looks_like_email(query.to) else Channel.SMS
+            try:
+                normalized = parse_destination(query.to, channel).value
+            except InvalidDestinationError as exc:
+                raise invalid_parameter("ChannelData.To", str(exc)) from None
+            filters["destination_hash"] = destination_hash(
+                self.verifications.secrets.code_secret, normalized
+            )
+        return self._attempts_where(**filters)
 
-def _json_object(name: str, raw: str) -> dict[str, Any]:
-    """A JSON object parameter (Twilio's `RateLimits`, `ChannelConfiguration`)."""
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise invalid_parameter(name, "not JSON") from None
-    if not isinstance(value, dict):
-        raise invalid_parameter(name, "must be a JSON object")
-    return value
+    async def list_attempts(
+        self, query: AttemptQuery, *, page: int, page_size: int
+    ) -> tuple[list[TwilioAttempt], bool]:
+        """A page of send attempts, newest first, and whether another page follows."""
+        rows = await store.list_attempts(
+            self.verifications.store,
+            where=await self._attempt_filter(query),
+            offset=page * page_size,
+            limit=page_size + 1,
+        )
+        app = self.verifications.principal.application_id
+        return [attempt_out(r, app, self.urls) for r in rows[:page_size]], len(rows) > page_size
+
+    async def fetch_attempt(self, sid: str) -> TwilioAttempt:
+        event_id = attempt_event_id(sid)
+        rows = (
+            []
+            if event_id is None
+            else await store.list_attempts(
+                self.verifications.store,
+                where=self._attempts_where(),
+                offset=0,
+                limit=1,
+                event_id=event_id,
+            )
+        )
+        if not rows:
+            raise not_found(f"/v2/Attempts/{sid}")
+        return attempt_out(rows[0], self.verifications.principal.application_id, self.urls)
+
+    async def attempts_summary(self, query: AttemptQuery) -> TwilioAttemptsSummary:
+        """Send attempts and how many of them converted (their verification was approved)."""
+        total, converted = await store.attempts_summary(
+            self.verifications.store, where=await self._attempt_filter(query)
+        )
+        rate = f"{(100 * converted / total) if total else 0:.2f}"
+        return TwilioAttemptsSummary(
+            total_attempts=total,
+            total_converted=converted,
+            total_unconverted=total - converted,
+            conversion_rate_percentage=rate,
+            url=f"{self.urls.attempts()}/Summary",
+        )

@@ -115,6 +115,9 @@ async def test_openapi_documents_every_route_and_problem(http: httpx.AsyncClient
         ("GET", "/v2/Services/{service_sid}/Verifications/{sid}"),
         ("POST", "/v2/Services/{service_sid}/Verifications/{sid}"),
         ("POST", "/v2/Services/{service_sid}/VerificationCheck"),
+        ("GET", "/v2/Attempts"),
+        ("GET", "/v2/Attempts/Summary"),
+        ("GET", "/v2/Attempts/{sid}"),
     }
     check = doc["paths"]["/v1/verifications/{verification_id}/check"]["post"]
     assert check["responses"]["409"]["content"] == {

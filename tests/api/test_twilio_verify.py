@@ -155,6 +155,34 @@ async def test_the_python_sdk_drives_verify_v2(service_url: str, keys: Keys) -> 
         )
         assert unknown.code == 20404
 
+        # Attempts and their summary: the sends of this service's verifications (event log).
+        attempts = verify.verification_attempts
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            sent = await call(attempts.list, verify_service_sid=service.sid)
+            if len(sent) >= 4 or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert len(sent) == 4, (
+            sent
+        )  # started (the second create sent nothing), other, approve, limited
+        assert {a.service_sid for a in sent} == {service.sid}
+        assert all(a.sid.startswith("VL") and a.channel == "sms" for a in sent)
+        mine = await call(attempts.list, verification_sid=started.sid)
+        assert [a.conversion_status for a in mine] == ["converted"]
+        one = await call(attempts(mine[0].sid).fetch)
+        assert (one.verification_sid, one.channel_data["to"]) == (started.sid, "+1********41")
+        fetched_v = await call(verify.services(service.sid).verifications(started.sid).fetch)
+        assert [a["attempt_sid"] for a in fetched_v.send_code_attempts] == [mine[0].sid]
+        summary = await call(
+            verify.verification_attempts_summary().fetch, verify_service_sid=service.sid
+        )
+        assert summary.total_attempts == len(sent)
+        assert summary.total_converted == 2  # started and approve
+        assert summary.total_unconverted == len(sent) - 2
+        unknown_attempt = await rest_error(attempts("VL" + "f" * 32).fetch)
+        assert unknown_attempt.code == 20404
+
     # Bad credentials: 20003, whether the key or the username is wrong.
     for username, password in (
         (DEFAULT_APPLICATION_ID, "otp_test_wrong"),
@@ -168,7 +196,7 @@ async def test_the_python_sdk_drives_verify_v2(service_url: str, keys: Keys) -> 
 async def test_openapi_lists_the_compat_routes_in_their_own_tag(http: httpx.AsyncClient) -> None:
     doc = (await http.get("/openapi.json")).json()
     compat = {path: item for path, item in doc["paths"].items() if path.startswith("/v2/")}
-    assert len([op for item in compat.values() for op in item]) == 9
+    assert len([op for item in compat.values() for op in item]) == 12
     for item in compat.values():
         for operation in item.values():
             assert operation["tags"] == ["twilio-verify-v2"]

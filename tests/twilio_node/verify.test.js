@@ -119,6 +119,18 @@ test("services, verifications and checks through the twilio Node SDK", async () 
   );
   assert.deepEqual([invalid.status, invalid.code], [400, 60200]);
 
+  let attempts = [];
+  for (const deadline = Date.now() + 15000; attempts.length < 4 && Date.now() < deadline; ) {
+    attempts = await verify.verificationAttempts.list({ verifyServiceSid: service.sid });
+    if (attempts.length < 4) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(attempts.length, 4); // started, other, approve, limited
+  const summary = await verify.verificationAttemptsSummary().fetch({ verifyServiceSid: service.sid });
+  assert.deepEqual(
+    [summary.totalAttempts, summary.totalConverted, summary.totalUnconverted],
+    [4, 2, 2],
+  );
+
   const denied = await refused(client(OTP_USERNAME, "otp_test_wrong").verify.v2.services(service.sid).fetch());
   assert.deepEqual([denied.status, denied.code], [401, 20003]);
 });
