@@ -163,9 +163,8 @@ async def test_the_python_sdk_drives_verify_v2(service_url: str, keys: Keys) -> 
             if len(sent) >= 4 or asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.1)
-        assert len(sent) == 4, (
-            sent
-        )  # started (the second create sent nothing), other, approve, limited
+        # started (the second create sent nothing), other, approve, limited
+        assert len(sent) == 4, sent
         assert {a.service_sid for a in sent} == {service.sid}
         assert all(a.sid.startswith("VL") and a.channel == "sms" for a in sent)
         mine = await call(attempts.list, verification_sid=started.sid)
