@@ -15,9 +15,20 @@ import pytest
 from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
 from twilio.rest import Client  # type: ignore[import-untyped]
 
-from api.services.twilio_verify import verification_id_of, verification_sid
+from api.problems import (
+    MaxSendsReached,
+    RiskPolicyRefused,
+    ServiceUnavailable,
+    UpstreamError,
+    VerificationFinished,
+)
+from api.services.twilio_verify import twilio_error_of, verification_id_of, verification_sid
 from api.services.verification_workflows import new_verification_id
 from otp.applications.model import DEFAULT_APPLICATION_ID
+from otp.domain import Mode
+from otp.risk.policy import Rate, RiskSettings
+from otp.store import Store
+from otp.store.applications import create_api_key, create_application
 from tests.helpers.api import Keys, code_in, wrong_code
 
 T = TypeVar("T")
@@ -241,3 +252,55 @@ def test_verification_sids_and_ids_are_one_bijection() -> None:
         assert verification_id_of(sid) == vid
     assert verification_sid("ver_" + "z" * 26) is None  # not the encoding of 16 bytes
     assert verification_id_of("VE" + "A" * 32) is None
+
+
+async def test_fraud_controls_and_limits_answer_twilio_codes(
+    service_url: str, store: Store
+) -> None:
+    """An application's own key (username: the key's id) and its fraud policy, as Twilio codes."""
+    risk = RiskSettings(
+        allowed_countries={"*": ["US", "GB"]},
+        blocked_number_types=["FIXED_LINE"],
+        blocked_prefixes=["+1202555"],
+        per_destination=Rate(limit=1, window_s=600),
+    )
+    application = await create_application(store, name="Twilio fraud", risk=risk)
+    key = await create_api_key(store, application_id=application.id, mode=Mode.TEST)
+    verify = twilio_client(service_url, key.api_key.id, key.key).verify.v2
+    service = await call(verify.services.create, friendly_name="Guarded")
+    create = verify.services(service.sid).verifications.create
+
+    geo = await rest_error(create, to="+33612345678", channel="sms")
+    assert (geo.status, geo.code) == (403, 60605)
+    prefix = await rest_error(create, to="+12025550123", channel="sms")
+    assert (prefix.status, prefix.code) == (403, 60410)
+    landline = await rest_error(create, to="+442079460123", channel="sms")
+    assert (landline.status, landline.code) == (400, 60205)
+
+    first = await call(create, to="+14155550161", channel="sms")
+    await call(verify.services(service.sid).verifications(first.sid).update, status="canceled")
+    limited = await rest_error(create, to="+14155550161", channel="sms")
+    assert (limited.status, limited.code) == (429, 60203)
+
+    # The application id works as the username too; another application's id does not.
+    by_app = twilio_client(service_url, application.id, key.key).verify.v2
+    assert (await call(by_app.services(service.sid).fetch)).sid == service.sid
+    other = twilio_client(service_url, DEFAULT_APPLICATION_ID, key.key).verify.v2
+    assert (await rest_error(other.services(service.sid).fetch)).code == 20003
+
+
+def test_every_problem_maps_to_a_twilio_error() -> None:
+    cases = [
+        (VerificationFinished("expired", "ttl"), 404, 20404),
+        (VerificationFinished("max_attempts_reached"), 429, 60202),
+        (RiskPolicyRefused("failed_checks_exceeded"), 429, 60202),
+        (MaxSendsReached(), 429, 60203),
+        (ServiceUnavailable(), 503, 20503),
+        (UpstreamError("boom"), 502, 20500),
+    ]
+    for problem, status, code in cases:
+        error = twilio_error_of(problem)
+        assert (error.status, error.code) == (status, code), problem
+        assert error.body()["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
+    finished = twilio_error_of(VerificationFinished("expired", "ttl")).body()
+    assert (finished["otp_status"], finished["otp_reason"]) == ("expired", "ttl")
