@@ -78,7 +78,7 @@ def twilio_error_response(request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, ApiProblem):
         error = twilio_error_of(exc)
     elif isinstance(exc, RequestValidationError):
-        error = from_validation(list(exc.errors()))
+        error = from_validation(exc.errors())
     elif isinstance(exc, (TemporalError, RPCError, TimeoutError)):
         error = twilio_error_of(problem_from_temporal(exc))
     else:
@@ -183,7 +183,7 @@ def form(model: type[F]) -> Callable[[Request], Awaitable[F]]:
         try:
             return model.model_validate(values)
         except ValidationError as exc:
-            raise from_validation(list(exc.errors())) from None
+            raise from_validation(exc.errors()) from None
 
     return read
 

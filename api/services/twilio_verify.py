@@ -24,7 +24,7 @@ import binascii
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,6 +75,14 @@ MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
 _CHANNELS = {"sms": Channel.SMS, "whatsapp": Channel.WHATSAPP, "call": Channel.VOICE}
 _CHANNELS["email"] = Channel.EMAIL
 _TWILIO_CHANNEL = {channel: name for name, channel in _CHANNELS.items()}
+# The Twilio parameter behind each field of the /v1 create it becomes.
+_CREATE_PARAMETERS = {
+    "to": "To",
+    "locale": "Locale",
+    "brand": "CustomFriendlyName",
+    "app_hash": "AppHash",
+    "user_ip": "DeviceIp",
+}
 # Statuses without a Twilio twin.
 _TWILIO_STATUS = {Status.UNDELIVERABLE: "failed", Status.BLOCKED: "failed"}
 
@@ -168,7 +176,7 @@ def not_found(what: str) -> TwilioApiError:
     return TwilioApiError(404, 20404, f"The requested resource {what} was not found")
 
 
-def from_validation(errors: list[Mapping[str, Any]]) -> TwilioApiError:
+def from_validation(errors: Sequence[Mapping[str, Any]]) -> TwilioApiError:
     """A refused form (never echoing the value): Twilio's 60200 naming the parameter."""
     first = errors[0] if errors else {}
     loc = [str(part) for part in first.get("loc", ()) if str(part) not in ("body", "query")]
@@ -523,7 +531,11 @@ class TwilioVerify:
         try:
             body = VerificationCreate(**fields)
         except ValidationError as exc:
-            raise from_validation(list(exc.errors())) from None
+            errors = [
+                {**e, "loc": [_CREATE_PARAMETERS.get(str(part), str(part)) for part in e["loc"]]}
+                for e in exc.errors()
+            ]
+            raise from_validation(errors) from None
         created = await self.verifications.create(body, idempotency_key=None)
         state = await self.verifications.read(created.id)
         return await self._out(created.id, state, service_sid)

@@ -161,6 +161,13 @@ async def test_the_python_sdk_drives_verify_v2(service_url: str, keys: Keys) -> 
             verify.services(service.sid).verifications.create, to=to, channel="sna"
         )
         assert bad_channel.code == 60200
+        bad_hash = await rest_error(
+            verify.services(service.sid).verifications.create,
+            to="+14155550149",
+            channel="sms",
+            app_hash="short",
+        )
+        assert bad_hash.code == 60200 and "`AppHash`" in bad_hash.msg
         unknown = await rest_error(
             verify.services(service.sid).verifications("VE" + "0" * 32).fetch
         )
