@@ -72,8 +72,12 @@ logger = logging.getLogger("otp.api")
 
 VERIFICATION_SID_PREFIX = "VE"
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
-_CHANNELS = {"sms": Channel.SMS, "whatsapp": Channel.WHATSAPP, "call": Channel.VOICE}
-_CHANNELS["email"] = Channel.EMAIL
+_CHANNELS = {
+    "sms": Channel.SMS,
+    "whatsapp": Channel.WHATSAPP,
+    "call": Channel.VOICE,
+    "email": Channel.EMAIL,
+}
 _TWILIO_CHANNEL = {channel: name for name, channel in _CHANNELS.items()}
 # The Twilio parameter behind each field of the /v1 create it becomes.
 _CREATE_PARAMETERS = {
