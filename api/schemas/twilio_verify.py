@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, IPvAnyAddress, WithJsonSchema
+from pydantic import BeforeValidator, Field, IPvAnyAddress, WithJsonSchema
 
 from api.schemas.base import RequestModel, ResponseModel
 from otp.domain.constants import CODE_LENGTH_MAX, CODE_LENGTH_MIN
@@ -236,7 +236,7 @@ class TwilioVerificationCheck(ResponseModel):
     otp_attempts_remaining: int = Field(description="Checks left before the code is void.")
 
 
-class TwilioError(BaseModel):
+class TwilioError(ResponseModel):
     """Twilio's error body; `otp_status` and `otp_reason` say why a verification ended."""
 
     code: int
