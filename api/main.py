@@ -32,6 +32,7 @@ from api.routes import (
     metrics,
     sandbox,
     search,
+    twilio_verify,
     verifications,
     webhook_endpoints,
     webhooks,
@@ -74,6 +75,11 @@ TAGS = [
         "provider's signature, not by an API key.",
     },
     {"name": "health", "description": "Probes for orchestrators and load balancers."},
+    {
+        "name": "twilio-verify-v2",
+        "description": "Twilio Verify v2 compatible resources (HTTP Basic auth, form posts, "
+        "Twilio's JSON and error codes) over the same verifications as `/v1`.",
+    },
 ]
 
 
@@ -101,7 +107,9 @@ def _document_problems(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = default_openapi()
-        for path in schema.get("paths", {}).values():
+        for name, path in schema.get("paths", {}).items():
+            if name.startswith("/v2/"):
+                continue  # the Twilio-compatible routes answer Twilio's JSON errors
             for operation in path.values():
                 for code, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
@@ -218,6 +226,8 @@ def create_app(
 
     app.include_router(search.router)
     app.include_router(verifications.router)
+    app.include_router(twilio_verify.router)
+    app.include_router(twilio_verify.attempts_router)
     app.include_router(analytics.router)
     app.include_router(sandbox.router)
     app.include_router(webhooks.router)

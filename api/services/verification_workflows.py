@@ -212,6 +212,10 @@ class VerificationService:
             )
         return Started(verification_id, stored, replayed=stored.created_at != input.created_at)
 
+    async def started_input(self, verification_id: str) -> VerificationInput:
+        """The input a verification was started with (its first history event)."""
+        return await self._stored_input(self._handle(verification_id))
+
     async def _stored_input(
         self, handle: WorkflowHandle[VerificationWorkflow, VerificationState]
     ) -> VerificationInput:

@@ -315,3 +315,31 @@ class SafeListEntry(SQLModel, table=True):
     added_at: datetime = Field(default_factory=utcnow)
     removed_at: datetime | None = None
     removed_by: str | None = Field(default=None, max_length=120)
+
+
+# ------------------------------------------------------- Twilio Verify v2 services
+class TwilioVerifyService(SQLModel, table=True):
+    """A Twilio Verify v2 `Service` (`VA...`) of an application (the Twilio "account").
+
+    Configuration only, no destination data: kept while its application exists. The
+    flags that have no equivalent here are stored and answered back as they were set;
+    `options` keeps the remaining ones (Push, Totp, WhatsApp, Passkeys)."""
+
+    __tablename__ = "twilio_verify_services"
+    __table_args__ = (Index("ix_twilio_verify_services_app", "application_id", "created_at"),)
+    sid: str = Field(primary_key=True, max_length=34)
+    application_id: str = Field(max_length=64, foreign_key="applications.id")
+    friendly_name: str = Field(max_length=64)
+    code_length: int = 6
+    lookup_enabled: bool = False
+    psd2_enabled: bool = False
+    skip_sms_to_landlines: bool = False
+    dtmf_input_required: bool = True
+    tts_name: str | None = Field(default=None, max_length=64)
+    do_not_share_warning_enabled: bool = False
+    custom_code_enabled: bool = False
+    default_template_sid: str | None = Field(default=None, max_length=34)
+    verify_event_subscription_enabled: bool = False
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -9,6 +9,7 @@ an RFC 9457 problem.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from otp.applications.model import DEFAULT_APPLICATION_ID
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from tests.helpers.api import Keys, make_settings
@@ -88,6 +90,9 @@ def _fuzz(base_url: str, keys: Keys) -> tuple[list[str], Counter[str]]:
             continue
         token = ADMIN_TOKEN if operation.path.startswith("/v1/admin") else keys.test
         headers = {"Authorization": f"Bearer {token}"}
+        if operation.path.startswith("/v2/"):  # Twilio-compatible: HTTP Basic
+            basic = base64.b64encode(f"{DEFAULT_APPLICATION_ID}:{keys.test}".encode()).decode()
+            headers = {"Authorization": f"Basic {basic}"}
 
         run = _runner(operation, base_url, headers, answers)
 

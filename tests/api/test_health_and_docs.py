@@ -106,6 +106,18 @@ async def test_openapi_documents_every_route_and_problem(http: httpx.AsyncClient
         ("POST", "/v1/webhooks/meta"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
+        ("POST", "/v2/Services"),
+        ("GET", "/v2/Services"),
+        ("GET", "/v2/Services/{service_sid}"),
+        ("POST", "/v2/Services/{service_sid}"),
+        ("DELETE", "/v2/Services/{service_sid}"),
+        ("POST", "/v2/Services/{service_sid}/Verifications"),
+        ("GET", "/v2/Services/{service_sid}/Verifications/{sid}"),
+        ("POST", "/v2/Services/{service_sid}/Verifications/{sid}"),
+        ("POST", "/v2/Services/{service_sid}/VerificationCheck"),
+        ("GET", "/v2/Attempts"),
+        ("GET", "/v2/Attempts/Summary"),
+        ("GET", "/v2/Attempts/{sid}"),
     }
     check = doc["paths"]["/v1/verifications/{verification_id}/check"]["post"]
     assert check["responses"]["409"]["content"] == {

@@ -281,6 +281,8 @@ PURGED_BY = {
     "webhook_attempts": "webhooks",
     "risk_blocks": "risk_blocks",
     "lockouts": "lockouts",
+    # Configuration kept while its application exists: the purge drops orphans only.
+    "twilio_verify_services": "twilio_verify_services",
 }
 
 
