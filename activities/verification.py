@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.sandbox_scenarios import ScenarioLookup
 from otp.domain import (
     ACTIVITY_DELIVER,
     ACTIVITY_ISSUE_CODE,
@@ -152,16 +153,19 @@ class VerificationActivities:
         providers_by_name: Mapping[str, Provider] | None = None,
         recorder: EventRecorder | None = None,
         gate: DeliveryGate | None = None,
+        scenarios: ScenarioLookup | None = None,
     ) -> None:
         """`live_providers`: each channel's default; `providers_by_name`: every live provider
         a plan step may name (failover order is the workflow's); `gate`: the risk checks
-        run before every send (none: every send goes out)."""
+        run before every send (none: every send goes out); `scenarios`: the application's
+        sandbox scenarios, applied in test mode (none: the sandbox as it is)."""
         self._secret = code_secret
         self._sandbox = sandbox
         self._live = dict(live_providers)
         self._by_name = dict(providers_by_name or {})
         self._recorder = recorder
         self._gate = gate
+        self._scenarios = scenarios
         self._log_tasks: set[asyncio.Task[None]] = set()
 
     @activity.defn(name=ACTIVITY_ISSUE_CODE)
@@ -276,6 +280,8 @@ class VerificationActivities:
         provider = self._sandbox
         try:
             provider = self.provider_for(input.mode, input.channel, input.provider)
+            if self._scenarios is not None and input.mode is Mode.TEST:
+                provider = await self._scenarios.sandbox_for(input, provider)
             receipt = await _send_before(deadline, provider, message)
         except PermanentDeliveryError as exc:
             logger.warning("delivery failed permanently: %s", exc.reason, extra=log_extra)

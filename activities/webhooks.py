@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from temporalio import activity
 
+from activities.sandbox_scenarios import ScenarioLookup
 from otp.domain import Mode
 from otp.security.sealing import SealError, unseal
 from otp.settings import Secrets, Settings
@@ -68,6 +69,7 @@ class WebhookActivities:
         *,
         resolver: Resolver = resolve_public,
         clock: Callable[[], float] = time.time,
+        scenarios: ScenarioLookup | None = None,
     ) -> None:
         self._store = store
         self._secrets = secrets
@@ -78,6 +80,7 @@ class WebhookActivities:
         )
         self._resolver = resolver
         self._clock = clock
+        self._scenarios = scenarios
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -112,7 +115,9 @@ class WebhookActivities:
             )
 
         started = time.monotonic()
-        result = await self._post(
+        # Test mode: a sandbox scenario may answer for the endpoint (it is not contacted).
+        simulated = await self._scenarios.webhook_result(input) if self._scenarios else None
+        result = simulated or await self._post(
             input, endpoint.url, endpoint.secret_sealed, self._previous_secret(endpoint)
         )
         result.duration_ms = int((time.monotonic() - started) * 1000)

@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from activities.context import LogContextInterceptor
 from activities.records import RecordActivities
+from activities.sandbox_scenarios import ScenarioLookup
 from activities.verification import VerificationActivities
 from activities.webhooks import WebhookActivities
 from otp.domain import DeliveryReceiptInput, WebhookEvent
@@ -122,6 +123,7 @@ def build_activities(
         receipts.recorder = recorder
     limiter = build_limiter(settings, store)
     gate = DeliveryGate(store, limiter, secret=secrets.code_secret, conversion=conversion)
+    scenarios = ScenarioLookup(store)
     verification = VerificationActivities(
         code_secret=secrets.code_secret,
         sandbox=SandboxProvider(store, receipts),
@@ -129,11 +131,12 @@ def build_activities(
         providers_by_name=by_name,
         recorder=recorder,
         gate=gate,
+        scenarios=scenarios,
     )
     return WorkerActivities(
         verification=verification,
         records=RecordActivities(recorder),
-        webhooks=WebhookActivities(store, secrets, settings, http),
+        webhooks=WebhookActivities(store, secrets, settings, http, scenarios=scenarios),
         limiter=limiter,
     )
 

@@ -324,3 +324,11 @@ class MetricsUnauthorized(ApiProblem):
             "Send OTP_METRICS_TOKEN as `Authorization: Bearer <token>`.",
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
+
+
+# ----------------------------------------------------------------- sandbox scenarios
+class SandboxScenarioNotFound(ApiProblem):
+    status, slug, title = 404, "sandbox-scenario-not-found", "Sandbox scenario not found"
+
+    def __init__(self) -> None:
+        super().__init__("No sandbox scenario with this id exists for this application.")

@@ -41,7 +41,7 @@ from api.schemas.verifications import (
     DeliveryPublic,
     VerificationCreate,
 )
-from api.services import events
+from api.services import events, sandbox_scenarios
 from api.services.lockouts import record_lockouts
 from api.services.risk_caches import RiskCaches
 from api.services.verification_workflows import (
@@ -248,6 +248,9 @@ class Verifications:
         if blocked is not None:
             logger.info("create refused by a risk block", extra={"step_index": blocked})
             raise RiskPolicyRefused(risk.RefusalReason.SCOPE_BLOCKED.value, step_index=blocked)
+        await sandbox_scenarios.refuse_fraud_blocked(
+            self.store, application_id=principal.application_id, mode=principal.mode, steps=steps
+        )
         # The IP limit counts the end user's address, which the caller passes: the
         # connection's address is the caller's own backend.
         gate = await risk.gate_create(

@@ -343,3 +343,26 @@ class TwilioVerifyService(SQLModel, table=True):
     options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# ------------------------------------------------------------------ sandbox scenarios
+class SandboxScenarioRow(SQLModel, table=True):
+    """A failure test mode simulates for one application (`otp.sandbox.scenarios`).
+
+    Configuration typed by an operator (a test destination, a country or a prefix):
+    kept while its application exists."""
+
+    __tablename__ = "sandbox_scenarios"
+    __table_args__ = (Index("ix_sandbox_scenarios_app", "application_id", "created_at"),)
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(max_length=64, foreign_key="applications.id")
+    kind: str = Field(max_length=32)
+    to: str | None = Field(default=None, max_length=320)
+    country: str | None = Field(default=None, max_length=2)
+    prefix: str | None = Field(default=None, max_length=16)
+    channel: str | None = Field(default=None, max_length=16)
+    error_code: str | None = Field(default=None, max_length=8)
+    delay_s: int | None = None
+    status_code: int | None = None
+    note: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
