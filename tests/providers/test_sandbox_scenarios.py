@@ -96,9 +96,7 @@ async def test_delay_then_delivered_and_delivered_then_failed() -> None:
     sandbox = SandboxProvider(inbox, receipts)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    delayed = await sandbox.with_scenario(_scenario(ScenarioKind.DELAY, delay_s=1)).send(
-        _message()
-    )
+    delayed = await sandbox.with_scenario(_scenario(ScenarioKind.DELAY, delay_s=1)).send(_message())
     assert loop.time() - started >= 1 and delayed.status is DeliveryStatus.DELIVERED
     late = sandbox.with_scenario(_scenario(ScenarioKind.DELIVERED_THEN_FAILED, delay_s=0))
     assert (await late.send(_message())).status is DeliveryStatus.DELIVERED

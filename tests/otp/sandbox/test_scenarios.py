@@ -23,11 +23,15 @@ def test_exact_destination_beats_prefix_beats_country() -> None:
         _s("long", prefix="+44770090"),
         _s("exact", to="+447700900123"),
     ]
-    pick = lambda to: match(scenarios, to=to, country="GB", channel="sms")  # noqa: E731
-    assert pick("+447700900123").id == "exact"  # type: ignore[union-attr]
-    assert pick("+447700900999").id == "long"  # type: ignore[union-attr]
-    assert pick("+447800000000").id == "short"  # type: ignore[union-attr]
-    assert pick("+441632960000").id == "country"  # type: ignore[union-attr]
+
+    def pick(to: str) -> str | None:
+        found = match(scenarios, to=to, country="GB", channel="sms")
+        return found.id if found else None
+
+    assert pick("+447700900123") == "exact"
+    assert pick("+447700900999") == "long"
+    assert pick("+447800000000") == "short"
+    assert pick("+441632960000") == "country"
     assert match(scenarios, to="+15555550100", country="US", channel="sms") is None
 
 
