@@ -13,6 +13,7 @@ import logging
 from cachetools import TTLCache
 
 from otp.domain import DeliverInput, Mode
+from otp.domain.destinations import InvalidDestinationError, parse_phone
 from otp.sandbox.scenarios import Scenario, match, webhook_failure
 from otp.store import Store
 from otp.store import sandbox_scenarios as db
@@ -23,6 +24,16 @@ from providers.sandbox import SandboxProvider
 logger = logging.getLogger("otp.activities")
 
 CACHE_TTL_S = 5.0
+
+
+def _country(input: DeliverInput) -> str | None:
+    """The destination's own country (a plan's steps may be in different countries)."""
+    if not input.channel.is_phone:
+        return None
+    try:
+        return parse_phone(input.to).country
+    except InvalidDestinationError:
+        return input.country
 
 
 class ScenarioLookup:
@@ -49,7 +60,9 @@ class ScenarioLookup:
         except Exception:
             logger.warning("sandbox scenarios unreadable; none applied", exc_info=True)
             return sandbox
-        found = match(scenarios, to=input.to, country=input.country, channel=input.channel.value)
+        if not scenarios:
+            return sandbox
+        found = match(scenarios, to=input.to, country=_country(input), channel=input.channel.value)
         if found is not None:
             logger.info(
                 "sandbox scenario applied", extra={"scenario": found.id, "kind": found.kind.value}

@@ -28,7 +28,12 @@ from otp.store.tables import SandboxScenarioRow
 logger = logging.getLogger("otp.api")
 
 CACHE_TTL_S = 5.0
-_cache: TTLCache[str, tuple[Scenario, ...]] = TTLCache(maxsize=4096, ttl=CACHE_TTL_S)
+# By store and application: one process may serve several stores (tests, tools).
+_cache: TTLCache[tuple[str, str], tuple[Scenario, ...]] = TTLCache(maxsize=4096, ttl=CACHE_TTL_S)
+
+
+def _key(store: Store, application_id: str) -> tuple[str, str]:
+    return (str(store.url), application_id)
 
 
 async def list_scenarios(store: Store, *, application_id: str) -> list[SandboxScenarioRow]:
@@ -79,7 +84,7 @@ async def create_scenario(
         status_code=body.status_code,
         note=body.note,
     )
-    _cache.pop(application_id, None)
+    _cache.pop(_key(store, application_id), None)
     logger.info(
         "sandbox scenario created",
         extra={"application_id": application_id, "scenario": row.id, "kind": row.kind},
@@ -97,7 +102,7 @@ async def delete_scenario(
     )
     if row is None:
         raise SandboxScenarioNotFound()
-    _cache.pop(application_id, None)
+    _cache.pop(_key(store, application_id), None)
     logger.info(
         "sandbox scenario removed",
         extra={"application_id": application_id, "scenario": row.id, "kind": row.kind},
@@ -112,10 +117,11 @@ async def refuse_fraud_blocked(
     matches one of its steps (the first such step is named, never the destination)."""
     if mode is not Mode.TEST:
         return
-    scenarios = _cache.get(application_id)
+    key = _key(store, application_id)
+    scenarios = _cache.get(key)
     if scenarios is None:
         rows = await db.list_scenarios(store, application_id=application_id)
-        scenarios = _cache[application_id] = tuple(db.as_scenario(r) for r in rows)
+        scenarios = _cache[key] = tuple(db.as_scenario(r) for r in rows)
     if not any(s.kind is ScenarioKind.FRAUD_BLOCK for s in scenarios):
         return
     for index, step in enumerate(steps):
