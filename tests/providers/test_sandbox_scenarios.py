@@ -37,7 +37,7 @@ class Receipts:
         self.got.append(receipt)
 
 
-def _message(to: str = "+447700900123") -> OutboundMessage:
+def outbound(to: str = "+447700900123") -> OutboundMessage:
     return OutboundMessage(
         verification_id="ver_x",
         application_id="app_x",
@@ -75,17 +75,17 @@ async def test_provider_errors_raise_or_fail_by_receipt() -> None:
     sandbox = SandboxProvider(inbox, receipts)
     error = sandbox.with_scenario(_scenario(ScenarioKind.PROVIDER_ERROR, error_code="21211"))
     with pytest.raises(PermanentDeliveryError) as permanent:
-        await error.send(_message())
+        await error.send(outbound())
     assert permanent.value.reason == "21211"
     limited = sandbox.with_scenario(_scenario(ScenarioKind.PROVIDER_ERROR, error_code="20429"))
     with pytest.raises(RateLimitedError):
-        await limited.send(_message())
+        await limited.send(outbound())
     down = sandbox.with_scenario(_scenario(ScenarioKind.PROVIDER_DOWN))
     with pytest.raises(TransientDeliveryError) as transient:
-        await down.send(_message())
+        await down.send(outbound())
     assert transient.value.reason == "provider_down"
     filtered = sandbox.with_scenario(_scenario(ScenarioKind.PROVIDER_ERROR, error_code="30007"))
-    sent = await filtered.send(_message())
+    sent = await filtered.send(outbound())
     assert sent.status is DeliveryStatus.SENT
     assert [(r.status, r.error_code) for r in receipts.got] == [(DeliveryStatus.FAILED, "30007")]
     assert inbox.messages == []
@@ -96,10 +96,10 @@ async def test_delay_then_delivered_and_delivered_then_failed() -> None:
     sandbox = SandboxProvider(inbox, receipts)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    delayed = await sandbox.with_scenario(_scenario(ScenarioKind.DELAY, delay_s=1)).send(_message())
+    delayed = await sandbox.with_scenario(_scenario(ScenarioKind.DELAY, delay_s=1)).send(outbound())
     assert loop.time() - started >= 1 and delayed.status is DeliveryStatus.DELIVERED
     late = sandbox.with_scenario(_scenario(ScenarioKind.DELIVERED_THEN_FAILED, delay_s=0))
-    assert (await late.send(_message())).status is DeliveryStatus.DELIVERED
+    assert (await late.send(outbound())).status is DeliveryStatus.DELIVERED
     assert len(inbox.messages) == 2
     for _ in range(50):
         if receipts.got:
@@ -113,7 +113,7 @@ async def test_a_scenario_overrides_a_magic_number_and_none_keeps_it() -> None:
     sandbox = SandboxProvider(inbox)
     assert sandbox.with_scenario(None) is sandbox
     with pytest.raises(PermanentDeliveryError, match="invalid"):
-        await sandbox.send(_message(MAGIC_INVALID))
+        await sandbox.send(outbound(MAGIC_INVALID))
     none = sandbox.with_scenario(_scenario(ScenarioKind.NO_RECEIPT, to=MAGIC_INVALID))
-    assert (await none.send(_message(MAGIC_INVALID))).status is DeliveryStatus.SENT
+    assert (await none.send(outbound(MAGIC_INVALID))).status is DeliveryStatus.SENT
     assert inbox.messages == []
