@@ -1,6 +1,6 @@
 """Sandbox scenarios: the failures test mode simulates, per application.
 
-Revision ID: 0011_sandbox_scenarios
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-04 20:00:00.000000
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
-revision: str = "0011_sandbox_scenarios"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
