@@ -350,7 +350,7 @@ class SenderNotAllowed(ApiProblem):
 
     def __init__(self, *, country: str, sender_type: str, reason: str, source: str) -> None:
         super().__init__(
-            f"A {sender_type} sender cannot be used for {country}: {reason}. Source: {source}",
+            f"The sender type {sender_type} cannot be used for {country}: {reason}. Source: {source}",
             country=country,
             sender_type=sender_type,
             reason=reason,
