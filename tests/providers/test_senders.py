@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 import pytest
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from otp.domain import Channel
 from otp.domain.routing import Sender, SenderType
@@ -90,7 +90,7 @@ async def test_gateway_template_can_place_the_sender(server: ProviderServer) -> 
 async def test_meta_sends_from_the_rules_phone_number_id(server: ProviderServer) -> None:
     seen: list[str] = []
 
-    def handler(req: Recorded) -> JSONResponse:
+    def handler(req: Recorded) -> Response:
         seen.append(req.path)
         return meta.accepted(req)
 
