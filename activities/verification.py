@@ -27,6 +27,7 @@ from otp.domain import (
     VerificationState,
 )
 from otp.domain.destinations import mask
+from otp.domain.routing import send_reason
 from otp.messages.templates import render
 from otp.risk.conversion_monitor import DeliveryGate
 from otp.security.codes import code_digest, derive_code, new_nonce
@@ -248,6 +249,7 @@ class VerificationActivities:
             code=code,
             brand=input.brand,
             expires_in_s=ttl_s,
+            sender=input.sender,
         )
         if info.attempt > 1 and await verification_ended(info):
             return await self._after_the_end(input, key, message, log_extra, deadline)
@@ -376,7 +378,7 @@ class VerificationActivities:
                 key=f"send:{key}",
                 type=EventType.SEND_ATTEMPTED,
                 occurred_at=now,
-                reason=input.kind.value,
+                reason=send_reason(input.kind.value, input.rule_id, input.sender),
                 **common,
             )
         ]

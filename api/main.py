@@ -25,6 +25,7 @@ from api.problems import PROBLEM_JSON
 from api.routes import (
     admin,
     admin_lockouts,
+    admin_routing,
     admin_sandbox_scenarios,
     analytics,
     codec,
@@ -239,6 +240,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(admin_lockouts.router)
     app.include_router(admin_sandbox_scenarios.router)
+    app.include_router(admin_routing.router)
     app.include_router(erasure.router)
     _document_problems(app)
 

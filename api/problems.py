@@ -332,3 +332,35 @@ class SandboxScenarioNotFound(ApiProblem):
 
     def __init__(self) -> None:
         super().__init__("No sandbox scenario with this id exists for this application.")
+
+
+# ------------------------------------------------------------------- routing rules
+class RoutingRuleNotFound(ApiProblem):
+    status, slug, title = 404, "routing-rule-not-found", "Routing rule not found"
+
+    def __init__(self) -> None:
+        super().__init__("No routing rule with this id exists for this application.")
+
+
+class RoutingRuleConflict(ApiProblem):
+    status, slug, title = 409, "routing-rule-conflict", "Routing rule already exists"
+
+    def __init__(self, rule_id: str) -> None:
+        super().__init__(
+            "Another rule of this application already matches this channel, country and "
+            "prefix: update or delete it.",
+            rule_id=rule_id,
+        )
+
+
+class SenderNotAllowed(ApiProblem):
+    status, slug, title = 422, "sender-not-allowed", "Sender not allowed in this country"
+
+    def __init__(self, *, country: str, sender_type: str, reason: str, source: str) -> None:
+        super().__init__(
+            f"The sender type {sender_type} cannot be used for {country}: {reason}. Source: {source}",
+            country=country,
+            sender_type=sender_type,
+            reason=reason,
+            source=source,
+        )

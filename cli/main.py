@@ -524,6 +524,9 @@ app.add_typer(destinations_app, name="destinations")
 from cli.sandbox import sandbox_app  # noqa: E402
 
 app.add_typer(sandbox_app, name="sandbox")
+from cli.routing import routing_app  # noqa: E402
+
+app.add_typer(routing_app, name="routing")
 
 
 def _run() -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from otp.domain import Channel, DeliveryStatus
+from otp.domain.routing import Sender
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class OutboundMessage:
     # Seconds the code stays valid: adapters whose provider can drop a message still
     # queued after a deadline pass it on, so a late message never carries a dead code.
     expires_in_s: int | None = None
+    # The sender a routing rule picked (None: the adapter's configured sender). Adapters
+    # use the types they can send from and ignore the others.
+    sender: Sender | None = None
 
 
 @dataclass(frozen=True)

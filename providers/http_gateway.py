@@ -1,7 +1,8 @@
 """A generic HTTP SMS gateway: any provider that takes one JSON request per message.
 
 Configured, not coded: the URL, an auth header, a JSON body template whose string values
-may hold the placeholders `$to`, `$text`, `$code`, `$message_id` and `$idempotency_key`
+may hold the placeholders `$to`, `$text`, `$code`, `$message_id`, `$idempotency_key` and
+`$sender` (a routing rule's sender; without the placeholder it is sent as `sender`)
 (substituted inside the JSON values, so escaping is always right), a dotted path to the
 provider's message id in the answer (`data.messages.0.id`), and which HTTP statuses are
 permanent or transient. The idempotency key is also sent as an `Idempotency-Key` header;
@@ -41,7 +42,7 @@ from providers.http import (
 
 logger = logging.getLogger("otp.providers.http_gateway")
 
-PLACEHOLDERS = frozenset({"to", "text", "code", "message_id", "idempotency_key"})
+PLACEHOLDERS = frozenset({"to", "text", "code", "message_id", "idempotency_key", "sender"})
 DEFAULT_BODY_TEMPLATE = '{"to": "$to", "text": "$text", "reference": "$message_id"}'
 
 
@@ -115,6 +116,9 @@ class HttpGatewayProvider:
     def __init__(self, config: HttpGatewayConfig, client: httpx.AsyncClient | None = None) -> None:
         self._config = config
         self._template = parse_body_template(config.body_template)
+        self._uses_sender = "$sender" in config.body_template or "${sender}" in (
+            config.body_template
+        )
         self._http = ClientHolder(client, config.timeouts)
         self.name = config.name
 
@@ -133,8 +137,12 @@ class HttpGatewayProvider:
                 "code": message.code,
                 "message_id": message_id,
                 "idempotency_key": message.idempotency_key,
+                "sender": message.sender.value if message.sender else "",
             },
         )
+        if message.sender is not None and isinstance(body, dict) and not self._uses_sender:
+            # A routing rule's sender, for a template that does not place it: `sender`.
+            body = {**body, "sender": message.sender.value}
         headers = {
             **cfg.extra_headers,
             "Idempotency-Key": message.idempotency_key,

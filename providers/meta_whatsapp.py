@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from otp.domain import Channel, DeliveryStatus
+from otp.domain.routing import SenderType
 from otp.messages.templates import resolve_locale
 from providers.base import (
     DeliveryError,
@@ -168,8 +169,20 @@ class MetaWhatsAppProvider:
     def __init__(self, config: MetaWhatsAppConfig, client: httpx.AsyncClient | None = None) -> None:
         self._config = config
         self._http = ClientHolder(client, config.timeouts)
-        base = config.base_url.rstrip("/")
-        self._url = f"{base}/{config.api_version}/{config.phone_number_id}/messages"
+        self._base = f"{config.base_url.rstrip('/')}/{config.api_version}"
+        self._url = f"{self._base}/{config.phone_number_id}/messages"
+
+    def url_for(self, message: OutboundMessage) -> str:
+        """The messages endpoint of the sending number: a routing rule's WhatsApp sender
+        when it is a phone number id (digits), else the configured one."""
+        sender = message.sender
+        if (
+            sender is not None
+            and sender.type is SenderType.WHATSAPP_SENDER
+            and sender.value.isdigit()
+        ):
+            return f"{self._base}/{sender.value}/messages"
+        return self._url
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -181,7 +194,7 @@ class MetaWhatsAppProvider:
         response = await send_request(
             self._http,
             "POST",
-            self._url,
+            self.url_for(message),
             provider=self.name,
             reference=message.idempotency_key,
             json=payload,

@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from otp.domain import Channel, DeliveryStatus
+from otp.domain.routing import SenderType
 from otp.messages.templates import resolve_locale, voice_script
 from providers.base import (
     DeliveryError,
@@ -270,7 +271,7 @@ class TwilioProvider:
             )
             if len(twiml) > TWIML_MAX_CHARS:
                 raise PermanentDeliveryError("twiml_too_long", f"{len(twiml)} characters")
-            form.update({"From": cfg.voice_from, "Twiml": twiml})
+            form.update({**_sender_fields(message, {"From": cfg.voice_from}), "Twiml": twiml})
             if callback:
                 form["StatusCallback"] = callback
             return f"{self._account_url}/Calls.json", form
@@ -283,16 +284,18 @@ class TwilioProvider:
                 raise PermanentDeliveryError("template_missing", "no content SID for the locale")
             form["To"] = _whatsapp_address(message.to)
             if cfg.whatsapp_from:
-                form["From"] = _whatsapp_address(cfg.whatsapp_from)
+                default = {"From": _whatsapp_address(cfg.whatsapp_from)}
             else:
-                form["MessagingServiceSid"] = cfg.messaging_service_sid
+                default = {"MessagingServiceSid": cfg.messaging_service_sid}
+            form.update(_sender_fields(message, default))
             form["ContentSid"] = content_sid
             form["ContentVariables"] = json.dumps({"1": message.code})
         else:
             if cfg.messaging_service_sid:
-                form["MessagingServiceSid"] = cfg.messaging_service_sid
+                default = {"MessagingServiceSid": cfg.messaging_service_sid}
             else:
-                form["From"] = cfg.sms_from
+                default = {"From": cfg.sms_from}
+            form.update(_sender_fields(message, default))
             form["Body"] = message.text
         validity = validity_period(cfg.validity_period_s, message.expires_in_s)
         if validity is not None:
@@ -353,6 +356,12 @@ class TwilioProvider:
             params["From"] = _whatsapp_address(cfg.whatsapp_from)
         elif message.channel is Channel.SMS and not cfg.messaging_service_sid:
             params["From"] = cfg.sms_from
+        if message.sender is not None:
+            # The rule's sender sent it: list by that one (a service lists no From).
+            params.pop("From", None)
+            chosen = _sender_fields(message, {})
+            if "From" in chosen:
+                params["From"] = chosen["From"]
         url = f"{self._account_url}/{'Calls' if is_call else 'Messages'}.json"
         response = await send_request(
             self._http,
@@ -416,6 +425,25 @@ def _error_code(body: Any) -> int | None:
         if isinstance(code, str) and code.isdigit():
             return int(code)
     return None
+
+
+def _sender_fields(message: OutboundMessage, default: dict[str, str]) -> dict[str, str]:
+    """`From` or `MessagingServiceSid` of a message: the routing rule's sender where the
+    channel can send from it (a WhatsApp sender gets its `whatsapp:` prefix), else `default`."""
+    sender = message.sender
+    if sender is None:
+        return default
+    if sender.type is SenderType.MESSAGING_SERVICE and message.channel is not Channel.VOICE:
+        return {"MessagingServiceSid": sender.value}
+    if message.channel is Channel.WHATSAPP:
+        if sender.type is SenderType.WHATSAPP_SENDER:
+            return {"From": _whatsapp_address(sender.value)}
+        return default
+    if message.channel is Channel.VOICE:
+        return {"From": sender.value} if sender.type is SenderType.LONG_CODE else default
+    if sender.type in {SenderType.ALPHANUMERIC, SenderType.LONG_CODE, SenderType.SHORT_CODE}:
+        return {"From": sender.value}
+    return default
 
 
 def _whatsapp_address(value: str) -> str:

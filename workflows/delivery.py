@@ -130,6 +130,8 @@ class Failover:
             provider=provider,
             started_at=now,
             updated_at=now,
+            rule_id=step.rule_id,
+            sender=step.sender,
         )
         self._state.deliveries.append(attempt)
         workflow_id, run_id = self._run
@@ -155,6 +157,8 @@ class Failover:
             country=self._input.country,
             precounted=self._precounted,
             limit_member=self._member or attempt.reference,
+            rule_id=step.rule_id,
+            sender=step.sender,
         )
         self._member = self._member or attempt.reference
         self.last = attempt

@@ -26,6 +26,7 @@ from otp.domain import (
     LogEntry,
     Status,
 )
+from otp.domain.routing import send_reason
 
 
 class EventLog:
@@ -54,7 +55,7 @@ class EventLog:
             channel=attempt.channel,
             provider=attempt.provider,
             step_index=attempt.step_index,
-            reason=attempt.kind.value,
+            reason=send_reason(attempt.kind.value, attempt.rule_id, attempt.sender),
         )
 
     def sent(self, attempt: DeliveryAttempt, now: datetime) -> None:

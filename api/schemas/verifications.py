@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, IPvAnyAddress, field_validator
 from pydantic_core import PydanticCustomError
 
 from api.schemas.base import RequestModel, ResponseModel
+from api.schemas.routing import SenderPublic
 from otp.domain import (
     CODE_LENGTH_MAX,
     CODE_LENGTH_MIN,
@@ -269,6 +270,12 @@ class DeliveryPublic(ResponseModel):
     )
     started_at: datetime
     updated_at: datetime
+    rule_id: str | None = Field(
+        default=None, description="The application's routing rule that chose the provider."
+    )
+    sender: SenderPublic | None = Field(
+        default=None, description="The sender the rule picked (none: the provider's own)."
+    )
 
     @classmethod
     def of(cls, attempt: DeliveryAttempt) -> DeliveryPublic:
@@ -281,6 +288,10 @@ class DeliveryPublic(ResponseModel):
             error_type=attempt.error_type,
             started_at=attempt.started_at,
             updated_at=attempt.updated_at,
+            rule_id=attempt.rule_id,
+            sender=SenderPublic(type=attempt.sender.type, value=attempt.sender.value)
+            if attempt.sender
+            else None,
         )
 
 

@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from otp.routing.rules import Rule
 from otp.store import Store
+from otp.store import routing_rules as store_routing_rules
 from otp.store import safe_list as store_safe_list
 from otp.store.risk_blocks import list_active_blocks
 from otp.store.tables import RiskBlock
@@ -23,6 +25,7 @@ Scope = tuple[str, str]  # (application id, mode)
 
 BLOCKS_CACHE_S = 5.0
 SAFE_LIST_CACHE_S = 5.0
+RULES_CACHE_S = 5.0
 
 
 class ScopeCache(Generic[T]):
@@ -58,6 +61,20 @@ class RiskCaches:
     safe_list: ScopeCache[frozenset[str]] = field(
         default_factory=lambda: ScopeCache[frozenset[str]](SAFE_LIST_CACHE_S, max_size=10_000)
     )
+
+    rules: ScopeCache[list[Rule]] = field(
+        default_factory=lambda: ScopeCache[list[Rule]](RULES_CACHE_S, max_size=10_000)
+    )
+
+    async def routing_rules(self, store: Store, application_id: str) -> list[Rule]:
+        """The application's routing rules (live creates route by them)."""
+        return await self.rules.get(
+            (application_id, "routing"),
+            lambda: store_routing_rules.rules_of(store, application_id=application_id),
+        )
+
+    def clear_rules(self) -> None:
+        self.rules.clear()
 
     async def active_blocks(self, store: Store, scope: Scope) -> list[RiskBlock]:
         """The blocks in force for the scope."""

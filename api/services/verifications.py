@@ -13,6 +13,7 @@ Temporal side is `api.services.verification_workflows`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlmodel import col, select
@@ -75,6 +76,7 @@ from otp.observability.logs import bind
 from otp.risk import policy as risk
 from otp.risk.limits import Limiter
 from otp.routing.channels import live_plan
+from otp.routing.rules import Rule, route
 from otp.security.codes import code_digest
 from otp.settings import Secrets, Settings
 from otp.store import Store, VerificationDestination, VerificationRecord, utcnow
@@ -110,9 +112,16 @@ def with_app_defaults(body: VerificationCreate, principal: Principal) -> Verific
 
 
 def plan(
-    body: VerificationCreate, principal: Principal, settings: Settings
+    body: VerificationCreate,
+    principal: Principal,
+    settings: Settings,
+    rules: Sequence[Rule] = (),
 ) -> tuple[list[ChannelStep], str | None]:
-    """Validate every destination for its channel; the plan and the first phone's country."""
+    """Validate every destination for its channel; the plan and the first phone's country.
+
+    Live steps take their providers and sender from the application's routing `rules`
+    (`otp.routing.rules.route`); without a matching rule, the global order.
+    """
     errors: list[dict[str, str]] = []
     default_channel = Channel.EMAIL if looks_like_email(body.to) else Channel.SMS
     try:
@@ -171,12 +180,17 @@ def plan(
             continue
         if country is None and step.channel.is_phone:
             country = destination.country
+        routed = route(
+            rules, step.channel, destination.value, destination.country, live.get(step.channel, [])
+        )
         steps.append(
             ChannelStep(
                 channel=step.channel,
                 to=destination.value,
                 timeout_s=step.timeout_s,
-                providers=live.get(step.channel, []),
+                providers=routed.providers,
+                rule_id=routed.rule.id if routed.rule else None,
+                sender=routed.sender,
             )
         )
     if errors:
@@ -233,7 +247,12 @@ class Verifications:
         """Run the gates and start the workflow (or find the one the key started)."""
         principal, secret = self.principal, self.secrets.code_secret
         body = with_app_defaults(body, principal)
-        steps, country = plan(body, principal, self.settings)
+        rules = (
+            await self.caches.routing_rules(self.store, principal.application_id)
+            if principal.mode is Mode.LIVE
+            else []
+        )
+        steps, country = plan(body, principal, self.settings, rules)
         scope = (principal.application_id, principal.mode.value)
         safe_listed = risk.is_safe_listed(
             await self.caches.safe_hashes(self.store, scope),

@@ -7,6 +7,7 @@ from datetime import datetime
 from otp.domain.base import PayloadModel
 from otp.domain.constants import WORKFLOW_ID_PREFIX
 from otp.domain.enums import Channel, CodeType, DeliveryKind, DeliveryStatus, Mode
+from otp.domain.routing import Sender
 
 
 class IssueCodeInput(PayloadModel):
@@ -50,6 +51,9 @@ class DeliverInput(PayloadModel):
     # provider try of one delivery (failover), so a delivery counts once. None: the
     # delivery key (histories from before it).
     limit_member: str | None = None
+    # The routing rule of the step and the sender it picked (None: the provider's own).
+    rule_id: str | None = None
+    sender: Sender | None = None
 
 
 class DeliverResult(PayloadModel):
@@ -71,6 +75,9 @@ class DeliveryAttempt(PayloadModel):
     error_type: str | None = None
     started_at: datetime
     updated_at: datetime
+    # The routing rule and sender of the step (None: the global order, the provider's own).
+    rule_id: str | None = None
+    sender: Sender | None = None
 
 
 class DeliveryReceiptInput(PayloadModel):

@@ -10,6 +10,7 @@ from otp.domain.base import PayloadModel
 from otp.domain.constants import STEP_TIMEOUT_DEFAULT_S, STEP_TIMEOUT_MAX_S, STEP_TIMEOUT_MIN_S
 from otp.domain.delivery import DeliveryAttempt
 from otp.domain.enums import Channel, CodeType, Mode, Status
+from otp.domain.routing import Sender
 
 
 class ChannelStep(PayloadModel):
@@ -22,6 +23,10 @@ class ChannelStep(PayloadModel):
     )
     # Live mode: providers in failover order (empty: the channel's default; test: sandbox).
     providers: list[str] = Field(default_factory=list)
+    # Live mode: the application's routing rule that chose `providers`, and its sender
+    # (None: the global order and each provider's configured sender).
+    rule_id: str | None = None
+    sender: Sender | None = None
 
 
 class VerificationInput(PayloadModel):

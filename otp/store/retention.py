@@ -28,6 +28,7 @@ from otp.store import Store
 from otp.store import idempotency as store_idempotency
 from otp.store import lockouts as store_lockouts
 from otp.store import records as store_records
+from otp.store import routing_rules as store_routing_rules
 from otp.store import sandbox_scenarios as store_sandbox_scenarios
 from otp.store import twilio_services as store_twilio_services
 from otp.store import webhooks as store_webhooks
@@ -215,5 +216,14 @@ register("lockouts", "lockout_retention_days", purge_lockouts)
 register("webhook_secrets", None, purge_webhook_secrets)
 register("twilio_verify_services", None, purge_twilio_services)
 register("sandbox_scenarios", None, purge_sandbox_scenarios)
+
+
+async def purge_routing_rules(store: Store, settings: Settings, now: datetime) -> int:
+    """Routing rules (configuration, no destination data) are kept while their application
+    exists; those of an application that is gone are deleted."""
+    return await store_routing_rules.purge_orphan_rules(store, now=now)
+
+
+register("routing_rules", None, purge_routing_rules)
 
 __all__ = ["PURGES", "Purge", "purge_all", "purge_periodically", "register"]

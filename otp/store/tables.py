@@ -366,3 +366,27 @@ class SandboxScenarioRow(SQLModel, table=True):
     status_code: int | None = None
     note: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# ------------------------------------------------------------------ routing rules
+class RoutingRuleRow(SQLModel, table=True):
+    """A routing rule of an application: for one channel and country (`""`: the channel's
+    default) and number prefix (`""`: the whole country), the providers in order and the
+    sender. Configuration, no destination data: kept while its application exists."""
+
+    __tablename__ = "routing_rules"
+    __table_args__ = (
+        Index(
+            "ux_routing_rules_match", "application_id", "channel", "country", "prefix", unique=True
+        ),
+    )
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(max_length=64, foreign_key="applications.id")
+    channel: str = Field(max_length=16)
+    country: str = Field(default="", max_length=2)
+    prefix: str = Field(default="", max_length=16)
+    providers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    sender_type: str | None = Field(default=None, max_length=32)
+    sender_value: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

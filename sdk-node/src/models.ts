@@ -111,6 +111,13 @@ export interface ChannelStepInfo {
   timeout_s: number;
 }
 
+/** The sender a routing rule picked. @schema SenderPublic */
+export interface Sender {
+  /** "alphanumeric", "long_code", "short_code", "messaging_service" or "whatsapp_sender" */
+  type: string;
+  value: string;
+}
+
 /** One delivery of the code: a plan step's send or a resend. @schema DeliveryPublic */
 export interface Delivery {
   step_index: number;
@@ -123,6 +130,10 @@ export interface Delivery {
   error_type?: string | null;
   started_at: string;
   updated_at: string;
+  /** The application's routing rule that chose the provider, if any. */
+  rule_id?: string | null;
+  /** The rule's sender (none: the provider's own). */
+  sender?: Sender | null;
 }
 
 /** A verification as it was started. @schema VerificationCreated */

@@ -80,6 +80,13 @@ class ChannelStepInfo(ApiModel):
     timeout_s: int
 
 
+class Sender(ApiModel):
+    """The sender a routing rule picked: its type and value."""
+
+    type: str  # "alphanumeric", "long_code", "short_code", "messaging_service", ...
+    value: str
+
+
 class Delivery(ApiModel):
     """One delivery of the code: a plan step's send or a resend."""
 
@@ -91,6 +98,8 @@ class Delivery(ApiModel):
     error_type: str | None = None
     started_at: datetime
     updated_at: datetime
+    rule_id: str | None = None  # the application's routing rule, if one chose the provider
+    sender: Sender | None = None  # the rule's sender (None: the provider's own)
 
 
 class VerificationCreated(ApiModel):

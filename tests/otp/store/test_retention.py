@@ -284,6 +284,7 @@ PURGED_BY = {
     # Configuration kept while its application exists: the purge drops orphans only.
     "twilio_verify_services": "twilio_verify_services",
     "sandbox_scenarios": "sandbox_scenarios",
+    "routing_rules": "routing_rules",
 }
 
 
@@ -346,3 +347,23 @@ async def test_previous_webhook_secrets_are_dropped_after_their_grace(any_store:
     assert rows["ep_expired"].previous_secret_sealed is None
     assert rows["ep_expired"].secret_sealed == "v2.k.current"
     assert rows["ep_in_grace"].previous_secret_sealed == "v2.k.previous"
+
+
+async def test_routing_rules_are_kept_while_their_application_exists(any_store: Store) -> None:
+    from otp.store import routing_rules
+    from otp.store.applications import create_application
+
+    app = await create_application(any_store, name="Routed")
+    rule = await routing_rules.save_rule(
+        any_store,
+        application_id=app.id,
+        channel="sms",
+        country="GB",
+        prefix="",
+        providers=["twilio"],
+        sender=None,
+    )
+    counts = await retention.purge_all(any_store, Settings(), now=NOW + 3650 * DAY)
+    assert counts["routing_rules"] == 0
+    kept = await routing_rules.list_rules(any_store, application_id=app.id)
+    assert [r.id for r in kept] == [rule.id]
