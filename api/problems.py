@@ -324,3 +324,11 @@ class MetricsUnauthorized(ApiProblem):
             "Send OTP_METRICS_TOKEN as `Authorization: Bearer <token>`.",
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
+
+
+# ------------------------------------------------------------- provider accounts
+class ProviderAccountNotFound(ApiProblem):
+    status, slug, title = 404, "provider-account-not-found", "Provider account not found"
+
+    def __init__(self) -> None:
+        super().__init__("This application has no account with this provider.")
