@@ -1,5 +1,5 @@
 """The `otp` command: `otp dev`, `otp worker`, `otp api`, `otp ping`, `otp apps`, `otp keys`,
-`otp risk`, `otp verifications`, `otp replay`.
+`otp risk`, `otp verifications`, `otp replay`, `otp accounts`.
 
 Every command leaves through `otp.process.run_and_exit`, so the process exit code
 is the command's own even when the temporalio native runtime crashes while the
@@ -520,6 +520,10 @@ risk_app.add_typer(_lockouts.safe_list_app, name="safe-list")
 from cli.destinations import destinations_app  # noqa: E402
 
 app.add_typer(destinations_app, name="destinations")
+
+from cli.accounts import accounts_app  # noqa: E402
+
+app.add_typer(accounts_app, name="accounts")
 
 
 def _run() -> int:
