@@ -15,9 +15,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.end_to_end.conftest import TWILIO_AUTH_TOKEN, Stack, StartStack
+from tests.end_to_end.conftest import (
+    META_APP_SECRET,
+    META_VERIFY_TOKEN,
+    META_VERSION,
+    TWILIO_AUTH_TOKEN,
+    Stack,
+    StartStack,
+)
 from tests.end_to_end.test_provider_plan import signals
-from tests.helpers.provider_fakes import TwilioFake, twilio_signature
+from tests.helpers.provider_fakes import MetaFake, TwilioFake, twilio_signature
 
 ADMIN_TOKEN = "otp_admin_e2e_provider_accounts_4f1c9a"
 OWN_SID = "AC" + "a1b2" * 8
@@ -200,3 +207,88 @@ async def test_an_application_sends_and_verifies_receipts_with_its_own_twilio_ac
         assert removed.status_code == 204
         assert (await admin.get(f"{ACCOUNTS}/twilio")).status_code == 404
         assert (await admin.delete(f"{ACCOUNTS}/twilio")).status_code == 404
+
+
+OWN_META_PHONE_ID = "209876543210987"
+OWN_META_TOKEN = "EAAown-meta-access-token"
+OWN_META_SECRET = "own-meta-app-secret-77aa"
+OWN_META_VERIFY = "own-meta-verify-token"
+
+
+@pytest.fixture
+async def own_meta() -> AsyncIterator[MetaFake]:
+    fake = MetaFake(
+        api_version=META_VERSION,
+        phone_number_id=OWN_META_PHONE_ID,
+        access_token=OWN_META_TOKEN,
+        app_secret=OWN_META_SECRET,
+    )
+    async with fake:
+        yield fake
+
+
+async def test_meta_statuses_are_checked_with_the_accounts_app_secret(
+    start_stack: StartStack, own_meta: MetaFake
+) -> None:
+    stack = await start_stack(admin_token=SecretStr(ADMIN_TOKEN))
+    async with await _admin(stack) as admin:
+        created = await admin.put(
+            f"{ACCOUNTS}/meta_whatsapp",
+            json={
+                "fields": {
+                    "access_token": OWN_META_TOKEN,
+                    "phone_number_id": OWN_META_PHONE_ID,
+                    "app_secret": OWN_META_SECRET,
+                    "verify_token": OWN_META_VERIFY,
+                    "api_version": META_VERSION,
+                    "base_url": own_meta.url,
+                }
+            },
+        )
+        assert created.status_code == 201, created.text
+        account = created.json()
+        for secret in (OWN_META_TOKEN, OWN_META_SECRET, OWN_META_VERIFY):
+            assert secret not in created.text
+        receipt_url = account["receipt_url"]
+        assert receipt_url == f"{stack.base_url}/v1/webhooks/meta?account={account['id']}"
+
+    # The app dashboard's challenge: the account's verify token, not the global one.
+    async def challenge(token: str) -> httpx.Response:
+        query = {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "c4a1"}
+        return await own_meta.outbound.get(f"{receipt_url}&{urlencode(query)}")
+
+    assert (await challenge(META_VERIFY_TOKEN)).status_code == 403
+    answered = await challenge(OWN_META_VERIFY)
+    assert answered.status_code == 200 and answered.text == "c4a1"
+    own_meta.webhook_url = receipt_url
+
+    vid = await stack.create(
+        {
+            "to": PHONE,
+            "channels": [
+                {"channel": "whatsapp", "timeout_s": 300},
+                {"channel": "email", "to": EMAIL, "timeout_s": 300},
+            ],
+        }
+    )
+    whatsapp = await own_meta.wait_for_sent()
+    assert not stack.meta.requests  # the global account received nothing
+    await stack.wait_state(
+        vid, lambda s: bool(s.deliveries) and s.deliveries[0].provider_message_id == whatsapp.id
+    )
+    payload = own_meta.status_payload(
+        whatsapp.id,
+        whatsapp.json["to"],
+        "failed",
+        reference=whatsapp.json.get("biz_opaque_callback_data"),
+        errors=[{"code": 131026, "title": "Message undeliverable"}],
+    )
+    forged = await own_meta.webhook(payload, sign_with=META_APP_SECRET)
+    assert forged.status_code == 403, forged.body
+    assert await signals(stack, vid) == 0
+
+    genuine = await own_meta.webhook(payload)
+    assert genuine.status_code == 200, genuine.body
+    assert genuine.body == '{"statuses":1,"forwarded":1}'
+    await stack.wait_state(vid, lambda s: s.current_step == 1)
+    await stack.api.post(f"/v1/verifications/{vid}/cancel")
