@@ -106,7 +106,11 @@ class AccountProviders:
             return adapter
         try:
             fields = open_fields(
-                self._secrets, settings=account.settings, secrets_sealed=account.secrets_sealed
+                self._secrets,
+                application_id=account.application_id,
+                provider=account.provider,
+                settings=account.settings,
+                secrets_sealed=account.secrets_sealed,
             )
         except SealError:
             logger.warning(

@@ -90,7 +90,9 @@ async def put_account(
         application_id=application.id,
         provider=provider.value,
         settings=fields.settings,
-        secrets_sealed=fields.sealed(secrets),
+        secrets_sealed=fields.sealed(
+            secrets, application_id=application.id, provider=provider.value
+        ),
         secret_hints=fields.hints(),
     )
 
@@ -156,7 +158,13 @@ async def receipt_credential(
     if row is None or row.provider != provider:
         raise InvalidWebhookSignature()
     try:
-        fields = open_fields(secrets, settings=row.settings, secrets_sealed=row.secrets_sealed)
+        fields = open_fields(
+            secrets,
+            application_id=row.application_id,
+            provider=row.provider,
+            settings=row.settings,
+            secrets_sealed=row.secrets_sealed,
+        )
     except SealError:
         raise InvalidWebhookSignature() from None
     value = fields.secrets.get(field, "")

@@ -29,6 +29,13 @@ PROVIDERS: dict[str, str] = {
     channels.HTTP_GATEWAY: "http_gateway_",
 }
 SEAL_PURPOSE = "provider_account.secrets"
+
+
+def seal_purpose(application_id: str, provider: str) -> str:
+    """The sealing purpose of one account's secrets: they cannot be moved to another row."""
+    return f"{SEAL_PURPOSE}:{application_id}:{provider}"
+
+
 # Fields an account cannot set: paths on the worker's disk.
 _EXCLUDED = frozenset({"smtp_ca_file"})
 # A secret this long or longer shows its last four characters in reads.
@@ -103,8 +110,13 @@ class AccountFields:
             for name, value in sorted(self.secrets.items())
         }
 
-    def sealed(self, secrets: Secrets) -> str:
-        return seal(secrets, json.dumps(self.secrets, sort_keys=True), purpose=SEAL_PURPOSE)
+    def sealed(self, secrets: Secrets, *, application_id: str, provider: str) -> str:
+        """The secrets as one sealed value, bound to this application and provider."""
+        return seal(
+            secrets,
+            json.dumps(self.secrets, sort_keys=True),
+            purpose=seal_purpose(application_id, provider),
+        )
 
 
 def parse_fields(provider: str, raw: Mapping[str, Any], settings: Settings) -> AccountFields:
@@ -146,12 +158,18 @@ def _incomplete(provider: str) -> str:
 
 
 def open_fields(
-    secrets: Secrets, *, settings: Mapping[str, Any], secrets_sealed: str
+    secrets: Secrets,
+    *,
+    application_id: str,
+    provider: str,
+    settings: Mapping[str, Any],
+    secrets_sealed: str,
 ) -> AccountFields:
     """A stored account's fields, its secrets unsealed (`SealError` if they cannot be)."""
-    opened = (
-        json.loads(unseal(secrets, secrets_sealed, purpose=SEAL_PURPOSE)) if secrets_sealed else {}
-    )
+    opened: dict[str, Any] = {}
+    if secrets_sealed:
+        purpose = seal_purpose(application_id, provider)
+        opened = json.loads(unseal(secrets, secrets_sealed, purpose=purpose))
     return AccountFields(dict(settings), {str(k): str(v) for k, v in opened.items()})
 
 

@@ -33,7 +33,7 @@ async def _put(store: Store, raw: Mapping[str, object]) -> None:
         application_id="default",
         provider="twilio",
         settings=fields.settings,
-        secrets_sealed=fields.sealed(TEST_SECRETS),
+        secrets_sealed=fields.sealed(TEST_SECRETS, application_id="default", provider="twilio"),
         secret_hints=fields.hints(),
     )
 

@@ -13,6 +13,7 @@ from otp.applications.provider_accounts import (
     secret_fields,
 )
 from otp.routing.channels import provider_channels
+from otp.security.sealing import SealError
 from otp.settings import Settings
 from tests.conftest import TEST_SECRETS
 
@@ -44,10 +45,25 @@ def test_fields_split_into_settings_and_secrets_with_hints() -> None:
 
 def test_sealed_secrets_open_again_and_never_show_in_clear() -> None:
     fields = parse_fields("twilio", OWN, GLOBAL)
-    sealed = fields.sealed(TEST_SECRETS)
+    sealed = fields.sealed(TEST_SECRETS, application_id="app_1", provider="twilio")
     assert OWN["auth_token"] not in sealed
-    opened = open_fields(TEST_SECRETS, settings=fields.settings, secrets_sealed=sealed)
+    opened = open_fields(
+        TEST_SECRETS,
+        application_id="app_1",
+        provider="twilio",
+        settings=fields.settings,
+        secrets_sealed=sealed,
+    )
     assert opened == fields
+    # Bound to its application and provider: copied to another row, it does not open.
+    with pytest.raises(SealError):
+        open_fields(
+            TEST_SECRETS,
+            application_id="app_2",
+            provider="twilio",
+            settings=fields.settings,
+            secrets_sealed=sealed,
+        )
 
 
 @pytest.mark.parametrize(
