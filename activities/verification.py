@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.accounts import AccountProviders
 from activities.sandbox_scenarios import ScenarioLookup
 from otp.domain import (
     ACTIVITY_DELIVER,
@@ -155,11 +156,14 @@ class VerificationActivities:
         recorder: EventRecorder | None = None,
         gate: DeliveryGate | None = None,
         scenarios: ScenarioLookup | None = None,
+        accounts: AccountProviders | None = None,
     ) -> None:
         """`live_providers`: each channel's default; `providers_by_name`: every live provider
         a plan step may name (failover order is the workflow's); `gate`: the risk checks
         run before every send (none: every send goes out); `scenarios`: the application's
-        sandbox scenarios, applied in test mode (none: the sandbox as it is)."""
+        sandbox scenarios, applied in test mode (none: the sandbox as it is); `accounts`:
+        applications' own provider accounts (none: the global accounts serve every
+        application)."""
         self._secret = code_secret
         self._sandbox = sandbox
         self._live = dict(live_providers)
@@ -167,6 +171,7 @@ class VerificationActivities:
         self._recorder = recorder
         self._gate = gate
         self._scenarios = scenarios
+        self._accounts = accounts
         self._log_tasks: set[asyncio.Task[None]] = set()
 
     @activity.defn(name=ACTIVITY_ISSUE_CODE)
@@ -180,21 +185,43 @@ class VerificationActivities:
             nonce=nonce, digest=code_digest(self._secret, input.verification_id, code)
         )
 
-    def provider_for(self, mode: Mode, channel: Channel, name: str | None = None) -> Provider:
-        """Test mode: always the sandbox. Live: the named provider, else the channel's default."""
+    def provider_for(
+        self,
+        mode: Mode,
+        channel: Channel,
+        name: str | None = None,
+        own: Mapping[str, Provider] | None = None,
+    ) -> Provider:
+        """Test mode: always the sandbox. Live: the named provider, else the channel's default;
+        the application's `own` account of that provider replaces the global one."""
         if mode is Mode.TEST:
             return self._sandbox
+        own = own or {}
         if name is not None:
-            named = self._by_name.get(name)
+            named = own.get(name) or self._by_name.get(name)
             if named is None or channel not in named.channels:
                 raise PermanentDeliveryError(
                     "provider_unavailable", f"{name} cannot deliver {channel.value} here"
                 )
             return named
         provider = self._live.get(channel)
+        if provider is not None and provider.name in own:
+            return own[provider.name]
+        if provider is None:
+            provider = next((p for p in own.values() if channel in p.channels), None)
         if provider is None:
             raise PermanentDeliveryError("no_provider", f"no live provider for {channel.value}")
         return provider
+
+    async def _provider(self, input: DeliverInput) -> Provider:
+        """`provider_for` this delivery, with the application's own accounts (activities.accounts)."""
+        own: Mapping[str, Provider] = {}
+        if self._accounts is not None and input.mode is Mode.LIVE:
+            try:
+                own = await self._accounts.for_application(input.application_id)
+            except Exception as exc:  # the store: retry rather than send through another account
+                raise TransientDeliveryError("accounts_unavailable", type(exc).__name__) from None
+        return self.provider_for(input.mode, input.channel, input.provider, own)
 
     @activity.defn(name=ACTIVITY_DELIVER)
     async def deliver(self, input: DeliverInput) -> DeliverResult:
@@ -281,7 +308,7 @@ class VerificationActivities:
                 )
         provider = self._sandbox
         try:
-            provider = self.provider_for(input.mode, input.channel, input.provider)
+            provider = await self._provider(input)
             if self._scenarios is not None and input.mode is Mode.TEST:
                 provider = await self._scenarios.sandbox_for(input, provider)
             receipt = await _send_before(deadline, provider, message)
@@ -435,8 +462,8 @@ class VerificationActivities:
         VerificationFinished.
         """
         try:
-            provider = self.provider_for(input.mode, input.channel, input.provider)
-        except PermanentDeliveryError:
+            provider: Provider | None = await self._provider(input)
+        except DeliveryError:
             provider = None
         found = await _find_sent(provider, message, deadline) if provider else None
         if found is not None:

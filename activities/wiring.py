@@ -18,7 +18,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from activities.accounts import AccountProviders
 from activities.context import LogContextInterceptor
+from activities.provider_check import ProviderCheckActivities
 from activities.records import RecordActivities
 from activities.sandbox_scenarios import ScenarioLookup
 from activities.verification import VerificationActivities
@@ -35,6 +37,7 @@ from otp.store.events import Dispatch, EventRecorder
 from providers.registry import build_providers
 from providers.sandbox import ReceiptSink, SandboxProvider
 from workflows.dispatch import start_webhook_deliveries
+from workflows.provider_check import ProviderCheckWorkflow
 from workflows.verification import VerificationWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
@@ -93,12 +96,17 @@ class WorkerActivities:
     records: RecordActivities
     webhooks: WebhookActivities | None = None
     limiter: Limiter | None = None
+    accounts: AccountProviders | None = None
+    provider_check: ProviderCheckActivities | None = None
 
     async def aclose(self) -> None:
-        """Write the event log entries still queued and close the limiter's connections."""
+        """Write the event log entries still queued, close the limiter's connections and the
+        adapters of applications' own provider accounts."""
         await self.verification.drain_logs()
         if self.limiter is not None:
             await self.limiter.close()
+        if self.accounts is not None:
+            await self.accounts.aclose()
 
 
 def build_activities(
@@ -124,6 +132,7 @@ def build_activities(
     limiter = build_limiter(settings, store)
     gate = DeliveryGate(store, limiter, secret=secrets.code_secret, conversion=conversion)
     scenarios = ScenarioLookup(store)
+    accounts = AccountProviders(store, settings, secrets, http)
     verification = VerificationActivities(
         code_secret=secrets.code_secret,
         sandbox=SandboxProvider(store, receipts),
@@ -132,12 +141,15 @@ def build_activities(
         recorder=recorder,
         gate=gate,
         scenarios=scenarios,
+        accounts=accounts,
     )
     return WorkerActivities(
         verification=verification,
         records=RecordActivities(recorder),
         webhooks=WebhookActivities(store, secrets, settings, http, scenarios=scenarios),
         limiter=limiter,
+        accounts=accounts,
+        provider_check=ProviderCheckActivities(store, accounts, SandboxProvider(store)),
     )
 
 
@@ -158,11 +170,12 @@ def build_worker(client: Client, settings: Settings, activities: WorkerActivitie
         client,
         task_queue=settings.task_queue,
         interceptors=[LogContextInterceptor(), metrics.worker_interceptor(client)],
-        workflows=[VerificationWorkflow, WebhookDeliveryWorkflow],
+        workflows=[VerificationWorkflow, WebhookDeliveryWorkflow, ProviderCheckWorkflow],
         activities=[
             activities.verification.issue_code,
             activities.verification.deliver,
             activities.records.record_verification,
             *([activities.webhooks.deliver_webhook] if activities.webhooks else []),
+            *([activities.provider_check.check_provider] if activities.provider_check else []),
         ],
     )

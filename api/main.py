@@ -25,6 +25,7 @@ from api.problems import PROBLEM_JSON
 from api.routes import (
     admin,
     admin_lockouts,
+    admin_provider_accounts,
     admin_routing,
     admin_sandbox_scenarios,
     analytics,
@@ -241,6 +242,7 @@ def create_app(
     app.include_router(admin_lockouts.router)
     app.include_router(admin_sandbox_scenarios.router)
     app.include_router(admin_routing.router)
+    app.include_router(admin_provider_accounts.router)
     app.include_router(erasure.router)
     _document_problems(app)
 

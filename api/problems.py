@@ -364,3 +364,11 @@ class SenderNotAllowed(ApiProblem):
             reason=reason,
             source=source,
         )
+
+
+# ------------------------------------------------------------- provider accounts
+class ProviderAccountNotFound(ApiProblem):
+    status, slug, title = 404, "provider-account-not-found", "Provider account not found"
+
+    def __init__(self) -> None:
+        super().__init__("This application has no account with this provider.")

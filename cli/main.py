@@ -1,5 +1,5 @@
 """The `otp` command: `otp dev`, `otp worker`, `otp api`, `otp ping`, `otp apps`, `otp keys`,
-`otp risk`, `otp verifications`, `otp replay`.
+`otp risk`, `otp verifications`, `otp replay`, `otp accounts`.
 
 Every command leaves through `otp.process.run_and_exit`, so the process exit code
 is the command's own even when the temporalio native runtime crashes while the
@@ -527,6 +527,9 @@ app.add_typer(sandbox_app, name="sandbox")
 from cli.routing import routing_app  # noqa: E402
 
 app.add_typer(routing_app, name="routing")
+from cli.accounts import accounts_app  # noqa: E402
+
+app.add_typer(accounts_app, name="accounts")
 
 
 def _run() -> int:

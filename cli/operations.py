@@ -148,6 +148,7 @@ async def _replay(histories: list[WorkflowHistory]) -> list[tuple[str, str, str 
 
     from otp.security.codec import data_converter
     from otp.settings import load_secrets
+    from workflows.provider_check import ProviderCheckWorkflow
     from workflows.verification import VerificationWorkflow
     from workflows.webhooks import WebhookDeliveryWorkflow
 
@@ -160,7 +161,7 @@ async def _replay(histories: list[WorkflowHistory]) -> list[tuple[str, str, str 
     )
     secrets = load_secrets(get_settings())
     replayer = Replayer(
-        workflows=[VerificationWorkflow, WebhookDeliveryWorkflow],
+        workflows=[VerificationWorkflow, WebhookDeliveryWorkflow, ProviderCheckWorkflow],
         data_converter=data_converter(secrets),
         runtime=quiet,
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
+from collections.abc import Callable
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import SecretStr
@@ -43,76 +45,115 @@ def build_providers(
 ) -> dict[str, Provider]:
     """Every configured live provider by name (see otp.routing.channels for what "configured" means)."""
     configured = provider_channels(settings)
-    callback_base = (settings.public_url or "").rstrip("/")
-    timeouts = HttpTimeouts(read_s=settings.provider_timeout_s)
-    providers: dict[str, Provider] = {
-        channels.SMTP: SmtpProvider(
-            SmtpConfig(
-                host=settings.smtp_host,
-                port=settings.smtp_port,
-                sender=settings.smtp_from,
-                username=settings.smtp_username,
-                password=_secret(settings.smtp_password) or None,
-                start_tls=settings.smtp_starttls,
-                use_tls=settings.smtp_use_tls,
-                timeout_s=settings.smtp_timeout_s,
-                allow_plaintext_auth=settings.smtp_allow_plaintext_auth,
-                tls_context=(
-                    ssl.create_default_context(cafile=settings.smtp_ca_file)
-                    if settings.smtp_ca_file
-                    else None
-                ),
-            )
-        )
+    return {
+        name: build_provider(settings, name, http)
+        for name in (channels.SMTP, channels.TWILIO, channels.META_WHATSAPP, channels.HTTP_GATEWAY)
+        if name in configured
     }
-    if channels.TWILIO in configured:
-        providers[channels.TWILIO] = TwilioProvider(
-            TwilioConfig(
-                account_sid=settings.twilio_account_sid or "",
-                auth_token=_secret(settings.twilio_auth_token),
-                api_key_sid=settings.twilio_api_key_sid or "",
-                api_key_secret=_secret(settings.twilio_api_key_secret),
-                sms_from=settings.twilio_sms_from or "",
-                messaging_service_sid=settings.twilio_messaging_service_sid or "",
-                whatsapp_from=settings.twilio_whatsapp_from or "",
-                whatsapp_content_sids=_pairs(settings.twilio_whatsapp_content_sids),
-                voice_from=settings.twilio_voice_from or "",
-                # Receipts need a public URL and the auth token their signature is checked
-                # with; without both, steps fall back on their timers only.
-                status_callback_url=(
-                    f"{callback_base}/v1/webhooks/twilio/status"
-                    if callback_base and settings.twilio_auth_token
-                    else ""
-                ),
-                base_url=settings.twilio_base_url,
-                timeouts=timeouts,
+
+
+def build_provider(
+    settings: Settings,
+    name: str,
+    http: httpx.AsyncClient | None = None,
+    *,
+    account_id: str | None = None,
+) -> Provider:
+    """The adapter of provider `name` from `settings` (`KeyError` for an unknown name).
+
+    `account_id`: the adapter sends for an application's own account (settings laid over
+    by `otp.applications.provider_accounts.account_settings`); its Twilio status callbacks
+    carry `account=<id>`, so the receipt is checked with that account's token.
+    """
+    return _BUILDERS[name](settings, http, account_id)
+
+
+def _timeouts(settings: Settings) -> HttpTimeouts:
+    return HttpTimeouts(read_s=settings.provider_timeout_s)
+
+
+def _smtp(settings: Settings, http: httpx.AsyncClient | None, account_id: str | None) -> Provider:
+    return SmtpProvider(
+        SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            username=settings.smtp_username,
+            password=_secret(settings.smtp_password) or None,
+            start_tls=settings.smtp_starttls,
+            use_tls=settings.smtp_use_tls,
+            timeout_s=settings.smtp_timeout_s,
+            allow_plaintext_auth=settings.smtp_allow_plaintext_auth,
+            tls_context=(
+                ssl.create_default_context(cafile=settings.smtp_ca_file)
+                if settings.smtp_ca_file
+                else None
             ),
-            http,
         )
-    if channels.META_WHATSAPP in configured:
-        providers[channels.META_WHATSAPP] = MetaWhatsAppProvider(
-            MetaWhatsAppConfig(
-                phone_number_id=settings.meta_phone_number_id or "",
-                access_token=_secret(settings.meta_access_token),
-                template_name=settings.meta_template_name,
-                api_version=settings.meta_api_version,
-                base_url=settings.meta_base_url,
-                timeouts=timeouts,
-            ),
-            http,
-        )
-    if channels.HTTP_GATEWAY in configured:
-        gateway = HttpGatewayConfig(
-            url=settings.http_gateway_url or "",
-            auth_header_name=settings.http_gateway_auth_header,
-            auth_header_value=_secret(settings.http_gateway_auth_value),
-            message_id_path=settings.http_gateway_message_id_path,
-            honours_idempotency_key=settings.http_gateway_idempotent,
-            timeouts=timeouts,
-        )
-        if settings.http_gateway_body_template:
-            gateway = dataclasses.replace(
-                gateway, body_template=settings.http_gateway_body_template
-            )
-        providers[channels.HTTP_GATEWAY] = HttpGatewayProvider(gateway, http)
-    return providers
+    )
+
+
+def _twilio(settings: Settings, http: httpx.AsyncClient | None, account_id: str | None) -> Provider:
+    callback_base = (settings.public_url or "").rstrip("/")
+    callback = ""
+    # Receipts need a public URL and the auth token their signature is checked with;
+    # without both, steps fall back on their timers only.
+    if callback_base and settings.twilio_auth_token:
+        callback = f"{callback_base}/v1/webhooks/twilio/status"
+        if account_id:
+            callback += "?" + urlencode({"account": account_id})
+    return TwilioProvider(
+        TwilioConfig(
+            account_sid=settings.twilio_account_sid or "",
+            auth_token=_secret(settings.twilio_auth_token),
+            api_key_sid=settings.twilio_api_key_sid or "",
+            api_key_secret=_secret(settings.twilio_api_key_secret),
+            sms_from=settings.twilio_sms_from or "",
+            messaging_service_sid=settings.twilio_messaging_service_sid or "",
+            whatsapp_from=settings.twilio_whatsapp_from or "",
+            whatsapp_content_sids=_pairs(settings.twilio_whatsapp_content_sids),
+            voice_from=settings.twilio_voice_from or "",
+            status_callback_url=callback,
+            base_url=settings.twilio_base_url,
+            timeouts=_timeouts(settings),
+        ),
+        http,
+    )
+
+
+def _meta(settings: Settings, http: httpx.AsyncClient | None, account_id: str | None) -> Provider:
+    return MetaWhatsAppProvider(
+        MetaWhatsAppConfig(
+            phone_number_id=settings.meta_phone_number_id or "",
+            access_token=_secret(settings.meta_access_token),
+            template_name=settings.meta_template_name,
+            api_version=settings.meta_api_version,
+            base_url=settings.meta_base_url,
+            timeouts=_timeouts(settings),
+        ),
+        http,
+    )
+
+
+def _gateway(
+    settings: Settings, http: httpx.AsyncClient | None, account_id: str | None
+) -> Provider:
+    gateway = HttpGatewayConfig(
+        url=settings.http_gateway_url or "",
+        auth_header_name=settings.http_gateway_auth_header,
+        auth_header_value=_secret(settings.http_gateway_auth_value),
+        message_id_path=settings.http_gateway_message_id_path,
+        honours_idempotency_key=settings.http_gateway_idempotent,
+        timeouts=_timeouts(settings),
+    )
+    if settings.http_gateway_body_template:
+        gateway = dataclasses.replace(gateway, body_template=settings.http_gateway_body_template)
+    return HttpGatewayProvider(gateway, http)
+
+
+_BUILDERS: dict[str, Callable[[Settings, httpx.AsyncClient | None, str | None], Provider]] = {
+    channels.SMTP: _smtp,
+    channels.TWILIO: _twilio,
+    channels.META_WHATSAPP: _meta,
+    channels.HTTP_GATEWAY: _gateway,
+}

@@ -14,12 +14,14 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
+from pydantic import SecretStr
 
-from api.deps import get_recorder, get_settings, verification_service
+from api.deps import get_recorder, get_secrets, get_settings, get_store, verification_service
 from api.problems import PayloadTooLarge
 from api.schemas.problem import problem_responses
 from api.schemas.receipts import WebhookAck
-from api.services import receipts
+from api.services import provider_accounts, receipts
+from otp.applications.provider_accounts import ACCOUNT_QUERY_PARAMETER
 from otp.receipts.meta import META_SIGNATURE_HEADER
 from otp.receipts.twilio import TWILIO_SIGNATURE_HEADER
 
@@ -54,6 +56,30 @@ async def _read_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise PayloadTooLarge(limit)
     return bytes(body)
+
+
+async def _credential(
+    request: Request, provider: str, field: str, configured: SecretStr | None
+) -> str:
+    """The credential a receipt is checked with: the application's own account's when the
+    URL names one (`?account=pa_...`, 403 if it has none), else the global setting's (404
+    when it is not configured). Neither is ever accepted in place of the other."""
+    account = request.query_params.get(ACCOUNT_QUERY_PARAMETER)
+    if account is None:
+        return receipts.configured(provider, configured)
+    return await provider_accounts.receipt_credential(
+        get_store(request), get_secrets(request), account_id=account, provider=provider, field=field
+    )
+
+
+_ACCOUNT_PARAMETER = {
+    "in": "query",
+    "name": ACCOUNT_QUERY_PARAMETER,
+    "required": False,
+    "schema": {"type": "string", "pattern": "^pa_[a-z2-7]{24}$"},
+    "description": "An application's own provider account (`pa_...`): the signature is "
+    "checked with that account's credential instead of the global one.",
+}
 
 
 async def _forward(request: Request, found: list[receipts.Receipt]) -> int:
@@ -107,6 +133,7 @@ _TWILIO_FORM_SCHEMA = {
                 "schema": {"type": "string"},
                 "description": "The delivery key the Twilio adapter put in `StatusCallback`.",
             },
+            _ACCOUNT_PARAMETER,
             {
                 "in": "header",
                 "name": TWILIO_SIGNATURE_HEADER,
@@ -131,7 +158,7 @@ async def twilio_status(request: Request) -> Response:
     204 whenever the callback was genuine, even if it could not be used.
     """
     settings = get_settings(request)
-    token = receipts.configured("twilio", settings.twilio_auth_token)
+    token = await _credential(request, "twilio", "auth_token", settings.twilio_auth_token)
     body = await _read_body(request, TWILIO_MAX_BODY)
     found = receipts.twilio_receipt(
         token,
@@ -157,6 +184,7 @@ async def twilio_status(request: Request) -> Response:
         },
         **_problems({403: "Wrong mode or verify token", 404: "The Meta webhook is not configured"}),
     },
+    openapi_extra={"parameters": [_ACCOUNT_PARAMETER]},
 )
 async def meta_subscribe(
     request: Request,
@@ -171,7 +199,7 @@ async def meta_subscribe(
 ) -> PlainTextResponse:
     """Meta's one-time check of the callback URL: echo `hub.challenge` if the token matches."""
     settings = get_settings(request)
-    verify = receipts.configured("meta", settings.meta_verify_token)
+    verify = await _credential(request, "meta_whatsapp", "verify_token", settings.meta_verify_token)
     answer = receipts.meta_challenge(verify, mode=mode, token=verify_token, challenge=challenge)
     return PlainTextResponse(answer, headers={"X-Content-Type-Options": "nosniff"})
 
@@ -190,7 +218,8 @@ async def meta_subscribe(
                 "schema": {"type": "string"},
                 "description": "`sha256=` + hex HMAC-SHA256 of the raw body, keyed with the "
                 "app secret.",
-            }
+            },
+            _ACCOUNT_PARAMETER,
         ],
         "requestBody": {
             "required": True,
@@ -214,7 +243,7 @@ async def meta_statuses(request: Request) -> WebhookAck:
     statuses could not be mapped, as Meta expects.
     """
     settings = get_settings(request)
-    secret = receipts.configured("meta", settings.meta_app_secret)
+    secret = await _credential(request, "meta_whatsapp", "app_secret", settings.meta_app_secret)
     body = await _read_body(request, META_MAX_BODY)
     found = receipts.meta_receipts(
         secret,

@@ -27,6 +27,7 @@ from otp.settings import Settings
 from otp.store import Store
 from otp.store import idempotency as store_idempotency
 from otp.store import lockouts as store_lockouts
+from otp.store import provider_accounts as store_provider_accounts
 from otp.store import records as store_records
 from otp.store import routing_rules as store_routing_rules
 from otp.store import sandbox_scenarios as store_sandbox_scenarios
@@ -206,6 +207,12 @@ async def purge_sandbox_scenarios(store: Store, settings: Settings, now: datetim
     return await store_sandbox_scenarios.purge_orphan_scenarios(store, now=now)
 
 
+async def purge_provider_accounts(store: Store, settings: Settings, now: datetime) -> int:
+    """Provider accounts (configuration and sealed credentials) are kept while their
+    application exists; those of an application that is gone are deleted."""
+    return await store_provider_accounts.purge_orphan_accounts(store)
+
+
 register("verifications", "record_retention_days", purge_verifications)
 register("rate_limits", None, purge_rate_limits)
 register("idempotency", None, purge_idempotency)
@@ -225,5 +232,6 @@ async def purge_routing_rules(store: Store, settings: Settings, now: datetime) -
 
 
 register("routing_rules", None, purge_routing_rules)
+register("provider_accounts", None, purge_provider_accounts)
 
 __all__ = ["PURGES", "Purge", "purge_all", "purge_periodically", "register"]

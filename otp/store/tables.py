@@ -390,3 +390,31 @@ class RoutingRuleRow(SQLModel, table=True):
     sender_value: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# ------------------------------------------------------------- provider accounts
+class ProviderAccount(SQLModel, table=True):
+    """An application's own account with one provider (twilio, meta_whatsapp, smtp,
+    http_gateway), used for its live sends instead of the service's global account.
+
+    `settings` holds the non-secret fields under their `Settings` names (`twilio_sms_from`);
+    `secrets_sealed` the secret ones, as one sealed JSON object (`otp.security.sealing`),
+    never returned by a read; `secret_hints` says which are set (and their last characters
+    when long enough). `version` grows with every replacement: the worker's caches key on
+    it. Configuration only: kept while its application exists."""
+
+    __tablename__ = "provider_accounts"
+    __table_args__ = (
+        UniqueConstraint("application_id", "provider", name="uq_provider_accounts_app_provider"),
+    )
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(max_length=64, foreign_key="applications.id")
+    provider: str = Field(max_length=32)
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    secrets_sealed: str = ""
+    secret_hints: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

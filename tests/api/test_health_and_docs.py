@@ -126,6 +126,11 @@ async def test_openapi_documents_every_route_and_problem(http: httpx.AsyncClient
         ("GET", "/v2/Attempts"),
         ("GET", "/v2/Attempts/Summary"),
         ("GET", "/v2/Attempts/{sid}"),
+        ("GET", "/v1/admin/applications/{application_id}/provider-accounts"),
+        ("GET", "/v1/admin/applications/{application_id}/provider-accounts/{provider}"),
+        ("PUT", "/v1/admin/applications/{application_id}/provider-accounts/{provider}"),
+        ("DELETE", "/v1/admin/applications/{application_id}/provider-accounts/{provider}"),
+        ("POST", "/v1/admin/applications/{application_id}/provider-accounts/{provider}/test"),
     }
     check = doc["paths"]["/v1/verifications/{verification_id}/check"]["post"]
     assert check["responses"]["409"]["content"] == {

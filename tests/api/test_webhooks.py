@@ -533,11 +533,12 @@ async def test_webhooks_are_documented_without_api_key_auth(hooks: httpx.AsyncCl
         }
     assert "204" in twilio["responses"]
     assert "application/x-www-form-urlencoded" in twilio["requestBody"]["content"]
-    assert {p["name"] for p in twilio["parameters"]} == {"ref", "X-Twilio-Signature"}
+    assert {p["name"] for p in twilio["parameters"]} == {"ref", "account", "X-Twilio-Signature"}
     assert {p["name"] for p in meta_get["parameters"]} == {
         "hub.mode",
         "hub.verify_token",
         "hub.challenge",
+        "account",
     }
-    assert {p["name"] for p in meta_post["parameters"]} == {"X-Hub-Signature-256"}
+    assert {p["name"] for p in meta_post["parameters"]} == {"X-Hub-Signature-256", "account"}
     assert "webhooks" in {tag["name"] for tag in doc["tags"]}

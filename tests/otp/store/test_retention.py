@@ -285,6 +285,7 @@ PURGED_BY = {
     "twilio_verify_services": "twilio_verify_services",
     "sandbox_scenarios": "sandbox_scenarios",
     "routing_rules": "routing_rules",
+    "provider_accounts": "provider_accounts",
 }
 
 
