@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from activities.context import LogContextInterceptor
 from activities.records import RecordActivities
+from activities.templates import TemplateBook
 from activities.verification import VerificationActivities
 from activities.webhooks import WebhookActivities
 from otp.domain import DeliveryReceiptInput, WebhookEvent
@@ -129,6 +130,7 @@ def build_activities(
         providers_by_name=by_name,
         recorder=recorder,
         gate=gate,
+        templates=TemplateBook(store),
     )
     return WorkerActivities(
         verification=verification,

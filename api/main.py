@@ -25,6 +25,7 @@ from api.problems import PROBLEM_JSON
 from api.routes import (
     admin,
     admin_lockouts,
+    admin_templates,
     analytics,
     codec,
     erasure,
@@ -237,6 +238,7 @@ def create_app(
     app.include_router(codec.router)
     app.include_router(admin.router)
     app.include_router(admin_lockouts.router)
+    app.include_router(admin_templates.router)
     app.include_router(erasure.router)
     _document_problems(app)
 

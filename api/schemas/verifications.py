@@ -269,6 +269,11 @@ class DeliveryPublic(ResponseModel):
     )
     started_at: datetime
     updated_at: datetime
+    template_version: int | None = Field(
+        default=None,
+        description="The application's message template version sent (null: the built-in "
+        "catalogue).",
+    )
 
     @classmethod
     def of(cls, attempt: DeliveryAttempt) -> DeliveryPublic:
@@ -281,6 +286,7 @@ class DeliveryPublic(ResponseModel):
             error_type=attempt.error_type,
             started_at=attempt.started_at,
             updated_at=attempt.updated_at,
+            template_version=attempt.template_version,
         )
 
 

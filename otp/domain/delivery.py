@@ -56,6 +56,8 @@ class DeliverResult(PayloadModel):
     provider: str
     provider_message_id: str
     status: DeliveryStatus = DeliveryStatus.SENT
+    # The application's message template version rendered (None: the built-in catalogue).
+    template_version: int | None = None
 
 
 class DeliveryAttempt(PayloadModel):
@@ -71,6 +73,8 @@ class DeliveryAttempt(PayloadModel):
     error_type: str | None = None
     started_at: datetime
     updated_at: datetime
+    # The application's message template version it used (None: the built-in catalogue).
+    template_version: int | None = None
 
 
 class DeliveryReceiptInput(PayloadModel):

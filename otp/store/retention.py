@@ -28,6 +28,7 @@ from otp.store import Store
 from otp.store import idempotency as store_idempotency
 from otp.store import lockouts as store_lockouts
 from otp.store import records as store_records
+from otp.store import templates as store_templates
 from otp.store import twilio_services as store_twilio_services
 from otp.store import webhooks as store_webhooks
 from otp.store.tables import (
@@ -198,6 +199,12 @@ async def purge_twilio_services(store: Store, settings: Settings, now: datetime)
     return await store_twilio_services.purge_orphan_services(store, now=now)
 
 
+async def purge_message_templates(store: Store, settings: Settings, now: datetime) -> int:
+    """Message templates (configuration, every version) are kept while their application
+    exists; those of an application that is gone are deleted."""
+    return await store_templates.purge_orphan_templates(store, now=now)
+
+
 register("verifications", "record_retention_days", purge_verifications)
 register("rate_limits", None, purge_rate_limits)
 register("idempotency", None, purge_idempotency)
@@ -207,5 +214,6 @@ register("risk_blocks", "risk_block_retention_days", purge_risk_blocks)
 register("lockouts", "lockout_retention_days", purge_lockouts)
 register("webhook_secrets", None, purge_webhook_secrets)
 register("twilio_verify_services", None, purge_twilio_services)
+register("message_templates", None, purge_message_templates)
 
 __all__ = ["PURGES", "Purge", "purge_all", "purge_periodically", "register"]

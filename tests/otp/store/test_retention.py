@@ -283,6 +283,7 @@ PURGED_BY = {
     "lockouts": "lockouts",
     # Configuration kept while its application exists: the purge drops orphans only.
     "twilio_verify_services": "twilio_verify_services",
+    "message_templates": "message_templates",
 }
 
 
