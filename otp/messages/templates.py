@@ -488,6 +488,10 @@ _add(
         email_ignore="หากคุณไม่ได้ขอรหัสนี้ โปรดละเว้นอีเมลนี้",
         voice_intro=Phrase("รหัสยืนยัน $brand ของคุณคือ", "รหัสยืนยันของคุณคือ"),
         voice_repeat="ขอย้ำอีกครั้ง รหัสของคุณคือ",
+        # Thai is UCS-2: shorter, so brand, code and expiry fit one SMS.
+        sms_sentence=Phrase("รหัส $brand ของคุณคือ $code", "รหัสของคุณคือ $code"),
+        sms_expiry="ใช้ได้ $duration",
+        sms_warning="ห้ามบอกผู้อื่น",
     )
 )
 
