@@ -521,6 +521,10 @@ from cli.destinations import destinations_app  # noqa: E402
 
 app.add_typer(destinations_app, name="destinations")
 
+from cli.templates import templates_app  # noqa: E402
+
+app.add_typer(templates_app, name="templates")
+
 
 def _run() -> int:
     app(prog_name="otp")  # standalone mode: always raises SystemExit
