@@ -235,6 +235,8 @@ class VerificationActivities:
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
+            whatsapp_template_name=rendered.whatsapp_template_name,
+            whatsapp_language=rendered.whatsapp_language,
             locale=input.locale,
             idempotency_key=key,
             code=code,

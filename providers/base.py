@@ -28,6 +28,10 @@ class OutboundMessage:
     # Seconds the code stays valid: adapters whose provider can drop a message still
     # queued after a deadline pass it on, so a late message never carries a dead code.
     expires_in_s: int | None = None
+    # WhatsApp: the application's pre-approved template (a Meta template name or a Twilio
+    # Content SID `HX...`) and its language; None: the provider's configured one.
+    whatsapp_template_name: str | None = None
+    whatsapp_language: str | None = None
 
 
 @dataclass(frozen=True)

@@ -279,6 +279,8 @@ class TwilioProvider:
                 raise PermanentDeliveryError("code_missing", "twilio whatsapp needs the code")
             key = resolve_locale(message.locale, cfg.whatsapp_content_sids)
             content_sid = cfg.whatsapp_content_sids.get(key)
+            if (message.whatsapp_template_name or "").startswith("HX"):
+                content_sid = message.whatsapp_template_name  # the application's own template
             if content_sid is None:
                 raise PermanentDeliveryError("template_missing", "no content SID for the locale")
             form["To"] = _whatsapp_address(message.to)

@@ -44,7 +44,8 @@ LIMITS: Mapping[str, int] = {
     "email.subject": 200,
     "email.html": 100_000,
 }
-WHATSAPP_NAME = re.compile(r"[a-z0-9_]{1,512}")
+# A Meta template name, or a Twilio Content SID.
+WHATSAPP_NAME = re.compile(r"[a-z0-9_]{1,512}|HX[0-9a-f]{32}")
 WHATSAPP_LANGUAGE = re.compile(r"[a-z]{2,3}(?:_[A-Z]{2})?")
 # Longest values a variable takes (a 40-character brand, a 10-character code).
 _WORST = {
@@ -203,7 +204,11 @@ def validate(channel: Channel, content: TemplateContent) -> list[TemplateError]:
         name, language = content.whatsapp_template_name, content.whatsapp_language
         if name is not None and not WHATSAPP_NAME.fullmatch(name):
             errors.append(
-                TemplateError("/whatsapp_template_name", "lowercase letters, digits and _ only")
+                TemplateError(
+                    "/whatsapp_template_name",
+                    "a Meta template name (lowercase letters, digits and _) or a Twilio "
+                    "Content SID (HX + 32 hex digits)",
+                )
             )
         if language is not None and not WHATSAPP_LANGUAGE.fullmatch(language):
             errors.append(
@@ -317,7 +322,13 @@ def render(
                 f"<body>\n{paragraphs}</body>\n</html>\n"
             )
         return RenderedMessage(subject=subject, text=text, html=body, locale=locale)
-    return RenderedMessage(subject="", text=text, locale=locale)
+    return RenderedMessage(
+        subject="",
+        text=text,
+        locale=locale,
+        whatsapp_template_name=content.whatsapp_template_name,
+        whatsapp_language=content.whatsapp_language,
+    )
 
 
 def non_gsm7(rendered: RenderedMessage) -> list[str]:

@@ -47,6 +47,10 @@ class RenderedMessage:
     segments: int | None = None
     # The catalogue entry used (BCP 47), after fallback.
     locale: str = DEFAULT_LOCALE
+    # WhatsApp, from an application's template: the pre-approved template to send (a Meta
+    # template name, or a Twilio Content SID `HX...`) and its language; None: the provider's.
+    whatsapp_template_name: str | None = None
+    whatsapp_language: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The application's templates (per channel and locale) are saved through the admin API; the
 worker renders with them and sends through the Twilio fake (SMS) and the aiosmtpd server
-(email): a template per locale, the application's default locale for a locale without
+(email), the Meta fake (WhatsApp): a template per locale, the application's default locale for a locale without
 one, the built-in catalogue when neither has one for the channel. Each delivery records the version used.
 """
 
@@ -74,7 +74,19 @@ async def test_a_custom_template_is_delivered_per_locale_with_fallback_and_its_v
                 "html": "<p>Code <b>{code}</b> pour {brand}</p>",
             },
         )
+        # The pre-approved Meta template the application sends on WhatsApp.
+        wa = await save(
+            admin,
+            "whatsapp",
+            "fr",
+            {
+                "text": "{code} est votre code {brand}.",
+                "whatsapp_template_name": "acme_login",
+                "whatsapp_language": "fr",
+            },
+        )
 
+        # (All saved before the first delivery: a worker caches them for 5 s.)
         # fr-CA: the fr template (the WebOTP line appended last, as the catalogue does).
         vid, body = await sms_to(stack, "fr-CA", 1)
         assert body.startswith("Acme : code ") and body.endswith(
@@ -86,6 +98,14 @@ async def test_a_custom_template_is_delivered_per_locale_with_fallback_and_its_v
         vid, body = await sms_to(stack, "de", 2)
         assert body.startswith("Acme: clave "), body
         assert await template_version(stack, vid) == es
+
+        # WhatsApp, fr: the application's template name and language.
+        vid = await stack.create(
+            {"to": PHONE, "locale": "fr", "channels": [{"channel": "whatsapp", "timeout_s": 300}]}
+        )
+        sent = (await stack.meta.wait_for_sent()).json["template"]
+        assert (sent["name"], sent["language"]) == ("acme_login", {"code": "fr"})
+        assert await template_version(stack, vid) == wa
 
         # Email, fr: subject, text and HTML from the template.
         vid = await stack.create(
