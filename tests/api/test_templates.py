@@ -11,14 +11,12 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlmodel import col, select
 
 from otp.applications.model import ApplicationDefaults
 from otp.domain import Mode
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store.applications import create_api_key, create_application
-from otp.store.tables import VerificationEvent
 from tests.helpers.api import Keys, bearer, make_settings, read_messages
 
 ADMIN_TOKEN = "admin-token-for-the-template-tests-0123"
@@ -174,14 +172,10 @@ async def test_a_delivery_uses_the_active_template_and_records_its_version(
     assert state["deliveries"][0]["template_version"] == version
     # The event log says it too (written by the delivery activity, then the final batch).
     for _ in range(50):
-        async with store.session() as session:
-            rows = (
-                await session.exec(
-                    select(VerificationEvent).where(col(VerificationEvent.verification_id) == vid)
-                )
-            ).all()
-        sends = [r for r in rows if r.type in ("send_attempted", "sent")]
+        events = await http.get(f"/v1/verifications/{vid}/events", headers=bearer(key))
+        assert events.status_code == 200, events.text
+        sends = [e for e in events.json()["data"] if e["type"] in ("send_attempted", "sent")]
         if len(sends) == 2:
             break
         await asyncio.sleep(0.05)
-    assert [r.template_version for r in sends] == [version, version]
+    assert [e["template_version"] for e in sends] == [version, version]
