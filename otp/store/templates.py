@@ -10,7 +10,8 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, update
+from sqlalchemy import delete, exists, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -46,44 +47,53 @@ async def save_template(
     content: TemplateContent,
     created_by: str = "admin",
 ) -> MessageTemplate:
-    """A new active version for this channel and locale (the previous one deactivated)."""
-    for _ in range(3):  # two saves racing for the same number: the loser takes the next
+    """A new active version for this channel and locale (the previous one deactivated).
+
+    Numbering is serialised per application: on PostgreSQL by locking its row, on SQLite
+    by the single writer; a save that still collides (another process) takes the next."""
+    t = MessageTemplate.__table__.c  # type: ignore[attr-defined]
+    for _ in range(5):
         now = utcnow()
-        async with store.session() as session:
-            highest = (
-                await session.exec(
-                    select(func.max(MessageTemplate.version)).where(
-                        col(MessageTemplate.application_id) == application_id
+        try:
+            async with store.writing() as conn:
+                if conn.dialect.name == "postgresql":
+                    await conn.execute(
+                        select(col(Application.id))
+                        .where(col(Application.id) == application_id)
+                        .with_for_update()
                     )
+                highest = (
+                    await conn.execute(
+                        sa_select(func.max(t.version)).where(t.application_id == application_id)
+                    )
+                ).scalar()
+                row = MessageTemplate(
+                    id=TEMPLATE_ID_PREFIX + secrets.token_hex(12),
+                    application_id=application_id,
+                    channel=channel.value,
+                    locale=locale,
+                    version=(highest or 0) + 1,
+                    active=True,
+                    created_by=created_by,
+                    created_at=now,
+                    **content.model_dump(),
                 )
-            ).one()
-            row = MessageTemplate(
-                id=TEMPLATE_ID_PREFIX + secrets.token_hex(12),
-                application_id=application_id,
-                channel=channel.value,
-                locale=locale,
-                version=(highest or 0) + 1,
-                active=True,
-                created_by=created_by,
-                created_at=now,
-                **content.model_dump(),
-            )
-            await session.exec(
-                update(MessageTemplate)
-                .where(
-                    col(MessageTemplate.application_id) == application_id,
-                    col(MessageTemplate.channel) == channel.value,
-                    col(MessageTemplate.locale) == locale,
-                    col(MessageTemplate.active).is_(True),
+                await conn.execute(
+                    update(MessageTemplate.__table__)  # type: ignore[attr-defined]
+                    .where(
+                        t.application_id == application_id,
+                        t.channel == channel.value,
+                        t.locale == locale,
+                        t.active.is_(True),
+                    )
+                    .values(active=False, deactivated_at=now)
                 )
-                .values(active=False, deactivated_at=now)
-            )
-            session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-                continue
+                await conn.execute(
+                    insert(MessageTemplate.__table__),  # type: ignore[attr-defined]
+                    [row.model_dump()],
+                )
+        except IntegrityError:
+            continue
         return row
     raise RuntimeError("could not number the template version")  # pragma: no cover
 
