@@ -18,7 +18,7 @@ from otp.messages.templates import (
     voice_script,
 )
 
-REQUIRED = ("en", "es", "fr", "de", "pt", "it", "ja", "zh", "ar", "hi")
+REQUIRED: tuple[str, ...] = ("en", "es", "fr", "de", "pt", "it", "ja", "zh", "ar", "hi")
 REQUIRED += ("ru", "tr", "id", "ko", "vi", "th", "pl", "nl", "sv", "uk")
 # Every latin-script locale's SMS is GSM-7; the others are UCS-2 by nature.
 GSM7_LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "sv", "id", "tr", "pl", "vi")
