@@ -125,6 +125,17 @@ DEFAULT_VOICES: Mapping[str, tuple[str, str | None]] = MappingProxyType(
         "zh-Hant": ("cmn-TW", "Google.cmn-TW-Standard-A"),
         "ar": ("arb", "Polly.Zeina"),
         "hi": ("hi-IN", "Polly.Aditi"),
+        "nl": ("nl-NL", "Polly.Lotte"),
+        "sv": ("sv-SE", "Polly.Astrid"),
+        "tr": ("tr-TR", "Polly.Filiz"),
+        "pl": ("pl-PL", "Polly.Ewa"),
+        "ru": ("ru-RU", "Polly.Tatyana"),
+        "ko": ("ko-KR", "Polly.Seoyeon"),
+        # No standard Polly voice for these: Google voices, which Twilio also serves.
+        "id": ("id-ID", "Google.id-ID-Standard-A"),
+        "vi": ("vi-VN", "Google.vi-VN-Standard-A"),
+        "th": ("th-TH", "Google.th-TH-Standard-A"),
+        "uk": ("uk-UA", "Google.uk-UA-Standard-A"),
     }
 )
 

@@ -1,13 +1,16 @@
-"""An application's WhatsApp template (from its message template) reaches the provider's
-request: a Meta template name and language, or a Twilio Content SID; else the configured."""
+"""What providers make of templates: an application's WhatsApp template reaches the request
+(a Meta template name and language, or a Twilio Content SID; else the configured one), and
+every catalogue locale's voice wording is read by a voice of its language."""
 
 from __future__ import annotations
 
 import dataclasses
+import xml.etree.ElementTree as ET
 
 from otp.domain import Channel
+from otp.messages.templates import LOCALES
 from providers.meta_whatsapp import MetaWhatsAppConfig, build_payload
-from providers.twilio import TwilioConfig, TwilioProvider
+from providers.twilio import TwilioConfig, TwilioProvider, build_twiml
 from tests.helpers.scripted_provider import outbound
 
 META = MetaWhatsAppConfig(phone_number_id="1065", access_token="t", template_name="otp_copy_code")
@@ -46,3 +49,14 @@ def test_twilio_sends_the_applications_content_sid() -> None:
     assert provider.build_request(own)[1]["ContentSid"] == OWN_SID
     meta_name = dataclasses.replace(message, whatsapp_template_name="acme_login")
     assert provider.build_request(meta_name)[1]["ContentSid"] == CONFIGURED_SID
+
+
+def test_every_catalogue_locale_is_read_by_a_voice_of_its_language() -> None:
+    """The catalogue's voice wording and Twilio's `<Say>` voice speak the same language."""
+    for locale in LOCALES:
+        say = ET.fromstring(build_twiml("1", locale)).find("Say")
+        assert say is not None
+        spoken = say.get("language", "")
+        language = locale.split("-")[0]
+        expected = {"zh": ("cmn",), "ar": ("arb",)}.get(language, (language,))
+        assert spoken.split("-")[0] in expected, (locale, spoken)
