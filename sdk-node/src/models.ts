@@ -123,6 +123,8 @@ export interface Delivery {
   error_type?: string | null;
   started_at: string;
   updated_at: string;
+  /** The application's message template version sent (null: the built-in catalogue). */
+  template_version?: number | null;
 }
 
 /** A verification as it was started. @schema VerificationCreated */
@@ -250,6 +252,8 @@ export interface Event {
   to?: string | null;
   step_index?: number | null;
   reason?: string | null;
+  /** Sends: the application's message template version (null: the built-in catalogue). */
+  template_version?: number | null;
 }
 
 /** @schema VerificationEvents */

@@ -91,6 +91,7 @@ class Delivery(ApiModel):
     error_type: str | None = None
     started_at: datetime
     updated_at: datetime
+    template_version: int | None = None  # the application's template (None: the catalogue)
 
 
 class VerificationCreated(ApiModel):
@@ -206,6 +207,7 @@ class Event(ApiModel):
     to: str | None = None
     step_index: int | None = None
     reason: str | None = None
+    template_version: int | None = None  # sends: the application's template (None: catalogue)
 
 
 class VerificationEvents(ApiModel):
