@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.accounts import AccountProviders
 from activities.sandbox_scenarios import ScenarioLookup
+from activities.templates import TemplateBook
 from otp.domain import (
     ACTIVITY_DELIVER,
     ACTIVITY_ISSUE_CODE,
@@ -29,7 +30,7 @@ from otp.domain import (
 )
 from otp.domain.destinations import mask
 from otp.domain.routing import send_reason
-from otp.messages.templates import render
+from otp.messages.templates import RenderedMessage, render
 from otp.risk.conversion_monitor import DeliveryGate
 from otp.security.codes import code_digest, derive_code, new_nonce
 from otp.store.events import EventRecorder, Verification
@@ -157,13 +158,16 @@ class VerificationActivities:
         gate: DeliveryGate | None = None,
         scenarios: ScenarioLookup | None = None,
         accounts: AccountProviders | None = None,
+        templates: TemplateBook | None = None,
     ) -> None:
         """`live_providers`: each channel's default; `providers_by_name`: every live provider
         a plan step may name (failover order is the workflow's); `gate`: the risk checks
         run before every send (none: every send goes out); `scenarios`: the application's
         sandbox scenarios, applied in test mode (none: the sandbox as it is); `accounts`:
         applications' own provider accounts (none: the global accounts serve every
-        application)."""
+        application); `templates`: the applications' message templates (none: the
+        built-in catalogue only)."""
+
         self._secret = code_secret
         self._sandbox = sandbox
         self._live = dict(live_providers)
@@ -172,6 +176,7 @@ class VerificationActivities:
         self._gate = gate
         self._scenarios = scenarios
         self._accounts = accounts
+        self._templates = templates
         self._log_tasks: set[asyncio.Task[None]] = set()
 
     @activity.defn(name=ACTIVITY_ISSUE_CODE)
@@ -246,15 +251,7 @@ class VerificationActivities:
         )
         ttl_s = int((input.expires_at - now).total_seconds())
         try:
-            rendered = render(
-                input.channel,
-                code=code,
-                brand=input.brand,
-                ttl_s=ttl_s,
-                locale=input.locale,
-                web_domain=input.web_domain,
-                app_hash=input.app_hash,
-            )
+            rendered, version = await self._render(input, code=code, ttl_s=ttl_s)
         except ValueError as exc:  # a bad web domain or app hash: retrying cannot help
             raise ApplicationError(
                 f"message could not be rendered: {exc}", type="RenderFailed", non_retryable=True
@@ -271,6 +268,8 @@ class VerificationActivities:
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
+            whatsapp_template_name=rendered.whatsapp_template_name,
+            whatsapp_language=rendered.whatsapp_language,
             locale=input.locale,
             idempotency_key=key,
             code=code,
@@ -314,7 +313,7 @@ class VerificationActivities:
             receipt = await _send_before(deadline, provider, message)
         except PermanentDeliveryError as exc:
             logger.warning("delivery failed permanently: %s", exc.reason, extra=log_extra)
-            self._log(input, key, provider.name, None, failed=exc.reason)
+            self._log(input, key, provider.name, None, failed=exc.reason, template=version)
             raise ApplicationError(
                 f"delivery failed: {exc.reason}",
                 type=ErrorType.PERMANENT_DELIVERY,
@@ -323,12 +322,27 @@ class VerificationActivities:
         except OutcomeUnknownError:
             result = await self._reconcile(provider, message, log_extra, deadline)
             outcome = "reconciled" if result.provider_message_id else "unconfirmed"
-            self._log(input, key, result.provider, result.provider_message_id, sent=outcome)
-            return result
+            self._log(
+                input,
+                key,
+                result.provider,
+                result.provider_message_id,
+                sent=outcome,
+                template=version,
+            )
+            return result.model_copy(update={"template_version": version})
         except TransientDeliveryError as exc:
             logger.info("delivery failed, will retry: %s", exc.reason, extra=log_extra)
             delay = getattr(exc, "retry_after_s", None)
-            self._log(input, key, provider.name, None, error=exc.reason, attempt=info.attempt)
+            self._log(
+                input,
+                key,
+                provider.name,
+                None,
+                error=exc.reason,
+                attempt=info.attempt,
+                template=version,
+            )
             raise ApplicationError(
                 f"delivery failed: {exc.reason}",
                 type=ErrorType.TRANSIENT_DELIVERY,
@@ -339,8 +353,26 @@ class VerificationActivities:
             receipt.provider,
             extra={**log_extra, "message_id": receipt.message_id},
         )
-        self._log(input, key, receipt.provider, receipt.message_id)
-        return _result_of(receipt)
+        self._log(input, key, receipt.provider, receipt.message_id, template=version)
+        return _result_of(receipt).model_copy(update={"template_version": version})
+
+    async def _render(
+        self, input: DeliverInput, *, code: str, ttl_s: int
+    ) -> tuple[RenderedMessage, int | None]:
+        """The message and the application's template version (None: the catalogue)."""
+        if self._templates is None:
+            rendered = render(
+                input.channel,
+                code=code,
+                brand=input.brand,
+                ttl_s=ttl_s,
+                locale=input.locale,
+                web_domain=input.web_domain,
+                app_hash=input.app_hash,
+            )
+            return rendered, None
+        message = await self._templates.message(input, code=code, ttl_s=ttl_s)
+        return message.rendered, message.template.version if message.template else None
 
     def _log(
         self,
@@ -353,6 +385,7 @@ class VerificationActivities:
         sent: str | None = None,
         error: str | None = None,
         attempt: int | None = None,
+        template: int | None = None,
     ) -> None:
         """Note the send in the event log, so support sees it while the verification runs:
         sent (`sent` says how when the answer was lost), failed for good (`failed`), or one
@@ -374,6 +407,7 @@ class VerificationActivities:
                 sent=sent,
                 error=error,
                 attempt=attempt,
+                template=template,
             )
         )
         self._log_tasks.add(task)
@@ -395,11 +429,17 @@ class VerificationActivities:
         sent: str | None,
         error: str | None,
         attempt: int | None,
+        template: int | None = None,
     ) -> None:
         if self._recorder is None:
             return
         now = datetime.now(UTC)
-        common = {"channel": input.channel, "provider": provider, "step_index": input.step_index}
+        common = {
+            "channel": input.channel,
+            "provider": provider,
+            "step_index": input.step_index,
+            "template_version": template,
+        }
         entries = [
             LogEntry(
                 key=f"send:{key}",

@@ -23,6 +23,7 @@ from activities.context import LogContextInterceptor
 from activities.provider_check import ProviderCheckActivities
 from activities.records import RecordActivities
 from activities.sandbox_scenarios import ScenarioLookup
+from activities.templates import TemplateBook
 from activities.verification import VerificationActivities
 from activities.webhooks import WebhookActivities
 from otp.domain import DeliveryReceiptInput, WebhookEvent
@@ -142,6 +143,7 @@ def build_activities(
         gate=gate,
         scenarios=scenarios,
         accounts=accounts,
+        templates=TemplateBook(store),
     )
     return WorkerActivities(
         verification=verification,

@@ -28,6 +28,7 @@ from api.routes import (
     admin_provider_accounts,
     admin_routing,
     admin_sandbox_scenarios,
+    admin_templates,
     analytics,
     codec,
     erasure,
@@ -243,6 +244,7 @@ def create_app(
     app.include_router(admin_sandbox_scenarios.router)
     app.include_router(admin_routing.router)
     app.include_router(admin_provider_accounts.router)
+    app.include_router(admin_templates.router)
     app.include_router(erasure.router)
     _document_problems(app)
 

@@ -372,3 +372,24 @@ class ProviderAccountNotFound(ApiProblem):
 
     def __init__(self) -> None:
         super().__init__("This application has no account with this provider.")
+
+
+# --------------------------------------------------------------- message templates
+class InvalidTemplate(ApiProblem):
+    status, slug, title = 422, "invalid-template", "The template is not valid"
+
+    def __init__(self, errors: Sequence[Mapping[str, str]]) -> None:
+        super().__init__(
+            "The template breaks one or more rules; see `errors`. Nothing was saved.",
+            errors=list(errors),
+        )
+
+
+class TemplateNotFound(ApiProblem):
+    status, slug, title = 404, "template-not-found", "Template not found"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This application has no active template for this channel and locale "
+            "(the built-in catalogue is used)."
+        )

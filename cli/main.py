@@ -531,6 +531,10 @@ from cli.accounts import accounts_app  # noqa: E402
 
 app.add_typer(accounts_app, name="accounts")
 
+from cli.templates import templates_app  # noqa: E402
+
+app.add_typer(templates_app, name="templates")
+
 
 def _run() -> int:
     app(prog_name="otp")  # standalone mode: always raises SystemExit

@@ -32,6 +32,10 @@ class OutboundMessage:
     # The sender a routing rule picked (None: the adapter's configured sender). Adapters
     # use the types they can send from and ignore the others.
     sender: Sender | None = None
+    # WhatsApp: the application's pre-approved template (a Meta template name or a Twilio
+    # Content SID `HX...`) and its language; None: the provider's configured one.
+    whatsapp_template_name: str | None = None
+    whatsapp_language: str | None = None
 
 
 @dataclass(frozen=True)

@@ -139,14 +139,18 @@ def build_payload(message: OutboundMessage, config: MetaWhatsAppConfig) -> dict[
     if not digits:
         raise PermanentDeliveryError("invalid_number", "no digits in the destination")
     code_parameter = [{"type": "text", "text": message.code}]
+    name, language = config.template_name, template_language(message.locale, config.languages)
+    if message.whatsapp_template_name and not message.whatsapp_template_name.startswith("HX"):
+        name = message.whatsapp_template_name  # the application's own template
+        language = message.whatsapp_language or language
     return {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": digits,
         "type": "template",
         "template": {
-            "name": config.template_name,
-            "language": {"code": template_language(message.locale, config.languages)},
+            "name": name,
+            "language": {"code": language},
             "components": [
                 {"type": "body", "parameters": code_parameter},
                 # Copy-code (and one-tap) buttons are URL buttons once the template is created.

@@ -126,6 +126,17 @@ DEFAULT_VOICES: Mapping[str, tuple[str, str | None]] = MappingProxyType(
         "zh-Hant": ("cmn-TW", "Google.cmn-TW-Standard-A"),
         "ar": ("arb", "Polly.Zeina"),
         "hi": ("hi-IN", "Polly.Aditi"),
+        "nl": ("nl-NL", "Polly.Lotte"),
+        "sv": ("sv-SE", "Polly.Astrid"),
+        "tr": ("tr-TR", "Polly.Filiz"),
+        "pl": ("pl-PL", "Polly.Ewa"),
+        "ru": ("ru-RU", "Polly.Tatyana"),
+        "ko": ("ko-KR", "Polly.Seoyeon"),
+        # No standard Polly voice for these: Google voices, which Twilio also serves.
+        "id": ("id-ID", "Google.id-ID-Standard-A"),
+        "vi": ("vi-VN", "Google.vi-VN-Standard-A"),
+        "th": ("th-TH", "Google.th-TH-Standard-A"),
+        "uk": ("uk-UA", "Google.uk-UA-Standard-A"),
     }
 )
 
@@ -280,6 +291,8 @@ class TwilioProvider:
                 raise PermanentDeliveryError("code_missing", "twilio whatsapp needs the code")
             key = resolve_locale(message.locale, cfg.whatsapp_content_sids)
             content_sid = cfg.whatsapp_content_sids.get(key)
+            if (message.whatsapp_template_name or "").startswith("HX"):
+                content_sid = message.whatsapp_template_name  # the application's own template
             if content_sid is None:
                 raise PermanentDeliveryError("template_missing", "no content SID for the locale")
             form["To"] = _whatsapp_address(message.to)

@@ -179,6 +179,7 @@ def succeeded(attempt: DeliveryAttempt, result: DeliverResult) -> None:
     """The provider took the message: its name and id; the status unless a receipt set it."""
     attempt.provider = result.provider
     attempt.provider_message_id = result.provider_message_id
+    attempt.template_version = result.template_version
     if attempt.status is DeliveryStatus.SENDING:
         attempt.status = result.status
 

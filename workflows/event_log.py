@@ -68,6 +68,7 @@ class EventLog:
             provider=attempt.provider,
             provider_message_id=attempt.provider_message_id or None,
             step_index=attempt.step_index,
+            template_version=attempt.template_version,
         )
 
     def send_failed(self, attempt: DeliveryAttempt, now: datetime) -> None:

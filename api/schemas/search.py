@@ -77,6 +77,10 @@ class EventPublic(ResponseModel):
     to: str | None = Field(default=None, description="Masked destination.")
     step_index: int | None = None
     reason: str | None = None
+    template_version: int | None = Field(
+        default=None,
+        description="Sends: the application's message template version (null: the catalogue).",
+    )
 
     @classmethod
     def of(cls, event: VerificationEvent) -> EventPublic:
@@ -90,6 +94,7 @@ class EventPublic(ResponseModel):
             to=event.to_masked,
             step_index=event.step_index,
             reason=event.reason,
+            template_version=event.template_version,
         )
 
 

@@ -276,6 +276,11 @@ class DeliveryPublic(ResponseModel):
     sender: SenderPublic | None = Field(
         default=None, description="The sender the rule picked (none: the provider's own)."
     )
+    template_version: int | None = Field(
+        default=None,
+        description="The application's message template version sent (null: the built-in "
+        "catalogue).",
+    )
 
     @classmethod
     def of(cls, attempt: DeliveryAttempt) -> DeliveryPublic:
@@ -292,6 +297,7 @@ class DeliveryPublic(ResponseModel):
             sender=SenderPublic(type=attempt.sender.type, value=attempt.sender.value)
             if attempt.sender
             else None,
+            template_version=attempt.template_version,
         )
 
 

@@ -60,6 +60,8 @@ class DeliverResult(PayloadModel):
     provider: str
     provider_message_id: str
     status: DeliveryStatus = DeliveryStatus.SENT
+    # The application's message template version rendered (None: the built-in catalogue).
+    template_version: int | None = None
 
 
 class DeliveryAttempt(PayloadModel):
@@ -78,6 +80,8 @@ class DeliveryAttempt(PayloadModel):
     # The routing rule and sender of the step (None: the global order, the provider's own).
     rule_id: str | None = None
     sender: Sender | None = None
+    # The application's message template version it used (None: the built-in catalogue).
+    template_version: int | None = None
 
 
 class DeliveryReceiptInput(PayloadModel):

@@ -76,6 +76,8 @@ class LogEntry(PayloadModel):
     provider_message_id: str | None = None
     step_index: int | None = None
     reason: str | None = None
+    # The application's message template version a send used (None: the catalogue).
+    template_version: int | None = None
 
 
 class RecordVerificationInput(PayloadModel):

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF003  (the catalogue is written in the scripts of its languages)
 """Message templates per channel and locale: the single source of every word sent to users.
 
 Locales resolve from the most specific tag to the least (``zh-Hant-TW`` -> ``zh-Hant`` ->
@@ -10,14 +11,16 @@ that names the brand has a brandless twin, so an empty brand never leaves a dang
 
 SMS wording is chosen to stay in GSM-7 where the language allows it (see ``otp.messages.sms``) and
 comes in variants from most to least complete: the renderer sends the most complete one
-among those with the fewest segments.
+among those with the fewest segments. Every latin-script locale's SMS is GSM-7 (Turkish,
+Polish and Vietnamese SMS drop the letters GSM-7 lacks, as is customary there); Arabic,
+Chinese, Hindi, Japanese, Korean, Russian, Thai and Ukrainian are UCS-2 by nature.
 """
 
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from string import Template
 from types import MappingProxyType
@@ -44,6 +47,10 @@ class RenderedMessage:
     segments: int | None = None
     # The catalogue entry used (BCP 47), after fallback.
     locale: str = DEFAULT_LOCALE
+    # WhatsApp, from an application's template: the pre-approved template to send (a Meta
+    # template name, or a Twilio Content SID `HX...`) and its language; None: the provider's.
+    whatsapp_template_name: str | None = None
+    whatsapp_language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class LocaleCatalogue:
     sms_sentence: Phrase | None = None
     sms_expiry: str | None = None
     sms_warning: str | None = None
+    sms_duration: Callable[[int], str] | None = None  # SMS spelling of `duration`, if different
     separator: str = " "  # between sentences ("" in Chinese and Japanese)
     rtl: bool = False
 
@@ -256,9 +264,9 @@ _add(
         expiry="$duration内有效。",
         warning="请勿泄露给他人。",
         subject=Phrase("您的$brand验证码", "您的验证码"),
-        email_ignore="如果这不是您本人的操作，请忽略此邮件。",  # noqa: RUF001
+        email_ignore="如果这不是您本人的操作，请忽略此邮件。",
         voice_intro=Phrase("您的$brand验证码是", "您的验证码是"),
-        voice_repeat="再说一遍，您的验证码是",  # noqa: RUF001
+        voice_repeat="再说一遍，您的验证码是",
         sms_sentence=Phrase("【$brand】您的验证码为$code。", "您的验证码为$code。"),
         separator="",
     )
@@ -271,9 +279,9 @@ _add(
         expiry="$duration內有效。",
         warning="請勿告知他人。",
         subject=Phrase("您的$brand驗證碼", "您的驗證碼"),
-        email_ignore="如果這不是您本人的操作，請忽略此郵件。",  # noqa: RUF001
+        email_ignore="如果這不是您本人的操作，請忽略此郵件。",
         voice_intro=Phrase("您的$brand驗證碼是", "您的驗證碼是"),
-        voice_repeat="再說一遍，您的驗證碼是",  # noqa: RUF001
+        voice_repeat="再說一遍，您的驗證碼是",
         sms_sentence=Phrase("【$brand】您的驗證碼為$code。", "您的驗證碼為$code。"),
         separator="",
     )
@@ -309,6 +317,188 @@ _add(
     )
 )
 
+
+def _slavic(one: str, few: str, many: str) -> Callable[[int], str]:
+    """CLDR plural categories of Russian, Ukrainian and Polish (one, few, many)."""
+
+    def duration(n: int) -> str:
+        if n % 10 == 1 and n % 100 != 11:
+            return f"{n} {one}"
+        if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+            return f"{n} {few}"
+        return f"{n} {many}"
+
+    return duration
+
+
+def _polish(n: int) -> str:
+    """Polish: 1 minuta, 2-4 minuty (not 12-14), otherwise minut."""
+    if n == 1:
+        return "1 minuta"
+    return _slavic("minut", "minuty", "minut")(n)
+
+
+_add(
+    LocaleCatalogue(
+        tag="nl",
+        duration=_plural("minuut", "minuten"),
+        sentence=Phrase("Je verificatiecode voor $brand is $code.", "Je verificatiecode is $code."),
+        expiry="Hij verloopt over $duration.",
+        warning="Deel hem met niemand.",
+        subject=Phrase("Je verificatiecode voor $brand", "Je verificatiecode"),
+        email_ignore="Heb je deze code niet aangevraagd? Dan kun je deze e-mail negeren.",
+        voice_intro=Phrase("Je verificatiecode voor $brand is", "Je verificatiecode is"),
+        voice_repeat="Nogmaals, je code is",
+    )
+)
+_add(
+    LocaleCatalogue(
+        tag="sv",
+        duration=_plural("minut", "minuter"),
+        sentence=Phrase(
+            "Din verifieringskod för $brand är $code.", "Din verifieringskod är $code."
+        ),
+        expiry="Den går ut om $duration.",
+        warning="Dela den inte med någon.",
+        subject=Phrase("Din verifieringskod för $brand", "Din verifieringskod"),
+        email_ignore="Om du inte har begärt den här koden kan du ignorera det här mejlet.",
+        voice_intro=Phrase("Din verifieringskod för $brand är", "Din verifieringskod är"),
+        voice_repeat="En gång till, din kod är",
+    )
+)
+_add(
+    LocaleCatalogue(
+        tag="id",
+        duration=lambda n: f"{n} menit",
+        sentence=Phrase(
+            "Kode verifikasi $brand Anda adalah $code.", "Kode verifikasi Anda adalah $code."
+        ),
+        expiry="Berlaku selama $duration.",
+        warning="Jangan berikan kode ini kepada siapa pun.",
+        subject=Phrase("Kode verifikasi $brand Anda", "Kode verifikasi Anda"),
+        email_ignore="Jika Anda tidak meminta kode ini, abaikan email ini.",
+        voice_intro=Phrase("Kode verifikasi $brand Anda adalah", "Kode verifikasi Anda adalah"),
+        voice_repeat="Sekali lagi, kode Anda adalah",
+    )
+)
+_add(
+    LocaleCatalogue(
+        tag="tr",
+        duration=lambda n: f"{n} dakika",
+        sentence=Phrase("$brand doğrulama kodunuz: $code.", "Doğrulama kodunuz: $code."),
+        expiry="Kod $duration geçerlidir.",
+        warning="Kodu kimseyle paylaşmayın.",
+        subject=Phrase("$brand doğrulama kodunuz", "Doğrulama kodunuz"),
+        email_ignore="Bu kodu siz istemediyseniz bu e-postayı yok sayabilirsiniz.",
+        voice_intro=Phrase("$brand doğrulama kodunuz", "Doğrulama kodunuz"),
+        voice_repeat="Tekrar ediyorum, kodunuz",
+        # "ğ", "ş", "ı" and "ç" are not GSM-7: Turkish SMS is commonly written without them.
+        sms_sentence=Phrase("$brand dogrulama kodunuz: $code.", "Dogrulama kodunuz: $code."),
+        sms_expiry="Kod $duration gecerlidir.",
+        sms_warning="Kodu kimseyle paylasmayin.",
+    )
+)
+_add(
+    LocaleCatalogue(
+        tag="pl",
+        duration=_polish,
+        sentence=Phrase(
+            "Twój kod weryfikacyjny $brand to $code.", "Twój kod weryfikacyjny to $code."
+        ),
+        expiry="Wygasa za $duration.",
+        warning="Nie udostępniaj go nikomu.",
+        subject=Phrase("Twój kod weryfikacyjny $brand", "Twój kod weryfikacyjny"),
+        email_ignore="Jeśli nie prosiłeś o ten kod, zignoruj tę wiadomość.",
+        voice_intro=Phrase("Twój kod weryfikacyjny $brand to", "Twój kod weryfikacyjny to"),
+        voice_repeat="Powtarzam, twój kod to",
+        # "ó", "ę", "ą", "ś" are not GSM-7; this wording avoids them.
+        sms_sentence=Phrase("Kod weryfikacyjny $brand: $code.", "Kod weryfikacyjny: $code."),
+        sms_warning="Nie udostepniaj go nikomu.",
+    )
+)
+_add(
+    LocaleCatalogue(
+        tag="vi",
+        duration=lambda n: f"{n} phút",
+        sentence=Phrase("Mã xác minh $brand của bạn là $code.", "Mã xác minh của bạn là $code."),
+        expiry="Mã có hiệu lực trong $duration.",
+        warning="Không chia sẻ mã này với bất kỳ ai.",
+        subject=Phrase("Mã xác minh $brand của bạn", "Mã xác minh của bạn"),
+        email_ignore="Nếu bạn không yêu cầu mã này, hãy bỏ qua email này.",
+        voice_intro=Phrase("Mã xác minh $brand của bạn là", "Mã xác minh của bạn là"),
+        voice_repeat="Xin nhắc lại, mã của bạn là",
+        # Vietnamese SMS is customarily sent without diacritics (GSM-7, 160 characters).
+        sms_sentence=Phrase(
+            "Ma xac minh $brand cua ban la $code.", "Ma xac minh cua ban la $code."
+        ),
+        sms_expiry="Ma co hieu luc trong $duration.",
+        sms_warning="Khong chia se ma nay voi bat ky ai.",
+        sms_duration=lambda n: f"{n} phut",
+    )
+)
+_add(
+    LocaleCatalogue(
+        tag="ru",
+        duration=_slavic("минуту", "минуты", "минут"),
+        sentence=Phrase("Ваш код подтверждения $brand: $code.", "Ваш код подтверждения: $code."),
+        expiry="Он действует $duration.",
+        warning="Никому его не сообщайте.",
+        subject=Phrase("Ваш код подтверждения $brand", "Ваш код подтверждения"),
+        email_ignore="Если вы не запрашивали этот код, просто проигнорируйте это письмо.",
+        voice_intro=Phrase("Ваш код подтверждения $brand", "Ваш код подтверждения"),
+        voice_repeat="Повторяю, ваш код",
+        # Cyrillic is UCS-2 (70 characters): shorter, so brand, code and expiry fit one SMS.
+        sms_sentence=Phrase("Код $brand: $code.", "Ваш код: $code."),
+        sms_warning="Никому не сообщайте.",
+    )
+)
+_add(
+    LocaleCatalogue(
+        tag="uk",
+        duration=_slavic("хвилини", "хвилин", "хвилин"),
+        sentence=Phrase("Ваш код підтвердження $brand: $code.", "Ваш код підтвердження: $code."),
+        expiry="Він дійсний протягом $duration.",
+        warning="Нікому його не повідомляйте.",
+        subject=Phrase("Ваш код підтвердження $brand", "Ваш код підтвердження"),
+        email_ignore="Якщо ви не запитували цей код, просто проігноруйте цей лист.",
+        voice_intro=Phrase("Ваш код підтвердження $brand", "Ваш код підтвердження"),
+        voice_repeat="Повторюю, ваш код",
+        sms_sentence=Phrase("Код $brand: $code.", "Ваш код: $code."),
+        sms_warning="Нікому не повідомляйте.",
+    )
+)
+_add(
+    LocaleCatalogue(
+        tag="ko",
+        duration=lambda n: f"{n}분",
+        sentence=Phrase("$brand 인증번호는 $code입니다.", "인증번호는 $code입니다."),
+        expiry="$duration 동안 유효합니다.",
+        warning="타인에게 절대 알려주지 마세요.",
+        subject=Phrase("$brand 인증번호", "인증번호 안내"),
+        email_ignore="본인이 요청하지 않았다면 이 이메일을 무시하세요.",
+        voice_intro=Phrase("$brand 인증번호는", "인증번호는"),
+        voice_repeat="다시 한 번, 인증번호는",
+        sms_sentence=Phrase("[$brand] 인증번호는 $code입니다.", "인증번호는 $code입니다."),
+    )
+)
+_add(
+    LocaleCatalogue(
+        tag="th",
+        duration=lambda n: f"{n} นาที",
+        sentence=Phrase("รหัสยืนยัน $brand ของคุณคือ $code", "รหัสยืนยันของคุณคือ $code"),
+        expiry="รหัสมีอายุ $duration",
+        warning="ห้ามบอกรหัสนี้กับผู้อื่น",
+        subject=Phrase("รหัสยืนยัน $brand ของคุณ", "รหัสยืนยันของคุณ"),
+        email_ignore="หากคุณไม่ได้ขอรหัสนี้ โปรดละเว้นอีเมลนี้",
+        voice_intro=Phrase("รหัสยืนยัน $brand ของคุณคือ", "รหัสยืนยันของคุณคือ"),
+        voice_repeat="ขอย้ำอีกครั้ง รหัสของคุณคือ",
+        # Thai is UCS-2: shorter, so brand, code and expiry fit one SMS.
+        sms_sentence=Phrase("รหัส $brand ของคุณคือ $code", "รหัสของคุณคือ $code"),
+        sms_expiry="ใช้ได้ $duration",
+        sms_warning="ห้ามบอกผู้อื่น",
+    )
+)
+
 CATALOGUE: Mapping[str, LocaleCatalogue] = MappingProxyType(_CATALOGUE)
 LOCALES: tuple[str, ...] = tuple(_CATALOGUE)
 
@@ -340,19 +530,24 @@ def normalize_locale(locale: str) -> str:
     return "-".join(out)
 
 
-def resolve_locale(locale: str, available: Mapping[str, object] | None = None) -> str:
-    """The catalogue key for ``locale``: exact tag, shorter prefixes (and aliases), then English."""
-    keys = CATALOGUE if available is None else available
+def find_locale(locale: str, available: Mapping[str, object] | Set[str]) -> str | None:
+    """The key of ``available`` for ``locale``: exact tag, shorter prefixes (and aliases); None."""
     tag = normalize_locale(locale)
     parts = tag.split("-") if tag else []
     for end in range(len(parts), 0, -1):
         candidate = "-".join(parts[:end])
-        if candidate in keys:
+        if candidate in available:
             return candidate
         alias = _ALIASES.get(candidate)
-        if alias is not None and alias in keys:
+        if alias is not None and alias in available:
             return alias
-    return DEFAULT_LOCALE
+    return None
+
+
+def resolve_locale(locale: str, available: Mapping[str, object] | None = None) -> str:
+    """The catalogue key for ``locale``: exact tag, shorter prefixes (and aliases), then English."""
+    found = find_locale(locale, CATALOGUE if available is None else available)
+    return DEFAULT_LOCALE if found is None else found
 
 
 def ttl_minutes(ttl_s: float) -> int:
@@ -388,6 +583,8 @@ def render(
     subject = _fill(entry.subject.pick(brand), values)
 
     if channel is Channel.SMS:
+        if entry.sms_duration is not None:
+            values = {**values, "duration": entry.sms_duration(ttl_minutes(ttl_s))}
         tail = [line for line in (retriever_hash,) if line]
         if domain is not None:
             tail.append(webotp_line(domain, code))

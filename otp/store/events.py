@@ -110,6 +110,7 @@ class EventRecorder:
             step_index=entry.step_index,
             reason=entry.reason,
             webhooks_dispatched=False,
+            template_version=entry.template_version,
         )
 
     async def record(

@@ -31,6 +31,7 @@ from otp.store import provider_accounts as store_provider_accounts
 from otp.store import records as store_records
 from otp.store import routing_rules as store_routing_rules
 from otp.store import sandbox_scenarios as store_sandbox_scenarios
+from otp.store import templates as store_templates
 from otp.store import twilio_services as store_twilio_services
 from otp.store import webhooks as store_webhooks
 from otp.store.tables import (
@@ -213,6 +214,12 @@ async def purge_provider_accounts(store: Store, settings: Settings, now: datetim
     return await store_provider_accounts.purge_orphan_accounts(store)
 
 
+async def purge_message_templates(store: Store, settings: Settings, now: datetime) -> int:
+    """Message templates (configuration, every version) are kept while their application
+    exists; those of an application that is gone are deleted."""
+    return await store_templates.purge_orphan_templates(store, now=now)
+
+
 register("verifications", "record_retention_days", purge_verifications)
 register("rate_limits", None, purge_rate_limits)
 register("idempotency", None, purge_idempotency)
@@ -233,5 +240,6 @@ async def purge_routing_rules(store: Store, settings: Settings, now: datetime) -
 
 register("routing_rules", None, purge_routing_rules)
 register("provider_accounts", None, purge_provider_accounts)
+register("message_templates", None, purge_message_templates)
 
 __all__ = ["PURGES", "Purge", "purge_all", "purge_periodically", "register"]

@@ -151,6 +151,8 @@ class VerificationEvent(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=300)
     # Whether the webhooks this event triggers were handed to their workflows.
     webhooks_dispatched: bool = False
+    # The application's message template version the send used (None: the catalogue).
+    template_version: int | None = None
 
 
 # ------------------------------------------------------------------- idempotency
@@ -418,3 +420,32 @@ class ProviderAccount(SQLModel, table=True):
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- message templates
+class MessageTemplate(SQLModel, table=True):
+    """One version of an application's message template for a channel and locale.
+
+    Every save adds a version (numbered per application, so a version names one row);
+    the active one is used; a delete deactivates them all (back to the catalogue) and
+    keeps them listable. Configuration only: kept while the application exists."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (
+        UniqueConstraint("application_id", "version", name="uq_message_template_version"),
+        Index("ix_message_templates_lookup", "application_id", "channel", "locale", "active"),
+    )
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(max_length=64, foreign_key="applications.id")
+    channel: str = Field(max_length=16)
+    locale: str = Field(max_length=35)
+    version: int
+    active: bool = True
+    text: str
+    subject: str | None = None
+    html: str | None = None
+    whatsapp_template_name: str | None = Field(default=None, max_length=512)
+    whatsapp_language: str | None = Field(default=None, max_length=16)
+    created_by: str = Field(default="admin", max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
+    deactivated_at: datetime | None = None

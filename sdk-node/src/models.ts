@@ -134,6 +134,8 @@ export interface Delivery {
   rule_id?: string | null;
   /** The rule's sender (none: the provider's own). */
   sender?: Sender | null;
+  /** The application's message template version sent (null: the built-in catalogue). */
+  template_version?: number | null;
 }
 
 /** A verification as it was started. @schema VerificationCreated */
@@ -261,6 +263,8 @@ export interface Event {
   to?: string | null;
   step_index?: number | null;
   reason?: string | null;
+  /** Sends: the application's message template version (null: the built-in catalogue). */
+  template_version?: number | null;
 }
 
 /** @schema VerificationEvents */

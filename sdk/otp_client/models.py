@@ -100,6 +100,7 @@ class Delivery(ApiModel):
     updated_at: datetime
     rule_id: str | None = None  # the application's routing rule, if one chose the provider
     sender: Sender | None = None  # the rule's sender (None: the provider's own)
+    template_version: int | None = None  # the application's template (None: the catalogue)
 
 
 class VerificationCreated(ApiModel):
@@ -215,6 +216,7 @@ class Event(ApiModel):
     to: str | None = None
     step_index: int | None = None
     reason: str | None = None
+    template_version: int | None = None  # sends: the application's template (None: catalogue)
 
 
 class VerificationEvents(ApiModel):

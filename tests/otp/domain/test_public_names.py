@@ -75,7 +75,7 @@ PAYLOAD_FIELDS = {
         "error_code",
         "reference",
     ],
-    "DeliverResult": ["provider", "provider_message_id", "status"],
+    "DeliverResult": ["provider", "provider_message_id", "status", "template_version"],
     "IssueCodeResult": ["nonce", "digest"],
     "RecordVerificationResult": ["events_written", "webhooks_started"],
     "ScopedInput": ["application_id", "mode"],

@@ -286,6 +286,7 @@ PURGED_BY = {
     "sandbox_scenarios": "sandbox_scenarios",
     "routing_rules": "routing_rules",
     "provider_accounts": "provider_accounts",
+    "message_templates": "message_templates",
 }
 
 
