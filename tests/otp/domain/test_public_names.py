@@ -65,7 +65,7 @@ EXPECTED = {
 
 # Field names of the types that cross a Temporal boundary: a rename breaks recorded histories.
 PAYLOAD_FIELDS = {
-    "ChannelStep": ["channel", "to", "timeout_s", "providers"],
+    "ChannelStep": ["channel", "to", "timeout_s", "providers", "rule_id", "sender"],
     "CheckInput": ["digest", "application_id", "mode"],
     "CheckResult": ["status", "valid", "attempts_remaining", "attempts_used"],
     "DeliveryReceiptInput": [
