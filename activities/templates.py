@@ -29,6 +29,19 @@ CACHE_TTL_S = 5.0
 CACHE_SIZE = 4096
 
 
+def catalogue_message(input: DeliverInput, *, code: str, ttl_s: int) -> RenderedMessage:
+    """The built-in catalogue's message for this delivery."""
+    return render(
+        input.channel,
+        code=code,
+        brand=input.brand,
+        ttl_s=ttl_s,
+        locale=input.locale,
+        web_domain=input.web_domain,
+        app_hash=input.app_hash,
+    )
+
+
 @dataclass(frozen=True)
 class ApplicationTemplates:
     """One application's active templates by channel and locale, and its default locale."""
@@ -89,16 +102,7 @@ class TemplateBook:
                 exc_info=True,
             )
         if template is None:
-            catalogue = render(
-                input.channel,
-                code=code,
-                brand=input.brand,
-                ttl_s=ttl_s,
-                locale=input.locale,
-                web_domain=input.web_domain,
-                app_hash=input.app_hash,
-            )
-            return Message(catalogue, None)
+            return Message(catalogue_message(input, code=code, ttl_s=ttl_s), None)
         rendered = custom.render(
             input.channel,
             template.content,

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.accounts import AccountProviders
 from activities.sandbox_scenarios import ScenarioLookup
-from activities.templates import TemplateBook
+from activities.templates import TemplateBook, catalogue_message
 from otp.domain import (
     ACTIVITY_DELIVER,
     ACTIVITY_ISSUE_CODE,
@@ -30,7 +30,7 @@ from otp.domain import (
 )
 from otp.domain.destinations import mask
 from otp.domain.routing import send_reason
-from otp.messages.templates import RenderedMessage, render
+from otp.messages.templates import RenderedMessage
 from otp.risk.conversion_monitor import DeliveryGate
 from otp.security.codes import code_digest, derive_code, new_nonce
 from otp.store.events import EventRecorder, Verification
@@ -361,16 +361,7 @@ class VerificationActivities:
     ) -> tuple[RenderedMessage, int | None]:
         """The message and the application's template version (None: the catalogue)."""
         if self._templates is None:
-            rendered = render(
-                input.channel,
-                code=code,
-                brand=input.brand,
-                ttl_s=ttl_s,
-                locale=input.locale,
-                web_domain=input.web_domain,
-                app_hash=input.app_hash,
-            )
-            return rendered, None
+            return catalogue_message(input, code=code, ttl_s=ttl_s), None
         message = await self._templates.message(input, code=code, ttl_s=ttl_s)
         return message.rendered, message.template.version if message.template else None
 

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
+from tests.helpers.cli import Result
+from tests.helpers.cli import otp as run_otp
 
-from tests.helpers.cli import PYTHON, Result, clean_env, run
-
-OTP = [PYTHON, "-m", "cli.main"]
 TOKEN = "cli-own-auth-token-0123456789"
 
 
-@pytest.fixture
-def otp_env(tmp_path: Path) -> dict[str, str]:
-    return clean_env(OTP_DATA_DIR=str(tmp_path / "data"))
-
-
 async def otp(env: dict[str, str], *args: str) -> Result:
-    return await run([*OTP, "accounts", *args], env=env)
+    return await run_otp(env, "accounts", *args)
 
 
 async def test_set_list_replace_and_remove_without_showing_the_secret(

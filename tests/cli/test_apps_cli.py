@@ -5,32 +5,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from otp.applications.keys import hash_api_key
 from otp.store import Store
 from otp.store.applications import find_api_key
-from tests.helpers.cli import PYTHON, Result, clean_env, run
+from tests.helpers.cli import clean_env, loaded, otp
 
-OTP = [PYTHON, "-m", "cli.main"]
 KEY_RE = re.compile(r"\botp_(test|live)_[0-9A-Za-z]{43}\b")
-
-
-@pytest.fixture
-def otp_env(tmp_path: Path) -> dict[str, str]:
-    # The data dir does not exist yet: the commands create it and the database.
-    return clean_env(OTP_DATA_DIR=str(tmp_path / "data"))
-
-
-async def otp(env: dict[str, str], *args: str) -> Result:
-    return await run([*OTP, *args], env=env)
-
-
-def loaded(result: Result) -> Any:
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 async def test_apps_and_keys_round_trip(otp_env: dict[str, str], tmp_path: Path) -> None:

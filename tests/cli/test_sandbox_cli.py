@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
-
-from tests.helpers.cli import PYTHON, Result, clean_env, run
-
-OTP = [PYTHON, "-m", "cli.main", "sandbox", "scenarios"]
-
-
-@pytest.fixture
-def otp_env(tmp_path: Path) -> dict[str, str]:
-    return clean_env(OTP_DATA_DIR=str(tmp_path / "data"))
+from tests.helpers.cli import Result
+from tests.helpers.cli import otp as run_otp
 
 
 async def otp(env: dict[str, str], *args: str) -> Result:
-    return await run([*OTP, *args], env=env)
+    return await run_otp(env, "sandbox", "scenarios", *args)
 
 
 async def test_add_list_remove_and_refusals(otp_env: dict[str, str]) -> None:

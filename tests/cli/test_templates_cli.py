@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from tests.helpers.cli import PYTHON, Result, clean_env, run
-
-OTP = [PYTHON, "-m", "cli.main"]
-
-
-@pytest.fixture
-def otp_env(tmp_path: Path) -> dict[str, str]:
-    return clean_env(OTP_DATA_DIR=str(tmp_path / "data"))
-
-
-async def otp(env: dict[str, str], *args: str) -> Result:
-    return await run([*OTP, *args], env=env)
-
-
-def loaded(result: Result) -> Any:
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+from tests.helpers.cli import loaded, otp
 
 
 async def test_set_list_preview_delete(otp_env: dict[str, str], tmp_path: Path) -> None:

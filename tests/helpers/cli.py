@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -69,3 +71,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# The `otp` command, run the way the console script runs it.
+OTP = [PYTHON, "-m", "cli.main"]
+
+
+async def otp(env: Mapping[str, str], *args: str) -> Result:
+    """`otp <args>` in a subprocess with `env`."""
+    return await run([*OTP, *args], env=env)
+
+
+def loaded(result: Result) -> Any:
+    """The JSON a successful `--json` command printed."""
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
