@@ -10,12 +10,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists
+from sqlalchemy import delete
 from sqlmodel import col, select
 
 from otp.domain.ids import random_id
 from otp.store import Store
-from otp.store.tables import Application, ProviderAccount, utcnow
+from otp.store.tables import ProviderAccount, utcnow
 
 ACCOUNT_ID_PREFIX = "pa_"
 ACCOUNT_ID_RE = re.compile(r"^pa_[a-z2-7]{24}$")
@@ -102,15 +102,3 @@ async def delete_account(store: Store, *, application_id: str, provider: str) ->
             )
         )
     return bool(result.rowcount)
-
-
-async def purge_orphan_accounts(store: Store) -> int:
-    """Accounts whose application no longer exists (kept as long as it does)."""
-    t, a = ProviderAccount.__table__.c, Application.__table__.c  # type: ignore[attr-defined]
-    async with store.writing() as conn:
-        result = await conn.execute(
-            delete(ProviderAccount.__table__).where(  # type: ignore[attr-defined]
-                ~exists().where(a.id == t.application_id)
-            )
-        )
-    return int(result.rowcount or 0)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, exists, or_
+from sqlmodel import SQLModel
 
 from otp.risk.limits import store as limits_store
 from otp.risk.policy import LONGEST_RATE_WINDOW_S
@@ -27,16 +28,17 @@ from otp.settings import Settings
 from otp.store import Store
 from otp.store import idempotency as store_idempotency
 from otp.store import lockouts as store_lockouts
-from otp.store import provider_accounts as store_provider_accounts
 from otp.store import records as store_records
-from otp.store import routing_rules as store_routing_rules
-from otp.store import sandbox_scenarios as store_sandbox_scenarios
-from otp.store import templates as store_templates
-from otp.store import twilio_services as store_twilio_services
 from otp.store import webhooks as store_webhooks
 from otp.store.tables import (
+    Application,
+    MessageTemplate,
+    ProviderAccount,
     RiskBlock,
+    RoutingRuleRow,
     SandboxMessage,
+    SandboxScenarioRow,
+    TwilioVerifyService,
     VerificationRecord,
     WebhookAttempt,
     WebhookMessage,
@@ -196,28 +198,22 @@ async def purge_webhook_secrets(store: Store, settings: Settings, now: datetime)
     return await store_webhooks.purge_expired_webhook_secrets(store, now=now)
 
 
-async def purge_twilio_services(store: Store, settings: Settings, now: datetime) -> int:
-    """Twilio Verify v2 services (configuration, no destination data) are kept while
-    their application exists; those of an application that is gone are deleted."""
-    return await store_twilio_services.purge_orphan_services(store, now=now)
+def purge_orphans_of(model: type[SQLModel]) -> PurgeFn:
+    """The purge of a configuration table kept while its application exists: the rows of an
+    application that is gone are deleted."""
 
+    async def purge(store: Store, settings: Settings, now: datetime) -> int:
+        t, a = model.__table__.c, Application.__table__.c  # type: ignore[attr-defined]
+        async with store.writing() as conn:
+            result = await conn.execute(
+                delete(model.__table__).where(  # type: ignore[attr-defined]
+                    ~exists().where(a.id == t.application_id)
+                )
+            )
+        return int(result.rowcount or 0)
 
-async def purge_sandbox_scenarios(store: Store, settings: Settings, now: datetime) -> int:
-    """Sandbox scenarios (configuration) are kept while their application exists; those
-    of an application that is gone are deleted."""
-    return await store_sandbox_scenarios.purge_orphan_scenarios(store, now=now)
-
-
-async def purge_provider_accounts(store: Store, settings: Settings, now: datetime) -> int:
-    """Provider accounts (configuration and sealed credentials) are kept while their
-    application exists; those of an application that is gone are deleted."""
-    return await store_provider_accounts.purge_orphan_accounts(store)
-
-
-async def purge_message_templates(store: Store, settings: Settings, now: datetime) -> int:
-    """Message templates (configuration, every version) are kept while their application
-    exists; those of an application that is gone are deleted."""
-    return await store_templates.purge_orphan_templates(store, now=now)
+    purge.__name__ = f"purge_orphan_{model.__tablename__}"
+    return purge
 
 
 register("verifications", "record_retention_days", purge_verifications)
@@ -228,18 +224,10 @@ register("webhooks", "webhook_retention_days", purge_webhooks)
 register("risk_blocks", "risk_block_retention_days", purge_risk_blocks)
 register("lockouts", "lockout_retention_days", purge_lockouts)
 register("webhook_secrets", None, purge_webhook_secrets)
-register("twilio_verify_services", None, purge_twilio_services)
-register("sandbox_scenarios", None, purge_sandbox_scenarios)
-
-
-async def purge_routing_rules(store: Store, settings: Settings, now: datetime) -> int:
-    """Routing rules (configuration, no destination data) are kept while their application
-    exists; those of an application that is gone are deleted."""
-    return await store_routing_rules.purge_orphan_rules(store, now=now)
-
-
-register("routing_rules", None, purge_routing_rules)
-register("provider_accounts", None, purge_provider_accounts)
-register("message_templates", None, purge_message_templates)
+register("twilio_verify_services", None, purge_orphans_of(TwilioVerifyService))
+register("sandbox_scenarios", None, purge_orphans_of(SandboxScenarioRow))
+register("routing_rules", None, purge_orphans_of(RoutingRuleRow))
+register("provider_accounts", None, purge_orphans_of(ProviderAccount))
+register("message_templates", None, purge_orphans_of(MessageTemplate))
 
 __all__ = ["PURGES", "Purge", "purge_all", "purge_periodically", "register"]

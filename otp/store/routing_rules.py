@@ -1,23 +1,22 @@
 """Queries of routing rules: per application, one row per (channel, country, prefix).
 
 Configuration only, no destination data: kept while the application exists
-(`purge_orphan_rules` drops those of an application that is gone).
+(the retention purge drops those of an application that is gone).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
 
-from sqlalchemy import delete, exists
+from sqlalchemy import delete
 from sqlmodel import col, select
 
 from otp.domain import Channel
 from otp.domain.routing import Sender, SenderType
 from otp.routing.rules import Rule
 from otp.store import Store
-from otp.store.tables import Application, RoutingRuleRow, utcnow
+from otp.store.tables import RoutingRuleRow, utcnow
 
 RULE_ID_PREFIX = "rte_"
 
@@ -126,15 +125,3 @@ async def delete_rule(store: Store, *, application_id: str, rule_id: str) -> boo
 async def rules_of(store: Store, *, application_id: str) -> list[Rule]:
     """The application's rules in the matcher's form."""
     return [as_rule(row) for row in await list_rules(store, application_id=application_id)]
-
-
-async def purge_orphan_rules(store: Store, *, now: datetime | None = None) -> int:
-    """Rules whose application no longer exists (rules live as long as it does)."""
-    r, a = RoutingRuleRow.__table__.c, Application.__table__.c  # type: ignore[attr-defined]
-    async with store.writing() as conn:
-        result = await conn.execute(
-            delete(RoutingRuleRow.__table__).where(  # type: ignore[attr-defined]
-                ~exists().where(a.id == r.application_id)
-            )
-        )
-    return int(result.rowcount or 0)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
-from sqlalchemy import delete, exists
 from sqlmodel import col, select
 
 from otp.domain.ids import random_id
 from otp.sandbox.scenarios import Scenario, ScenarioKind
 from otp.store import Store
-from otp.store.tables import Application, SandboxScenarioRow
+from otp.store.tables import SandboxScenarioRow
 
 SCENARIO_ID_PREFIX = "sbs_"
 SCENARIO_ID_RE = re.compile(r"^sbs_[a-z2-7]{24}$")
@@ -100,15 +98,3 @@ async def delete_scenario(
         await session.delete(row)
         await session.commit()
         return row
-
-
-async def purge_orphan_scenarios(store: Store, *, now: datetime | None = None) -> int:
-    """Scenarios whose application is gone."""
-    s, a = SandboxScenarioRow.__table__.c, Application.__table__.c  # type: ignore[attr-defined]
-    async with store.writing() as conn:
-        result = await conn.execute(
-            delete(SandboxScenarioRow.__table__).where(  # type: ignore[attr-defined]
-                ~exists().where(a.id == s.application_id)
-            )
-        )
-    return int(result.rowcount or 0)

@@ -8,9 +8,8 @@ versions, which stay listable.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 
-from sqlalchemy import delete, exists, func, insert, update
+from sqlalchemy import func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -145,16 +144,4 @@ async def deactivate_templates(
             .values(active=False, deactivated_at=utcnow())
         )
         await session.commit()
-    return int(result.rowcount or 0)
-
-
-async def purge_orphan_templates(store: Store, *, now: datetime | None = None) -> int:
-    """Templates whose application no longer exists (templates live as long as it does)."""
-    t, a = MessageTemplate.__table__.c, Application.__table__.c  # type: ignore[attr-defined]
-    async with store.writing() as conn:
-        result = await conn.execute(
-            delete(MessageTemplate.__table__).where(  # type: ignore[attr-defined]
-                ~exists().where(a.id == t.application_id)
-            )
-        )
     return int(result.rowcount or 0)

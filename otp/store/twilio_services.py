@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, exists, func
+from sqlalchemy import ColumnElement, case, func
 from sqlmodel import col, select
 
 from otp.store import Store
 from otp.store.tables import (
-    Application,
     TwilioVerifyService,
     VerificationDestination,
     VerificationEvent,
@@ -239,15 +238,3 @@ async def attempts_summary(store: Store, *, where: AttemptFilter) -> tuple[int, 
     async with store.session() as session:
         total, converted = (await session.exec(query)).one()
     return int(total or 0), int(converted or 0)
-
-
-async def purge_orphan_services(store: Store, *, now: datetime | None = None) -> int:
-    """Services whose application no longer exists (services live as long as it does)."""
-    s, a = TwilioVerifyService.__table__.c, Application.__table__.c  # type: ignore[attr-defined]
-    async with store.writing() as conn:
-        result = await conn.execute(
-            delete(TwilioVerifyService.__table__).where(  # type: ignore[attr-defined]
-                ~exists().where(a.id == s.application_id)
-            )
-        )
-    return int(result.rowcount or 0)
