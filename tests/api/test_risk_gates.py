@@ -301,13 +301,24 @@ def _shape(response: httpx.Response) -> tuple[int, tuple[str, ...]]:
 
 
 def _assert_indistinguishable(name: str, known: list[float], fresh: list[float]) -> None:
+    """No location shift between the two series, by two rank-based statistics.
+
+    Latencies here are often bimodal (a request lands before or after a background write),
+    so the two medians can fall in different modes by chance while the distributions are
+    the same. The Hodges-Lehmann estimator (the median of every pairwise difference) is
+    the shift the rank test measures, and is not fooled by that.
+    """
     med_known, med_fresh = statistics.median(known), statistics.median(fresh)
-    ratio = max(med_known, med_fresh) / min(med_known, med_fresh)
+    shift = statistics.median(k - f for k in known for f in fresh)
+    pooled = statistics.median(known + fresh)
     z = _mann_whitney_z(known, fresh)
-    print(f"{name}: known {med_known * 1000:.1f} ms, fresh {med_fresh * 1000:.1f} ms, z={z:.2f}")
-    detail = f"{name}: median known {med_known * 1000:.1f} ms, fresh {med_fresh * 1000:.1f} ms"
-    assert ratio <= 1.25, detail
-    assert abs(z) < 4.0, f"{detail}, z={z:.2f}"
+    detail = (
+        f"{name}: median known {med_known * 1000:.1f} ms, fresh {med_fresh * 1000:.1f} ms, "
+        f"shift {shift * 1000:+.1f} ms of {pooled * 1000:.1f} ms, z={z:.2f}"
+    )
+    print(detail)
+    assert abs(shift) <= 0.25 * pooled, detail
+    assert abs(z) < 4.0, detail
 
 
 @pytest.mark.timeout(240)
