@@ -14,8 +14,8 @@ import base64
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from otp_client import AsyncOtpClient
 from standardwebhooks import Webhook
 
 from tests.helpers.api import CODE_RE, Keys, wrong_code
+from tests.helpers.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN = "+15005550006"  # a sandbox number that is delivered to the inbox
@@ -244,3 +245,36 @@ async def webhooks(example: Example, secret: str) -> None:
     assert all(status in (400, 401) for status in refusals.values()), refusals
     output = await example.wait_for_log(f"verification.approved {verification_id}")
     assert output.count(msg_id) == 1, output  # handled once, not on the retry
+
+
+# An example's launcher: (port, environment, log file) -> the running example.
+Launch = Callable[[int, Mapping[str, str], Path], AbstractAsyncContextManager[Example]]
+
+
+async def sign_in_with_the_services_webhook(
+    launch: Launch, service_url: str, keys: Keys, tmp_path: Path
+) -> None:
+    """The example signs a known user in with a code and verifies the service's webhook."""
+    port = free_port()
+    secret = await register_endpoint(service_url, keys, f"http://127.0.0.1:{port}/webhooks/otp")
+    env = {
+        "OTP_URL": service_url,
+        "OTP_API_KEY": keys.test,
+        "OTP_WEBHOOK_SECRET": secret,
+        "APP_USERS": f"{KNOWN},someone@example.com",
+    }
+    async with launch(port, env, tmp_path / "example.log") as example:
+        await sign_in(example, service_url, keys)
+        assert keys.test not in example.log_text()
+
+
+async def webhook_signatures(launch: Launch, tmp_path: Path) -> None:
+    """The example accepts well-signed events once and refuses every bad signature."""
+    secret = new_secret()
+    env = {
+        "OTP_URL": "http://127.0.0.1:9",  # never called: only webhooks are sent here
+        "OTP_API_KEY": "otp_test_unused",
+        "OTP_WEBHOOK_SECRET": secret,
+    }
+    async with launch(free_port(), env, tmp_path / "example.log") as example:
+        await webhooks(example, secret)
