@@ -38,6 +38,7 @@ from temporalio.exceptions import CancelledError as TemporalCancelledError
 from temporalio.exceptions import TerminatedError, WorkflowAlreadyStartedError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from api.auth import Principal
 from api.problems import (
@@ -357,42 +358,38 @@ class VerificationService:
         )
 
     async def resend(self, verification_id: str, principal: Principal) -> ResendResult:
-        handle = self._handle(verification_id)
-        t = self.timeouts.delivery_update
-        arg = _scope(principal)
-        return await self._update(
-            handle,
-            principal,
-            lambda uid: handle.execute_update(
-                VerificationWorkflow.resend, arg, id=uid, rpc_timeout=t
-            ),
-            t,
+        return await self._scoped_update(
+            verification_id, principal, VerificationWorkflow.resend, self.timeouts.delivery_update
         )
 
     async def next_channel(self, verification_id: str, principal: Principal) -> NextChannelResult:
-        handle = self._handle(verification_id)
-        t = self.timeouts.delivery_update
-        arg = _scope(principal)
-        return await self._update(
-            handle,
+        return await self._scoped_update(
+            verification_id,
             principal,
-            lambda uid: handle.execute_update(
-                VerificationWorkflow.next_channel, arg, id=uid, rpc_timeout=t
-            ),
-            t,
+            VerificationWorkflow.next_channel,
+            self.timeouts.delivery_update,
         )
 
     async def cancel(self, verification_id: str, principal: Principal) -> CancelResult:
+        return await self._scoped_update(
+            verification_id, principal, VerificationWorkflow.cancel, self.timeouts.update
+        )
+
+    async def _scoped_update(
+        self,
+        verification_id: str,
+        principal: Principal,
+        update: UpdateMethodMultiParam[[VerificationWorkflow, ScopedInput], T],
+        limit: timedelta,
+    ) -> T:
+        """One of the updates whose only argument is the caller's scope (typed reference)."""
         handle = self._handle(verification_id)
-        t = self.timeouts.update
         arg = _scope(principal)
         return await self._update(
             handle,
             principal,
-            lambda uid: handle.execute_update(
-                VerificationWorkflow.cancel, arg, id=uid, rpc_timeout=t
-            ),
-            t,
+            lambda uid: handle.execute_update(update, arg, id=uid, rpc_timeout=limit),
+            limit,
         )
 
     async def signal_receipt(self, verification_id: str, receipt: DeliveryReceiptInput) -> bool:
