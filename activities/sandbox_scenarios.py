@@ -17,6 +17,7 @@ from otp.domain.destinations import InvalidDestinationError, parse_phone
 from otp.sandbox.scenarios import Scenario, match, webhook_failure
 from otp.store import Store
 from otp.store import sandbox_scenarios as db
+from otp.store.events import destination_hash
 from otp.webhooks.models import DeliverWebhookInput, DeliverWebhookResult, DeliveryOutcome
 from providers.base import Provider
 from providers.sandbox import SandboxProvider
@@ -39,8 +40,9 @@ def _country(input: DeliverInput) -> str | None:
 class ScenarioLookup:
     """The scenarios of each application, cached for a few seconds."""
 
-    def __init__(self, store: Store, *, ttl_s: float = CACHE_TTL_S) -> None:
+    def __init__(self, store: Store, secret: bytes, *, ttl_s: float = CACHE_TTL_S) -> None:
         self._store = store
+        self._secret = secret  # destinations are matched by their keyed hash
         self._cache: TTLCache[str, tuple[Scenario, ...]] = TTLCache(maxsize=4096, ttl=ttl_s)
 
     async def of(self, application_id: str) -> tuple[Scenario, ...]:
@@ -62,7 +64,13 @@ class ScenarioLookup:
             return sandbox
         if not scenarios:
             return sandbox
-        found = match(scenarios, to=input.to, country=_country(input), channel=input.channel.value)
+        found = match(
+            scenarios,
+            to=input.to,
+            to_hash=destination_hash(self._secret, input.to),
+            country=_country(input),
+            channel=input.channel.value,
+        )
         if found is not None:
             logger.info(
                 "sandbox scenario applied", extra={"scenario": found.id, "kind": found.kind.value}

@@ -132,7 +132,7 @@ def build_activities(
         receipts.recorder = recorder
     limiter = build_limiter(settings, store)
     gate = DeliveryGate(store, limiter, secret=secrets.code_secret, conversion=conversion)
-    scenarios = ScenarioLookup(store)
+    scenarios = ScenarioLookup(store, secrets.code_secret)
     accounts = AccountProviders(store, settings, secrets, http)
     verification = VerificationActivities(
         code_secret=secrets.code_secret,

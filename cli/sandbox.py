@@ -26,7 +26,10 @@ sandbox_app.add_typer(scenarios_app, name="scenarios")
 
 
 def _json(row: SandboxScenarioRow) -> dict[str, Any]:
-    return row.model_dump(mode="json")
+    """The scenario as the admin API answers it (the destination masked)."""
+    from api.schemas.sandbox_scenarios import SandboxScenarioPublic
+
+    return SandboxScenarioPublic.of(row).model_dump(mode="json")
 
 
 def _run(work: Any) -> Any:
@@ -61,7 +64,7 @@ def list_scenarios(application_id: AppOption = "default", as_json: JsonOption = 
         return
     lines = [["ID", "KIND", "MATCH", "CHANNEL", "SETTING", "CREATED"]]
     for r in rows:
-        target = r.to or r.country or r.prefix or "(all webhooks)"
+        target = r.to_masked or r.country or r.prefix or "(all webhooks)"
         setting = r.error_code or (f"{r.delay_s} s" if r.delay_s is not None else "")
         setting = setting or (str(r.status_code) if r.status_code else "-")
         lines.append([r.id, r.kind, target, r.channel or "any", setting, when(r.created_at)])
@@ -95,6 +98,7 @@ def add_scenario(
 
     from api.schemas.sandbox_scenarios import SandboxScenarioCreate
     from api.services import sandbox_scenarios as service
+    from otp.settings import get_settings, load_secrets
 
     try:
         body = SandboxScenarioCreate.model_validate(
@@ -113,7 +117,12 @@ def add_scenario(
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
     row = _run(
-        lambda store: service.create_scenario(store, application_id=application_id, body=body)
+        lambda store: service.create_scenario(
+            store,
+            application_id=application_id,
+            body=body,
+            secret=load_secrets(get_settings()).code_secret,
+        )
     )
     if as_json:
         print_json(_json(row))

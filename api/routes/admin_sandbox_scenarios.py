@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, status
 
-from api.deps import StoreDep, require_admin
+from api.deps import SecretsDep, StoreDep, require_admin
 from api.routes.admin import ApplicationId, admin_responses
 from api.schemas.sandbox_scenarios import (
     SandboxScenarioCreate,
@@ -45,11 +45,16 @@ async def list_sandbox_scenarios_route(
     responses=admin_responses(401, 404, 422),
 )
 async def create_sandbox_scenario_route(
-    application_id: ApplicationId, body: SandboxScenarioCreate, store: StoreDep
+    application_id: ApplicationId,
+    body: SandboxScenarioCreate,
+    store: StoreDep,
+    secrets: SecretsDep,
 ) -> SandboxScenarioPublic:
     """In force for new test-mode sends within 5 s (the workers' cache); it comes before
     the magic numbers for the destinations it matches."""
-    row = await scenarios.create_scenario(store, application_id=application_id, body=body)
+    row = await scenarios.create_scenario(
+        store, application_id=application_id, body=body, secret=secrets.code_secret
+    )
     return SandboxScenarioPublic.of(row)
 
 

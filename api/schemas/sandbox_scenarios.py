@@ -76,7 +76,9 @@ class SandboxScenarioPublic(ResponseModel):
     id: str = Field(examples=["sbs_k5xwq2m3b7c4d5e6f7g2h3j4"])
     application_id: str
     kind: ScenarioKind
-    to: str | None = None
+    to: str | None = Field(
+        default=None, description="The exact test destination, masked (kept as a keyed hash)."
+    )
     country: str | None = None
     prefix: str | None = None
     channel: Channel | None = None
@@ -88,7 +90,7 @@ class SandboxScenarioPublic(ResponseModel):
 
     @classmethod
     def of(cls, row: SandboxScenarioRow) -> SandboxScenarioPublic:
-        return cls.model_validate(row.model_dump())
+        return cls.model_validate({**row.model_dump(), "to": row.to_masked})
 
 
 class SandboxScenarioList(ResponseModel):

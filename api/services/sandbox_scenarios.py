@@ -18,11 +18,12 @@ from api.problems import RiskPolicyRefused, SandboxScenarioNotFound, field_error
 from api.schemas.sandbox_scenarios import SandboxScenarioCreate
 from api.services.applications import application_id_of, require_application
 from otp.domain import ChannelStep, Mode
-from otp.domain.destinations import InvalidDestinationError, parse_any, parse_phone
+from otp.domain.destinations import InvalidDestinationError, mask, parse_any, parse_phone
 from otp.risk.policy import RefusalReason
 from otp.sandbox.scenarios import Scenario, ScenarioKind, check, match
 from otp.store import Store
 from otp.store import sandbox_scenarios as db
+from otp.store.events import destination_hash
 from otp.store.tables import SandboxScenarioRow
 
 logger = logging.getLogger("otp.api")
@@ -42,7 +43,7 @@ async def list_scenarios(store: Store, *, application_id: str) -> list[SandboxSc
 
 
 async def create_scenario(
-    store: Store, *, application_id: str, body: SandboxScenarioCreate
+    store: Store, *, application_id: str, body: SandboxScenarioCreate, secret: bytes
 ) -> SandboxScenarioRow:
     """Validate and add a scenario; a 422 problem (nothing stored) when it cannot apply."""
     await require_application(store, application_id)
@@ -75,7 +76,8 @@ async def create_scenario(
         store,
         application_id=application_id,
         kind=body.kind,
-        to=to,
+        to_hash=destination_hash(secret, to) if to is not None else None,
+        to_masked=mask(to) if to is not None else None,
         country=body.country,
         prefix=body.prefix,
         channel=body.channel.value if body.channel else None,
@@ -111,7 +113,7 @@ async def delete_scenario(
 
 
 async def refuse_fraud_blocked(
-    store: Store, *, application_id: str, mode: Mode, steps: Sequence[ChannelStep]
+    store: Store, *, application_id: str, mode: Mode, steps: Sequence[ChannelStep], secret: bytes
 ) -> None:
     """Test mode: refuse the create as a risk block would when a `fraud_block` scenario
     matches one of its steps (the first such step is named, never the destination)."""
@@ -129,6 +131,7 @@ async def refuse_fraud_blocked(
         found = match(
             scenarios,
             to=step.to,
+            to_hash=destination_hash(secret, step.to),
             country=country,
             channel=step.channel.value,
             kinds=frozenset({ScenarioKind.FRAUD_BLOCK}),

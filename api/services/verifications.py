@@ -268,7 +268,11 @@ class Verifications:
             logger.info("create refused by a risk block", extra={"step_index": blocked})
             raise RiskPolicyRefused(risk.RefusalReason.SCOPE_BLOCKED.value, step_index=blocked)
         await sandbox_scenarios.refuse_fraud_blocked(
-            self.store, application_id=principal.application_id, mode=principal.mode, steps=steps
+            self.store,
+            application_id=principal.application_id,
+            mode=principal.mode,
+            steps=steps,
+            secret=secret,
         )
         # The IP limit counts the end user's address, which the caller passes: the
         # connection's address is the caller's own backend.

@@ -51,7 +51,7 @@ class Scenario:
 
     id: str
     kind: ScenarioKind
-    to: str | None = None
+    to_hash: str | None = None  # an exact destination, by its keyed hash
     country: str | None = None
     prefix: str | None = None
     channel: str | None = None
@@ -108,13 +108,15 @@ def check(
     return errors
 
 
-def _rank(scenario: Scenario, to: str, country: str | None, channel: str) -> tuple[int, ...] | None:
+def _rank(
+    scenario: Scenario, to: str, to_hash: str, country: str | None, channel: str
+) -> tuple[int, ...] | None:
     """How closely `scenario` fits (higher first), or None when it does not apply."""
     if scenario.channel is not None and scenario.channel != channel:
         return None
     on_channel = int(scenario.channel is not None)
-    if scenario.to is not None:
-        return (3, 0, on_channel) if scenario.to == to else None
+    if scenario.to_hash is not None:
+        return (3, 0, on_channel) if scenario.to_hash == to_hash else None
     if scenario.prefix is not None:
         if to.startswith("+") and to.startswith(scenario.prefix):
             return (2, len(scenario.prefix), on_channel)
@@ -128,17 +130,18 @@ def match(
     scenarios: Iterable[Scenario],
     *,
     to: str,
+    to_hash: str,
     country: str | None,
     channel: str,
     kinds: frozenset[ScenarioKind] = DELIVERY_KINDS,
 ) -> Scenario | None:
-    """The scenario of one of `kinds` that applies to a send to `to` (in `country`) on
-    `channel`, or None (then the sandbox's magic numbers and inbox apply as usual)."""
+    """The scenario of one of `kinds` that applies to a send to `to` (keyed hash `to_hash`,
+    in `country`) on `channel`, or None (then the sandbox's magic numbers and inbox apply as usual)."""
     best: tuple[tuple[int, ...], float, Scenario] | None = None
     for scenario in scenarios:
         if scenario.kind not in kinds:
             continue
-        rank = _rank(scenario, to, country, channel)
+        rank = _rank(scenario, to, to_hash, country, channel)
         if rank is None:
             continue
         newest = scenario.created_at.timestamp() if scenario.created_at else 0.0

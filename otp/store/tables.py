@@ -359,7 +359,9 @@ class SandboxScenarioRow(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     application_id: str = Field(max_length=64, foreign_key="applications.id")
     kind: str = Field(max_length=32)
-    to: str | None = Field(default=None, max_length=320)
+    # An exact test destination, as the keyed hash creates match on and its mask.
+    to_hash: str | None = Field(default=None, max_length=64)
+    to_masked: str | None = Field(default=None, max_length=32)
     country: str | None = Field(default=None, max_length=2)
     prefix: str | None = Field(default=None, max_length=16)
     channel: str | None = Field(default=None, max_length=16)

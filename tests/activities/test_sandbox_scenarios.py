@@ -13,12 +13,13 @@ from otp.store.applications import ensure_default_application
 from otp.webhooks.models import DeliverWebhookInput, DeliveryOutcome
 from providers.sandbox import SandboxProvider
 from tests.activities.conftest import deliver_input
+from tests.conftest import TEST_SECRETS
 from tests.providers.test_sandbox_scenarios import Inbox, outbound
 
 
 async def test_matches_in_test_mode_and_caches_for_its_ttl(store: Store) -> None:
     await ensure_default_application(store)
-    lookup = ScenarioLookup(store, ttl_s=0.3)
+    lookup = ScenarioLookup(store, TEST_SECRETS.code_secret, ttl_s=0.3)
     inbox = Inbox()
     sandbox = SandboxProvider(inbox)
     test = deliver_input("ver_x", application_id="default", to="+447400123123", mode=Mode.TEST)
@@ -44,7 +45,7 @@ async def test_webhook_failure_only_for_test_mode(store: Store) -> None:
     await db.create_scenario(
         store, application_id="default", kind=ScenarioKind.WEBHOOK_FAILURE, status_code=500
     )
-    lookup = ScenarioLookup(store)
+    lookup = ScenarioLookup(store, TEST_SECRETS.code_secret)
     fields = {
         "message_id": "msg_1",
         "endpoint_id": "we_1",

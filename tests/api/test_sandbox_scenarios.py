@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from otp.settings import Secrets, Settings
 from otp.store import Store
 from otp.store.applications import ensure_default_application
+from otp.store.tables import SandboxScenarioRow
 from tests.helpers.api import Keys, code_in, make_settings, read_messages
 from tests.helpers.webhook_receiver import Receiver, Reply, serve
 
@@ -94,13 +95,16 @@ def _on_email(state: dict[str, Any]) -> bool:
 
 
 async def test_admin_routes_list_add_remove_and_refuse_bad_input(
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient, store: Store
 ) -> None:
     assert (await http.get(BASE)).status_code == 401
     created = await _scenario(
         http, kind="provider_error", to="+44 7400 123123", error_code="21211", note="qa"
     )
-    assert created["id"].startswith("sbs_") and created["to"] == "+447400123123"
+    assert created["id"].startswith("sbs_") and created["to"] == "+44********23"
+    async with store.session() as session:  # the destination is kept as a keyed hash only
+        row = await session.get(SandboxScenarioRow, created["id"])
+    assert row is not None and row.to_hash and "7400123123" not in row.model_dump_json()
     for bad in (
         {"kind": "provider_error", "to": "+447400123123"},  # no code
         {"kind": "delay", "country": "GB"},  # no delay

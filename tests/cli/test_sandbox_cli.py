@@ -25,7 +25,7 @@ async def test_add_list_remove_and_refusals(otp_env: dict[str, str]) -> None:
     )
     assert added.returncode == 0, added.stderr
     scenario = json.loads(added.stdout)
-    assert scenario["id"].startswith("sbs_") and scenario["to"] == "+447400123123"
+    assert scenario["id"].startswith("sbs_") and scenario["to"] == "+44********23"
     hook = await otp(otp_env, "add", "webhook_failure", "--status-code", "503")
     assert hook.returncode == 0 and "webhook_failure" in hook.stdout, hook.stderr
 
