@@ -45,6 +45,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.floor import FloorWorkflow
 from otp.applications.keys import new_api_key
+from otp.cost.caps import SpendCaps
 from otp.domain import Channel, ChannelStep, Mode, VerificationInput
 from otp.observability import search_attributes as sa
 from otp.risk.policy import RiskSettings
@@ -521,7 +522,7 @@ LOAD_TEST_RISK = RiskSettings(
     per_prefix=None,
     per_country_day=None,
     per_application=None,
-    daily_spend=None,
+    spend_caps=SpendCaps(daily=None, monthly=None),
     conversion_enabled=False,
 )
 

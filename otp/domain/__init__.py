@@ -14,6 +14,7 @@ from __future__ import annotations
 from otp.domain.base import PayloadModel, StrictModel
 from otp.domain.constants import (
     ACTIVITY_DELIVER,
+    ACTIVITY_FETCH_PRICES,
     ACTIVITY_ISSUE_CODE,
     ACTIVITY_RECORD,
     CODE_LENGTH_MAX,
@@ -29,6 +30,7 @@ from otp.domain.constants import (
     TTL_MIN_S,
     WORKFLOW_ID_PREFIX,
 )
+from otp.domain.cost import DeliveryCost, FetchPricesInput, FetchPricesResult, PriceSource
 from otp.domain.delivery import (
     DeliverInput,
     DeliverResult,
@@ -73,6 +75,7 @@ from otp.domain.verification import (
 
 __all__ = [
     "ACTIVITY_DELIVER",
+    "ACTIVITY_FETCH_PRICES",
     "ACTIVITY_ISSUE_CODE",
     "ACTIVITY_RECORD",
     "CODE_LENGTH_MAX",
@@ -98,17 +101,21 @@ __all__ = [
     "DeliverInput",
     "DeliverResult",
     "DeliveryAttempt",
+    "DeliveryCost",
     "DeliveryKind",
     "DeliveryReceiptInput",
     "DeliveryStatus",
     "ErrorType",
     "EventType",
+    "FetchPricesInput",
+    "FetchPricesResult",
     "IssueCodeInput",
     "IssueCodeResult",
     "LogEntry",
     "Mode",
     "NextChannelResult",
     "PayloadModel",
+    "PriceSource",
     "RecordVerificationInput",
     "RecordVerificationResult",
     "ResendResult",

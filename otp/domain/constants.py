@@ -25,3 +25,4 @@ MAX_PLAN_STEPS = 8
 ACTIVITY_ISSUE_CODE = "issue_code"
 ACTIVITY_DELIVER = "deliver"
 ACTIVITY_RECORD = "record_verification"
+ACTIVITY_FETCH_PRICES = "fetch_provider_prices"

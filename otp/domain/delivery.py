@@ -6,6 +6,7 @@ from datetime import datetime
 
 from otp.domain.base import PayloadModel
 from otp.domain.constants import WORKFLOW_ID_PREFIX
+from otp.domain.cost import DeliveryCost
 from otp.domain.enums import Channel, CodeType, DeliveryKind, DeliveryStatus, Mode
 from otp.domain.routing import Sender
 
@@ -54,6 +55,14 @@ class DeliverInput(PayloadModel):
     # The routing rule of the step and the sender it picked (None: the provider's own).
     rule_id: str | None = None
     sender: Sender | None = None
+    # The verification's cost so far (the deliveries before this one) and its cost cap,
+    # in micros of the deployment's currency: a send that would pass the cap is not made
+    # (CostCapReached). None: no cap.
+    cost_so_far_micros: int = 0
+    cost_cap_micros: int | None = None
+    # What the API already charged to the spend caps for this send at create (its
+    # estimate): the delivery charges only what its own estimate adds.
+    precharged_micros: int = 0
 
 
 class DeliverResult(PayloadModel):
@@ -62,6 +71,8 @@ class DeliverResult(PayloadModel):
     status: DeliveryStatus = DeliveryStatus.SENT
     # The application's message template version rendered (None: the built-in catalogue).
     template_version: int | None = None
+    # What the send costs (None: not costed, as in histories from before costs).
+    cost: DeliveryCost | None = None
 
 
 class DeliveryAttempt(PayloadModel):
@@ -82,6 +93,8 @@ class DeliveryAttempt(PayloadModel):
     sender: Sender | None = None
     # The application's message template version it used (None: the built-in catalogue).
     template_version: int | None = None
+    # What it costs: the estimate, then the provider's price once a receipt brings it.
+    cost: DeliveryCost | None = None
 
 
 class DeliveryReceiptInput(PayloadModel):
@@ -97,6 +110,10 @@ class DeliveryReceiptInput(PayloadModel):
     status: DeliveryStatus
     error_code: str | None = None
     reference: str | None = None
+    # The price the provider reported with this receipt (micros, positive) and its
+    # currency (ISO 4217), where it reports one (Twilio's `Price` and `PriceUnit`).
+    price_micros: int | None = None
+    price_currency: str | None = None
 
 
 def verification_id_of_reference(reference: str) -> str | None:

@@ -20,3 +20,7 @@ class ErrorType:
     # code stay as they were. Details: {"code": "<short_identifier>", "limit": "<limit
     # name>" or None, "retry_after_s": <seconds until the limit has room> or None (a block)}.
     RESEND_REFUSED = "ResendRefused"
+    # The delivery would take the verification's cost past its cost cap: not sent; the
+    # step is skipped (a resend's update fails). Details: {"reason": "<amounts, currency>",
+    # "code": "cost_cap"}.
+    COST_CAP = "CostCapReached"

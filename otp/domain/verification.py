@@ -58,6 +58,9 @@ class VerificationInput(PayloadModel):
     # Growth of the resend cooldown after each resend (the application's risk setting);
     # 1.0, as in histories recorded before it existed, keeps it constant.
     resend_backoff: float = 1.0
+    # The most the verification may cost, in micros of the deployment's currency: a
+    # step or resend whose estimate would pass it is skipped. None: no cap.
+    cost_cap_micros: int | None = None
 
 
 class CheckInput(PayloadModel):

@@ -48,8 +48,8 @@ from sqlmodel import col, select
 
 from otp.domain import ChannelStep, DeliverInput
 from otp.domain.destinations import country_of, number_prefix, range_hash, short_range
-from otp.risk.limits import Decision, Hit, Limiter
-from otp.risk.policy import LimitName, RiskSettings, channel_cost, send_hits, spend_hit
+from otp.risk.limits import Decision, Limiter
+from otp.risk.policy import LimitName, RiskSettings, send_hits
 from otp.store import Store
 from otp.store import risk_blocks as blocks
 from otp.store.events import destination_hash
@@ -418,8 +418,6 @@ def _limit_reason(decision: Decision) -> str:
         LimitName.PREFIX.value: "to this number range",
         LimitName.COUNTRY.value: "to this country",
     }.get(decision.limit.name, "")
-    if decision.limit.name == LimitName.SPEND.value:
-        return f"spend limit: {decision.limit.limit} cost units per {_ago(decision.limit.window_s)}"
     return (
         f"velocity limit: {decision.limit.limit} sends per {_ago(decision.limit.window_s)} "
         f"{what}".rstrip()
@@ -435,7 +433,8 @@ def block_refusal_reason(block: RiskBlock) -> str:
 class GateRefusal:
     """Why the gate refused a send: the reason recorded with the verification (never the
     destination) and a short code (`low_conversion`, `prefix_blocked`, `country_blocked`,
-    `destination_limit`, `prefix_limit`, `country_limit`, `spend_limit`). A full limit
+    `destination_limit`, `prefix_limit`, `country_limit`, or `spend_daily_limit` and the
+    like for a spend cap, see activities.pricing). A full limit
     also names the `limit` and when it has room again (`retry_after_s`); a block has
     neither: it does not pass with time alone."""
 
@@ -471,11 +470,12 @@ class DeliveryGate:
     (b) conversion monitoring of that prefix and country (which may make the block now),
     (c) for sends the API did not count at create (resends, fallback and failover sends:
     every delivery but a run's very first), the application's per-destination, per-prefix
-    and per-country send limits and its spend, charged with the delivery key as member so
-    that a retried activity never counts twice. (a) and (b) apply to phone channels only.
+    and per-country send limits, charged with the delivery key as member so that a
+    retried activity never counts twice (the spend caps are charged after, with the
+    send's price: activities.pricing). (a) and (b) apply to phone channels only.
     A destination on the application's safe list (read at most every `settings_ttl_s`)
-    skips (b), the automatic blocks of (a) and the send limits of (c); manual blocks and
-    the spend still apply. Returns why to refuse, or None.
+    skips (b), the automatic blocks of (a) and the send limits of (c); manual blocks
+    still apply. Returns why to refuse, or None.
     """
 
     def __init__(
@@ -560,16 +560,10 @@ class DeliveryGate:
                 step=step,
             )
         )
-        batches: list[tuple[list[Hit], int]] = [(hits, 1)]
-        spend = spend_hit(risk, application_id=input.application_id, mode=input.mode)
-        cost = channel_cost(risk, input.channel)
-        if spend is not None and cost > 0:
-            batches.append(([spend], cost))
-        for batch, batch_cost in batches:
-            if not batch:
-                continue
-            decisions = await self._limiter.hit_all(batch, cost=batch_cost, member=member)
-            refused = [d for d in decisions if not d.allowed]
-            if refused:
-                return GateRefusal.of_limit(refused[0])
+        if not hits:
+            return None
+        decisions = await self._limiter.hit_all(hits, member=member)
+        refused = [d for d in decisions if not d.allowed]
+        if refused:
+            return GateRefusal.of_limit(refused[0])
         return None

@@ -5,7 +5,7 @@ The policy gates and the key builders are pure; the few async functions at the e
 their I/O only through an `otp.risk.limits.Limiter` (hits and counters). The API runs
 `gate_create` before any workflow starts and `failed_checks_reached` / `note_check`
 around each check; the delivery gate of resends and fallback sends reuses `send_hits`,
-`spend_hit` and `channel_cost`.
+`send_hits`; the spend caps are `otp.cost.caps`.
 
 Limiter keys never hold a destination, an IP address or an end-user id in clear: a
 destination is its keyed `otp.store.events.destination_hash`, an IP or a user id a keyed hash
@@ -24,8 +24,9 @@ from typing import Any
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from otp.cost.caps import CapRefusal, SpendCaps, SpendCharge, charge
 from otp.domain import Channel, ChannelStep, Mode, StrictModel
 from otp.domain.destinations import country_of, number_prefix, range_hash
 from otp.risk.limits import Decision, Hit, Limit, Limiter
@@ -33,7 +34,6 @@ from otp.store.events import destination_hash
 
 __all__ = [
     "DEFAULT_BLOCKED_NUMBER_TYPES",
-    "DEFAULT_CHANNEL_COSTS",
     "DEFAULT_LOCKOUT_DURATION_S",
     "FAILED_CHECKS_TTL_S",
     "USER_ID_MAX",
@@ -43,7 +43,6 @@ __all__ = [
     "Refusal",
     "RefusalReason",
     "RiskSettings",
-    "channel_cost",
     "create_hits",
     "destination_hashes",
     "evaluate",
@@ -57,7 +56,6 @@ __all__ = [
     "ratelimit_headers",
     "retry_after_s",
     "send_hits",
-    "spend_hit",
     "tightest",
     "user_hash",
 ]
@@ -72,12 +70,6 @@ DEFAULT_LOCKOUT_DURATION_S = 86_400
 # from every message or call (premium rate, shared cost) or the number is a company's
 # universal access number, never a person's handset (UAN).
 DEFAULT_BLOCKED_NUMBER_TYPES: tuple[str, ...] = ("PREMIUM_RATE", "SHARED_COST", "UAN")
-DEFAULT_CHANNEL_COSTS: dict[Channel, int] = {
-    Channel.SMS: 1,
-    Channel.WHATSAPP: 1,
-    Channel.VOICE: 3,
-    Channel.EMAIL: 0,
-}
 _NUMBER_TYPES = {
     name: getattr(PhoneNumberType, name)
     for name in dir(PhoneNumberType)
@@ -97,7 +89,6 @@ class LimitName(StrEnum):
     PREFIX = "prefix"
     COUNTRY = "country"
     APPLICATION = "application"
-    SPEND = "spend"
 
 
 class RefusalReason(StrEnum):
@@ -193,15 +184,11 @@ class RiskSettings(StrictModel):
         default_factory=lambda: Rate(limit=6_000, window_s=60),
         description="Creates of the application. Default 6 000 per minute.",
     )
-    daily_spend: Rate | None = Field(
-        default_factory=lambda: Rate(limit=20_000, window_s=86_400),
-        description="Cost units the application may spend (see `channel_costs`). "
-        "Default 20 000 per day.",
-    )
-    channel_costs: dict[Channel, int] = Field(
-        default_factory=lambda: dict(DEFAULT_CHANNEL_COSTS),
-        description="Cost units of one send per channel (missing channel: 1). Default "
-        "sms 1, whatsapp 1, voice 3, email 0.",
+    # --- money (see otp.cost.caps; amounts in the deployment's currency)
+    spend_caps: SpendCaps = Field(
+        default_factory=SpendCaps,
+        description="Spend caps per UTC day, per month and per country per day, and the "
+        "default cost cap of one verification. Default 1000.00 a day, 20000.00 a month.",
     )
     # --- failed checks
     max_failed_checks: int = Field(
@@ -274,6 +261,17 @@ class RiskSettings(StrictModel):
         description="How far back earlier automatic blocks count for escalation. Default 30 days.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_fields(cls, value: Any) -> Any:
+        if isinstance(value, dict) and ({"daily_spend", "channel_costs"} & value.keys()):
+            raise ValueError(
+                "`daily_spend` and `channel_costs` (cost units) were replaced by `spend_caps` "
+                '(money, e.g. {"daily": "250.00", "monthly": "5000.00"}): see the cost page '
+                "of the documentation"
+            )
+        return value
+
     @field_validator("allowed_countries")
     @classmethod
     def _check_countries(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -327,11 +325,6 @@ class RiskSettings(StrictModel):
         """The allowed countries of a channel; None: no list (see `deny_by_default`)."""
         listed = self.allowed_countries.get(channel.value)
         return listed if listed is not None else self.allowed_countries.get("*")
-
-
-def channel_cost(risk: RiskSettings, channel: Channel) -> int:
-    """The cost units one send on `channel` charges to `daily_spend`."""
-    return risk.channel_costs.get(channel, 1)
 
 
 # --------------------------------------------------------------------- policy gates
@@ -434,13 +427,6 @@ def send_hits(
     return hits
 
 
-def spend_hit(risk: RiskSettings, *, application_id: str, mode: Mode) -> Hit | None:
-    """The application's daily spend (charged with `channel_cost` of the send), or None."""
-    if risk.daily_spend is None:
-        return None
-    return Hit(f"{_scope(application_id, mode)}:spend", risk.daily_spend.named(LimitName.SPEND))
-
-
 def create_hits(
     risk: RiskSettings,
     *,
@@ -452,7 +438,7 @@ def create_hits(
     user_id: str | None,
 ) -> list[Hit]:
     """The count limits a create charges (cost 1 each): the first send's limits, then
-    client IP, end user and application. The spend is charged apart (`spend_hit`)."""
+    client IP, end user and application. The spend is charged apart (`otp.cost.caps`)."""
     scope = _scope(application_id, mode)
     hits = send_hits(
         risk,
@@ -483,10 +469,12 @@ class CreateGate:
     refusal: Refusal | None = None
     refused: tuple[Decision, ...] = ()
     tightest: Decision | None = None
+    # A spend cap the first send would pass (429 `spend-cap-reached`).
+    spend_refused: CapRefusal | None = None
 
     @property
     def allowed(self) -> bool:
-        return self.refusal is None and not self.refused
+        return self.refusal is None and not self.refused and self.spend_refused is None
 
 
 def failed_check_keys(application_id: str, mode: Mode, hashes: Iterable[str]) -> list[str]:
@@ -550,6 +538,7 @@ async def gate_create(
     user_id: str | None,
     member: str | None,
     safe_listed: bool = False,
+    spend: SpendCharge | None = None,
 ) -> CreateGate:
     """Every gate of a create, in order: the policy (geo, number type, prefix), the
     failed-check cap of each destination, then the limits, charged all or nothing.
@@ -558,10 +547,10 @@ async def gate_create(
     per-destination, per-prefix, per-country, per-IP and per-user limits; the policy, the
     failed-check cap, the per-application limit and the spend still apply.
 
-    Count limits cost 1 per create; the application's spend costs the first channel's
-    `channel_cost` (a separate charge when that is not 1; charged only once the count
-    limits allowed, so a refused create never spends). A `member` (the verification id
-    of an Idempotency-Key) makes a retried create count once.
+    Count limits cost 1 per create; then `spend` (the first send's estimate) is charged
+    to the spend caps, only once the count limits allowed, so a refused create never
+    spends. A `member` (the verification id of an Idempotency-Key) makes a retried create
+    count once.
     """
     refusal = evaluate(risk, steps)
     if refusal is not None:
@@ -581,19 +570,16 @@ async def gate_create(
     )
     if safe_listed:
         hits = [hit for hit in hits if hit.limit.name == LimitName.APPLICATION.value]
-    cost = channel_cost(risk, first.channel)
-    spend = spend_hit(risk, application_id=application_id, mode=mode) if cost > 0 else None
-    if spend is not None and cost == 1:
-        hits, spend = [*hits, spend], None
     decisions: list[Decision] = []
-    for batch, batch_cost in ((hits, 1), ([spend] if spend is not None else [], cost)):
-        if not batch:
-            continue
-        answered = await limiter.hit_all(batch, cost=batch_cost, member=member)
-        refused = tuple(d for d in answered if not d.allowed)
+    if hits:
+        decisions = await limiter.hit_all(hits, member=member)
+        refused = tuple(d for d in decisions if not d.allowed)
         if refused:
             return CreateGate(refused=refused)
-        decisions.extend(answered)
+    if spend is not None:
+        over = await charge(limiter, spend, member=member)
+        if over is not None:
+            return CreateGate(spend_refused=over)
     return CreateGate(tightest=tightest(decisions))
 
 

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from otp.store import Store
 from otp.store.tables import (
+    DeliveryCostRecord,
     VerificationDestination,
     VerificationEvent,
     VerificationRecord,
@@ -430,7 +431,8 @@ async def _verify_percentiles(
 async def purge_finished(
     store: Store, *, older_than: timedelta, now: datetime | None = None
 ) -> int:
-    """Delete finished verifications (and their events) that ended before now - older_than."""
+    """Delete finished verifications (their events, destinations and delivery costs) that
+    ended before now - older_than."""
     cutoff = (now or utcnow()) - older_than
     async with store.write_guard(), store.session() as session:
         ids = select(VerificationRecord.id).where(
@@ -447,6 +449,9 @@ async def purge_finished(
                 delete(VerificationDestination).where(
                     col(VerificationDestination.verification_id).in_(chunk)
                 )
+            )
+            await session.exec(
+                delete(DeliveryCostRecord).where(col(DeliveryCostRecord.verification_id).in_(chunk))
             )
             await session.exec(
                 delete(VerificationRecord).where(col(VerificationRecord.id).in_(chunk))

@@ -33,6 +33,7 @@ from otp.store import webhooks as store_webhooks
 from otp.store.tables import (
     Application,
     MessageTemplate,
+    PriceOverride,
     ProviderAccount,
     RiskBlock,
     RoutingRuleRow,
@@ -229,5 +230,6 @@ register("sandbox_scenarios", None, purge_orphans_of(SandboxScenarioRow))
 register("routing_rules", None, purge_orphans_of(RoutingRuleRow))
 register("provider_accounts", None, purge_orphans_of(ProviderAccount))
 register("message_templates", None, purge_orphans_of(MessageTemplate))
+register("price_overrides", None, purge_orphans_of(PriceOverride))
 
 __all__ = ["PURGES", "Purge", "purge_all", "purge_periodically", "register"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -246,7 +246,8 @@ class Counter(SQLModel, table=True):
 
     __tablename__ = "counters"
     key: str = Field(primary_key=True, max_length=200)
-    value: int = 0
+    # 64-bit: spend budgets count micros of a currency (otp.cost.caps).
+    value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     expires_at: float | None = None  # seconds since the epoch; None: never
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -451,3 +452,70 @@ class MessageTemplate(SQLModel, table=True):
     created_by: str = Field(default="admin", max_length=120)
     created_at: datetime = Field(default_factory=utcnow)
     deactivated_at: datetime | None = None
+
+
+# ------------------------------------------------------------------------ cost
+class DeliveryCostRecord(SQLModel, table=True):
+    """What one delivery (one provider's accepted send) cost: the estimate from the price
+    table, and the provider's price once its receipt or a later fetch brings it.
+
+    Keyed by the delivery key (`<verification id>:<run id>:<n>`), so the delivery
+    activity, the final record and a receipt write the same row. Amounts are micros of
+    `currency` (the deployment's); the provider's price keeps its own currency."""
+
+    __tablename__ = "delivery_costs"
+    __table_args__ = (
+        Index("ix_delivery_costs_app_mode_sent", "application_id", "mode", "sent_at"),
+        Index("ix_delivery_costs_unpriced", "provider", "reported_at", "sent_at"),
+    )
+    delivery_key: str = Field(primary_key=True, max_length=128)
+    verification_id: str = Field(index=True, max_length=64)
+    application_id: str = Field(max_length=64)
+    mode: str = Field(max_length=8)
+    provider: str = Field(max_length=40)
+    provider_message_id: str | None = Field(default=None, index=True, max_length=128)
+    channel: str = Field(max_length=16)
+    country: str | None = Field(default=None, max_length=2)
+    kind: str = Field(default="step", max_length=8)  # step | resend
+    step_index: int = 0
+    sent_at: datetime
+    currency: str = Field(max_length=3)
+    units: int = 1
+    unit: str = Field(default="message", max_length=16)
+    unit_price_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    estimate_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
+    source: str = Field(max_length=16)  # otp.domain.PriceSource
+    reported_micros: int | None = Field(default=None, sa_column=Column(BigInteger))
+    reported_currency: str | None = Field(default=None, max_length=3)
+    reported_at: datetime | None = None
+    # How many times a fetch asked the provider for its price without an answer.
+    price_fetches: int = 0
+
+
+class PriceOverride(SQLModel, table=True):
+    """An application's own price for a route, in the deployment's currency: replaces the
+    built-in table's row (`otp.cost.price_table`). Configuration: kept with its application."""
+
+    __tablename__ = "price_overrides"
+    __table_args__ = (
+        UniqueConstraint(
+            "application_id",
+            "provider",
+            "channel",
+            "country",
+            "number_type",
+            name="uq_price_override_route",
+        ),
+    )
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(index=True, max_length=64, foreign_key="applications.id")
+    provider: str = Field(max_length=40)
+    channel: str = Field(max_length=16)
+    country: str = Field(max_length=2)  # ISO alpha-2 or "*"
+    number_type: str = Field(default="*", max_length=32)
+    unit: str = Field(max_length=16)
+    price_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    note: str = Field(default="", max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

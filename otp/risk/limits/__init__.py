@@ -43,6 +43,18 @@ class Decision:
     reset_s: int
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A running total with a cap until a fixed time (a calendar day's or month's spend):
+    `key` counts under `limit.name` at most `limit.limit` units until `expires_at`
+    (seconds since the epoch), when the total starts again from 0 under the next
+    period's key."""
+
+    key: str
+    limit: Limit
+    expires_at: float
+
+
 class Limiter(Protocol):
     async def hit_all(
         self, hits: Sequence[Hit], *, cost: int = 1, member: str | None = None
@@ -55,6 +67,20 @@ class Limiter(Protocol):
 
     async def peek(self, hits: Sequence[Hit], *, cost: int = 1) -> list[Decision]:
         """The decisions `hit_all` would give now, recording nothing."""
+        ...
+
+    async def charge(
+        self,
+        budgets: Sequence[Budget],
+        *,
+        cost: int,
+        member: str | None = None,
+        force: bool = False,
+    ) -> list[Decision]:
+        """Add `cost` to every budget or none, atomically: when each has room for it (or
+        `force`: a correction that must count whatever the cap), add and allow; otherwise
+        add nothing and refuse. A `member` already charged under a budget is not charged
+        again and is allowed. A refused decision's `reset_s` is the time to `expires_at`."""
         ...
 
     async def incr(self, key: str, *, ttl_s: int | None = None) -> int:

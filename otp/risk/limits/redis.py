@@ -20,12 +20,13 @@ not Redis Cluster.
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from otp.risk.limits import Decision, Hit
+from otp.risk.limits import Budget, Decision, Hit
 from otp.risk.limits.window import check_cost, key_windows
 
 __all__ = ["RedisLimiter"]
@@ -147,6 +148,39 @@ if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return value
 """
 
+# Budgets. KEYS: per budget i, its total at 2i-1 and its member marker at 2i. ARGV: cost,
+# whether a member is given ('1'/'0'), force ('1'/'0'), then per budget: cap, expiry
+# (ms since the epoch). Returns per budget: allowed, total after the call.
+_CHARGE = """
+local cost = tonumber(ARGV[1])
+local marked, force = ARGV[2] == '1', ARGV[3] == '1'
+local n = #KEYS / 2
+local known, total, room, ok = {}, {}, {}, true
+for i = 1, n do
+  known[i] = marked and redis.call('EXISTS', KEYS[2 * i]) == 1
+  total[i] = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+  room[i] = force or known[i] or total[i] + cost <= tonumber(ARGV[2 + 2 * i])
+  if not room[i] then ok = false end
+end
+local done = {}
+if ok then
+  for i = 1, n do
+    if not known[i] and not done[KEYS[2 * i - 1]] then
+      done[KEYS[2 * i - 1]] = true
+      total[i] = redis.call('INCRBY', KEYS[2 * i - 1], cost)
+      redis.call('PEXPIREAT', KEYS[2 * i - 1], ARGV[3 + 2 * i])
+      if marked then redis.call('SET', KEYS[2 * i], cost, 'PXAT', ARGV[3 + 2 * i]) end
+    end
+  end
+end
+local out = {}
+for i = 1, n do
+  out[#out + 1] = room[i] and 1 or 0
+  out[#out + 1] = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+end
+return out
+"""
+
 
 class RedisLimiter:
     """Exact sliding-window limits and counters in Redis, keys under `prefix`."""
@@ -157,6 +191,7 @@ class RedisLimiter:
         self._hit = self._redis.register_script(_HIT)
         self._peek = self._redis.register_script(_PEEK)
         self._incr = self._redis.register_script(_INCR)
+        self._charge = self._redis.register_script(_CHARGE)
 
     async def hit_all(
         self, hits: Sequence[Hit], *, cost: int = 1, member: str | None = None
@@ -173,6 +208,36 @@ class RedisLimiter:
             return []
         keys, args = self._call(hits, cost, None)
         return _decisions(hits, await self._peek(keys=keys, args=args))
+
+    async def charge(
+        self,
+        budgets: Sequence[Budget],
+        *,
+        cost: int,
+        member: str | None = None,
+        force: bool = False,
+    ) -> list[Decision]:
+        check_cost(cost)
+        if not budgets:
+            return []
+        keys: list[str] = []
+        args: list[str | int] = [cost, "0" if member is None else "1", "1" if force else "0"]
+        for budget in budgets:
+            total = f"{self._prefix}bg:{budget.key}"
+            marker = f"{self._prefix}bm:{budget.key}:{member or ''}"
+            keys += [total, marker]
+            args += [budget.limit.limit, int(budget.expires_at * 1000)]
+        flat = await self._charge(keys=keys, args=args)
+        now = time.time()
+        return [
+            Decision(
+                limit=budget.limit,
+                allowed=bool(flat[2 * i]),
+                remaining=max(0, budget.limit.limit - int(flat[2 * i + 1])),
+                reset_s=0 if flat[2 * i] else max(1, math.ceil(budget.expires_at - now)),
+            )
+            for i, budget in enumerate(budgets)
+        ]
 
     async def incr(self, key: str, *, ttl_s: int | None = None) -> int:
         ttl = "" if ttl_s is None else str(ttl_s * 1000)

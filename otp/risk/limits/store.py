@@ -21,6 +21,7 @@ than the longest window of the call at hand.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,7 +30,7 @@ from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from otp.risk.limits import Decision, Hit
+from otp.risk.limits import Budget, Decision, Hit
 from otp.risk.limits.window import Entry, check_cost, decide, key_windows
 from otp.store import Store
 from otp.store.tables import Counter, RateHit, utcnow
@@ -147,6 +148,85 @@ class StoreLimiter:
             [Hit(_fit(h.key), h.limit) for h in hits], entries, known=set(), cost=cost, now=now
         )
         return decisions
+
+    # ----------------------------------------------------------------------- budgets
+    async def charge(
+        self,
+        budgets: Sequence[Budget],
+        *,
+        cost: int,
+        member: str | None = None,
+        force: bool = False,
+    ) -> list[Decision]:
+        check_cost(cost)
+        if not budgets:
+            return []
+        now = self._clock()
+        fitted = [Budget(_fit(b.key), b.limit, b.expires_at) for b in budgets]
+        keys = list(dict.fromkeys(b.key for b in fitted))
+        members = {k: _member_key(k, member) for k in keys} if member is not None else {}
+        c = _COUNTERS.c
+        async with self._store.writing() as conn:
+            if not self._store.is_sqlite:
+                for lock_id in sorted({_lock_id(k) for k in keys}):
+                    await conn.execute(_LOCK, {"lock_id": lock_id})
+            # The first statement writes: on SQLite it takes the write lock before any read.
+            await conn.execute(
+                delete(_COUNTERS).where(
+                    c.key.in_(keys + list(members.values())),
+                    c.expires_at.is_not(None),
+                    c.expires_at <= now,
+                )
+            )
+            rows = (
+                await conn.execute(
+                    select(c.key, c.value).where(c.key.in_(keys + list(members.values())))
+                )
+            ).all()
+            values = {str(k): int(v) for k, v in rows}
+            known = {k for k, m in members.items() if m in values}
+            room = {
+                b.key: force or b.key in known or values.get(b.key, 0) + cost <= b.limit.limit
+                for b in fitted
+            }
+            ok = all(room.values())
+            fresh = [b for b in dict((b.key, b) for b in fitted).values() if b.key not in known]
+            if ok and fresh:
+                stamp = utcnow()
+                dialect = postgresql if not self._store.is_sqlite else sqlite
+                for budget in fresh:
+                    stmt = dialect.insert(_COUNTERS).values(
+                        key=budget.key, value=cost, expires_at=budget.expires_at, updated_at=stamp
+                    )
+                    await conn.execute(
+                        stmt.on_conflict_do_update(
+                            index_elements=["key"],
+                            set_={"value": c.value + cost, "updated_at": stamp},
+                        )
+                    )
+                    values[budget.key] = values.get(budget.key, 0) + cost
+                if members:
+                    await conn.execute(
+                        insert(_COUNTERS),
+                        [
+                            {
+                                "key": members[b.key],
+                                "value": cost,
+                                "expires_at": b.expires_at,
+                                "updated_at": stamp,
+                            }
+                            for b in fresh
+                        ],
+                    )
+        return [
+            Decision(
+                limit=b.limit,
+                allowed=room[b.key],
+                remaining=max(0, b.limit.limit - values.get(b.key, 0)),
+                reset_s=0 if room[b.key] else max(1, math.ceil(b.expires_at - now)),
+            )
+            for b in fitted
+        ]
 
     # ---------------------------------------------------------------------- counters
     async def incr(self, key: str, *, ttl_s: int | None = None) -> int:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from otp.domain import Channel, ChannelStep, Mode
 from otp.domain.destinations import range_hash
 from otp.risk import policy as risk
-from otp.risk.limits import Decision, Hit
+from otp.risk.limits import Budget, Decision, Hit
 from otp.risk.policy import Rate, RefusalReason, RiskSettings
 from otp.store.events import destination_hash
 
@@ -71,6 +71,33 @@ class FakeLimiter:
     async def peek(self, hits: Sequence[Hit], *, cost: int = 1) -> list[Decision]:
         return self._decide(hits, cost, time.time())
 
+    async def charge(
+        self,
+        budgets: Sequence[Budget],
+        *,
+        cost: int,
+        member: str | None = None,
+        force: bool = False,
+    ) -> list[Decision]:
+        self.calls.append(f"charge:{cost}")
+        known = {b.key for b in budgets if member and f"{b.key}|{member}" in self.counters}
+        room = [
+            force or b.key in known or self.counters.get(b.key, 0) + cost <= b.limit.limit
+            for b in budgets
+        ]
+        if all(room):
+            for b in budgets:
+                if b.key not in known:
+                    self.counters[b.key] = self.counters.get(b.key, 0) + cost
+                    if member:
+                        self.counters[f"{b.key}|{member}"] = cost
+        return [
+            Decision(
+                b.limit, ok, max(0, b.limit.limit - self.counters.get(b.key, 0)), 0 if ok else 1
+            )
+            for b, ok in zip(budgets, room, strict=True)
+        ]
+
     async def incr(self, key: str, *, ttl_s: int | None = None) -> int:
         self.calls.append("incr")
         self.counters[key] = self.counters.get(key, 0) + 1
@@ -96,8 +123,8 @@ def test_empty_column_gives_the_safe_defaults() -> None:
     assert settings.max_failed_checks == 100
     assert settings.blocked_number_types == ["PREMIUM_RATE", "SHARED_COST", "UAN"]
     assert settings.block_voip is False and settings.deny_by_default is False
-    assert settings.channel_costs[Channel.VOICE] == 3
-    assert settings.channel_costs[Channel.EMAIL] == 0
+    assert settings.spend_caps.daily == "1000.00" and settings.spend_caps.monthly == "20000.00"
+    assert settings.spend_caps.per_verification is None
     assert settings.resend_backoff == 2.0
 
 
@@ -313,7 +340,6 @@ async def test_destination_limit_refuses_exactly_past_its_threshold() -> None:
         ("per_ip", {}, "ip"),
         ("per_user", {"user_id": "jane"}, "user"),
         ("per_application", {}, "application"),
-        ("daily_spend", {}, "spend"),
     ],
 )
 async def test_each_limit_refuses_exactly_at_its_threshold(
@@ -328,18 +354,9 @@ async def test_each_limit_refuses_exactly_at_its_threshold(
     assert [d.limit.name for d in refused.refused] == [name]
 
 
-async def test_spend_charges_the_channel_cost_and_only_after_the_count_limits() -> None:
-    settings = RiskSettings.model_validate({"daily_spend": {"limit": 7, "window_s": 86400}})
-    limiter = FakeLimiter()
-    assert (await _gate(limiter, settings, MOBILE_US, Channel.VOICE)).allowed  # 3
-    assert limiter.calls[-2:] == ["hit_all:1", "hit_all:3"]
-    assert (await _gate(limiter, settings, "+14155550124", Channel.VOICE)).allowed  # 6
-    assert (await _gate(limiter, settings, "+14155550125", Channel.SMS)).allowed  # 7: one call
-    assert limiter.calls[-1] == "hit_all:1"
-    refused = await _gate(limiter, settings, "+14155550126", Channel.SMS)
-    assert [d.limit.name for d in refused.refused] == ["spend"]
-    # Email costs nothing: no spend charged, still allowed.
-    assert (await _gate(limiter, settings, "jane@example.com", Channel.EMAIL)).allowed
+def test_cost_units_are_refused_with_what_replaced_them() -> None:
+    with pytest.raises(ValueError, match="replaced by `spend_caps`"):
+        RiskSettings.model_validate({"daily_spend": {"limit": 7, "window_s": 86400}})
 
 
 async def test_a_member_counts_once() -> None:

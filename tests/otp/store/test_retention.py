@@ -287,6 +287,9 @@ PURGED_BY = {
     "routing_rules": "routing_rules",
     "provider_accounts": "provider_accounts",
     "message_templates": "message_templates",
+    "price_overrides": "price_overrides",
+    # A delivery's cost goes with its verification.
+    "delivery_costs": "verifications",
 }
 
 
