@@ -80,7 +80,8 @@ class Limiter(Protocol):
         """Add `cost` to every budget or none, atomically: when each has room for it (or
         `force`: a correction that must count whatever the cap), add and allow; otherwise
         add nothing and refuse. A `member` already charged under a budget is not charged
-        again and is allowed. A refused decision's `reset_s` is the time to `expires_at`."""
+        again and is allowed. A refused decision's `reset_s` is the time to `expires_at`.
+        `get(budget.key)` reads a budget's total."""
         ...
 
     async def incr(self, key: str, *, ttl_s: int | None = None) -> int:

@@ -4,7 +4,8 @@ Each key's hits are a sorted set (`<prefix>rl:<key>`): score = the hit's time in
 milliseconds, member = `m:=<member>` for an idempotent hit, else `u:<random id>`. Costs
 other than 1 sit in a hash beside it (`<prefix>rc:<key>`, member -> cost), so a member
 is found by its name alone, whatever it cost. Both keys expire one (longest) window
-after their last hit. Counters are plain `<prefix>ct:<key>` integers.
+after their last hit. Counters are plain `<prefix>ct:<key>` integers, and so are budget
+totals (their member markers `<prefix>bm:<key>:<member>`).
 
 Every operation is one Lua script (EVALSHA, loaded again after a Redis restart), so a
 call is atomic: it prunes, counts, decides and records every key or none, and N+1
@@ -223,7 +224,7 @@ class RedisLimiter:
         keys: list[str] = []
         args: list[str | int] = [cost, "0" if member is None else "1", "1" if force else "0"]
         for budget in budgets:
-            total = f"{self._prefix}bg:{budget.key}"
+            total = self._counter(budget.key)  # `get` reads a budget's total
             marker = f"{self._prefix}bm:{budget.key}:{member or ''}"
             keys += [total, marker]
             args += [budget.limit.limit, int(budget.expires_at * 1000)]

@@ -66,6 +66,7 @@ async def test_totals_are_64_bit(backend: Backend) -> None:
         assert allowed(await limiter.charge([big], cost=2_000_000_000))
     decisions = await limiter.charge([big], cost=1)
     assert decisions[0].remaining == 20_000_000_000 - 6_000_000_000 - 1
+    assert await limiter.get("big") == 6_000_000_001
 
 
 async def test_an_expired_period_starts_from_zero(backend: Backend) -> None:
