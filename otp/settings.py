@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from otp.applications.keys import new_api_key
+from otp.cost.money import check_currency
 from otp.domain import TASK_QUEUE, Mode
 from otp.messages.sms import validate_web_domain
 
@@ -276,6 +277,22 @@ class Settings(BaseSettings):
         "whose answer was lost is simply retried).",
     )
 
+    currency: str = Field(
+        default="USD",
+        description="The currency of prices, costs and spend caps (ISO 4217). The built-in "
+        "price table is in USD: another currency needs its own table (`price_table_path`).",
+    )
+    price_table_path: str | None = Field(
+        default=None,
+        description="A price table (CSV, the built-in table's format) replacing the built-in "
+        "one; its prices must be in `currency`.",
+    )
+    price_fetch_providers: str = Field(
+        default="twilio",
+        description="Providers asked for the price of a delivery whose receipt brought none "
+        "(a fetch of the message a few minutes after it was sent), comma-separated; "
+        "empty: none.",
+    )
     idempotency_ttl_s: float = Field(
         default=86400,
         gt=0,
@@ -387,6 +404,11 @@ class Settings(BaseSettings):
                     f"unknown {channel} provider {name!r}; choose from {', '.join(sorted(allowed))}"
                 )
         return value
+
+    @field_validator("currency")
+    @classmethod
+    def _check_currency(cls, value: str) -> str:
+        return check_currency(value)
 
     @field_validator("webotp_domain")
     @classmethod
