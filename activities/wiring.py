@@ -20,12 +20,15 @@ from temporalio.worker import Worker
 
 from activities.accounts import AccountProviders
 from activities.context import LogContextInterceptor
+from activities.pricing import DeliveryPricing
 from activities.provider_check import ProviderCheckActivities
 from activities.records import RecordActivities
 from activities.sandbox_scenarios import ScenarioLookup
 from activities.templates import TemplateBook
 from activities.verification import VerificationActivities
 from activities.webhooks import WebhookActivities
+from otp.cost.book import PriceBook
+from otp.cost.price_table import default_table
 from otp.domain import DeliveryReceiptInput, WebhookEvent
 from otp.observability import metrics
 from otp.risk.conversion_monitor import ConversionSettings, DeliveryGate
@@ -134,6 +137,9 @@ def build_activities(
     gate = DeliveryGate(store, limiter, secret=secrets.code_secret, conversion=conversion)
     scenarios = ScenarioLookup(store, secrets.code_secret)
     accounts = AccountProviders(store, settings, secrets, http)
+    book = PriceBook(
+        store, default_table(currency=settings.currency, path=settings.price_table_path)
+    )
     verification = VerificationActivities(
         code_secret=secrets.code_secret,
         sandbox=SandboxProvider(store, receipts),
@@ -144,6 +150,7 @@ def build_activities(
         scenarios=scenarios,
         accounts=accounts,
         templates=TemplateBook(store),
+        pricing=DeliveryPricing(book, store=store, limiter=limiter, gate=gate),
     )
     return WorkerActivities(
         verification=verification,
