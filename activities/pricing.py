@@ -120,6 +120,9 @@ class DeliveryPricing:
             return
         if refusal is None:
             return
+        await caps.note_refusal(
+            self._limiter, refusal, application_id=input.application_id, mode=input.mode
+        )
         logger.warning(
             "delivery refused at a spend cap", extra={**log_extra, "refusal": refusal.cap}
         )

@@ -22,6 +22,7 @@ from activities.accounts import AccountProviders
 from activities.context import LogContextInterceptor
 from activities.pricing import DeliveryPricing
 from activities.provider_check import ProviderCheckActivities
+from activities.provider_prices import ProviderPriceActivities
 from activities.records import RecordActivities
 from activities.sandbox_scenarios import ScenarioLookup
 from activities.templates import TemplateBook
@@ -102,6 +103,7 @@ class WorkerActivities:
     limiter: Limiter | None = None
     accounts: AccountProviders | None = None
     provider_check: ProviderCheckActivities | None = None
+    prices: ProviderPriceActivities | None = None
 
     async def aclose(self) -> None:
         """Write the event log entries still queued, close the limiter's connections and the
@@ -159,6 +161,9 @@ def build_activities(
         limiter=limiter,
         accounts=accounts,
         provider_check=ProviderCheckActivities(store, accounts, SandboxProvider(store)),
+        prices=ProviderPriceActivities(
+            store, settings, limiter=limiter, providers_by_name=by_name, accounts=accounts
+        ),
     )
 
 
@@ -186,5 +191,6 @@ def build_worker(client: Client, settings: Settings, activities: WorkerActivitie
             activities.records.record_verification,
             *([activities.webhooks.deliver_webhook] if activities.webhooks else []),
             *([activities.provider_check.check_provider] if activities.provider_check else []),
+            *([activities.prices.fetch_provider_prices] if activities.prices else []),
         ],
     )
