@@ -78,7 +78,7 @@ async def test_a_fallback_is_costed_from_the_table_then_by_twilios_price(
     # Twilio prices the call in its completed callback: the price replaces the estimate.
     twilio.prices[call.id] = ("-0.0150", "USD")
     answered = await twilio.status_callback(call, "completed")
-    assert answered.status_code in (200, 204), answered.text
+    assert answered.status_code in (200, 204), answered.body
     await stack.wait_state(
         vid,
         lambda s: (

@@ -167,8 +167,8 @@ class TwilioFake(FakeHttpServer):
             [
                 Route(base + "/Messages.json", self._messages, methods=["POST"]),
                 Route(base + "/Calls.json", self._calls, methods=["POST"]),
-                Route(base + "/Messages/{sid}.json", self._resource, methods=["GET"]),
-                Route(base + "/Calls/{sid}.json", self._resource, methods=["GET"]),
+                Route(base + "/Messages/{sid}.json", self._fetched, methods=["GET"]),
+                Route(base + "/Calls/{sid}.json", self._fetched, methods=["GET"]),
             ]
         )
 
@@ -245,7 +245,7 @@ class TwilioFake(FakeHttpServer):
             status_code=201,
         )
 
-    async def _resource(self, request: Request) -> Response:
+    async def _fetched(self, request: Request) -> Response:
         """GET one message or call: its sid, status and price (null until priced)."""
         received = await self.record(request)
         if not self._authorised(request) or request.path_params["account"] != self.account_sid:
