@@ -432,3 +432,11 @@ class TemplateNotFound(ApiProblem):
             "This application has no active template for this channel and locale "
             "(the built-in catalogue is used)."
         )
+
+
+# --------------------------------------------------------------------- prices
+class PriceNotFound(ApiProblem):
+    status, slug, title = 404, "price-not-found", "Price not found"
+
+    def __init__(self) -> None:
+        super().__init__("This application has no own price for this route.")

@@ -1,4 +1,4 @@
-"""/v1/analytics: conversion and delivery figures over a time range."""
+"""/v1/analytics: conversion, delivery and cost figures over a time range."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import AuthDep, StoreDep
+from api.deps import AuthDep, SettingsDep, StoreDep
 from api.schemas.analytics import AnalyticsReport
 from api.schemas.problem import problem_responses
 from api.services import analytics as analytics_service
@@ -24,6 +24,7 @@ router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 async def analytics(
     principal: AuthDep,
     store: StoreDep,
+    settings: SettingsDep,
     created_after: Annotated[
         datetime | None,
         Query(description="Start of the range (ISO 8601, inclusive); default 7 days ago."),
@@ -34,18 +35,26 @@ async def analytics(
     group_by: Annotated[
         str,
         Query(
-            pattern=r"^(day|channel|country)(,(day|channel|country))*$",
-            description="Comma-separated: any of day, channel (the first step's), country.",
+            pattern=r"^(day|channel|country|provider)(,(day|channel|country|provider))*$",
+            description="Comma-separated: any of day, channel (the first step's), country, "
+            "provider (the deliveries').",
         ),
     ] = "day",
 ) -> AnalyticsReport:
     """Started, delivered, approved, expired and failed verifications; conversion rate
     (approved ÷ started), delivery rate, fallback rate, wrong-code rate and time to verify
-    (p50/p95), in total and per group. Days are UTC."""
+    (p50/p95), in total and per group. Days are UTC.
+
+    Costs: total, per verification, per approved verification, the share spent on
+    verifications never approved, and how the deliveries were priced (provider's price,
+    estimate, estimate from a provider's default price). Grouped by provider, a
+    verification counts for each provider that sent it something, with that provider's
+    deliveries' cost only."""
     return await analytics_service.report(
         store,
         principal=principal,
         created_after=created_after,
         created_before=created_before,
         group_by=group_by,
+        currency=settings.currency,
     )

@@ -1,4 +1,7 @@
-"""Conversion and delivery figures of the caller's verifications over a time range."""
+"""Conversion, delivery and cost figures of the caller's verifications over a time range.
+
+Costs are in the deployment's currency (`OTP_CURRENCY`); a delivery counts the provider's
+reported price when it gave one in that currency, its estimate otherwise."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from api.services.verification_workflows import now_utc
 from otp.store import Store
 from otp.store import records as store_records
 
-GROUPS = ("day", "channel", "country")
 MAX_RANGE = timedelta(days=366)
 DEFAULT_RANGE = timedelta(days=7)
 
@@ -40,6 +42,7 @@ async def report(
     created_after: datetime | None,
     created_before: datetime | None,
     group_by: str,
+    currency: str,
 ) -> AnalyticsReport:
     """Totals and per-group figures; `group_by` is a comma-separated list of `GROUPS`."""
     start, end = time_range(created_after, created_before)
@@ -51,6 +54,7 @@ async def report(
         created_from=start,
         created_to=end,
         group_by=groups,
+        currency=currency,
     )
     return AnalyticsReport(
         created_after=start,

@@ -15,6 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
+from otp.cost.money import format_amount
 from otp.store import Store
 from otp.store.tables import (
     DeliveryCostRecord,
@@ -268,9 +269,13 @@ async def search(
 # --------------------------------------------------------------------- analytics
 @dataclass
 class Bucket:
-    """The figures of one group (or of the whole range when `key` is empty)."""
+    """The figures of one group (or of the whole range when `key` is empty).
+
+    Costs are micros of `currency`: each delivery counts the provider's price when it
+    reported one in that currency, its estimate otherwise."""
 
     key: dict[str, str | None]
+    currency: str = ""
     started: int = 0
     delivered: int = 0
     approved: int = 0
@@ -284,6 +289,12 @@ class Bucket:
     wrong_checks: int = 0
     verify_p50_ms: int | None = None
     verify_p95_ms: int | None = None
+    cost_micros: int = 0
+    unapproved_cost_micros: int = 0
+    deliveries: int = 0
+    priced_by_provider: int = 0
+    estimated: int = 0
+    flagged: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -302,11 +313,31 @@ class Bucket:
             "wrong_code_rate": _rate(self.wrong_checks, self.checks),
             "time_to_verify_p50_ms": self.verify_p50_ms,
             "time_to_verify_p95_ms": self.verify_p95_ms,
+            "currency": self.currency,
+            "cost": format_amount(self.cost_micros),
+            "cost_per_verification": _per(self.cost_micros, self.started),
+            "cost_per_approved_verification": _per(self.cost_micros, self.approved),
+            "unapproved_cost": format_amount(self.unapproved_cost_micros),
+            "unapproved_cost_share": _rate(self.unapproved_cost_micros, self.cost_micros),
+            "deliveries": self.deliveries,
+            "deliveries_priced_by_provider": self.priced_by_provider,
+            "deliveries_estimated": self.estimated,
+            "estimates_flagged": self.flagged,
         }
 
 
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
+
+
+def divide_micros(micros: int, count: int) -> int:
+    """micros / count rounded half up to the micro (exact integer arithmetic)."""
+    return (2 * micros + count) // (2 * count)
+
+
+def _per(micros: int, count: int) -> str | None:
+    """An amount per verification as a decimal string (None when there is none)."""
+    return format_amount(divide_micros(micros, count)) if count else None
 
 
 def percentile(sorted_values: Sequence[int], p: float) -> int | None:
@@ -319,26 +350,67 @@ def percentile(sorted_values: Sequence[int], p: float) -> int | None:
 
 _FAILED = ("undeliverable", "max_attempts_reached")
 _PERCENTILES = (50, 95)
+GROUPS = ("day", "channel", "country", "provider")
+# A delivery is sent after its verification was created; the margin absorbs clock skew
+# between the API process that created it and the worker that sent it.
+_SENT_MARGIN = timedelta(hours=1)
 
 
-def _group_columns(store: Store, group_by: Sequence[str]) -> list[Any]:
+def _group_columns(store: Store, group_by: Sequence[str], costs: Any) -> list[Any]:
     """The SQL expression of each grouping, labelled by its name. Days are UTC: both
-    databases hold UTC (SQLite as ISO text, PostgreSQL as timestamptz)."""
+    databases hold UTC (SQLite as ISO text, PostgreSQL as timestamptz). `provider` is
+    the delivery's, from the per-verification cost subquery `costs`."""
     record = VerificationRecord
     if store.engine.dialect.name == "postgresql":
         day = func.to_char(func.timezone("UTC", col(record.created_at)), "YYYY-MM-DD")
     else:
         day = func.substr(col(record.created_at), 1, 10)
-    expressions = {
+    expressions: dict[str, Any] = {
         "day": day,
         "channel": col(record.first_channel),
         "country": col(record.country),
     }
+    if "provider" in costs.c:
+        expressions["provider"] = costs.c.provider
     return [expressions[name].label(name) for name in group_by]
 
 
 def _count_if(condition: Any) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _costs_subquery(
+    *,
+    application_id: str,
+    mode: str,
+    currency: str,
+    sent_from: datetime,
+    by_provider: bool,
+) -> Any:
+    """The cost of each verification (or of each verification's deliveries per provider)
+    in `currency`: its amount (the provider's price when it reported one in that
+    currency, else the estimate) and how its deliveries were priced."""
+    cost = DeliveryCostRecord
+    reported = and_(col(cost.reported_micros).is_not(None), col(cost.reported_currency) == currency)
+    amount = case((reported, col(cost.reported_micros)), else_=col(cost.estimate_micros))
+    keys = [col(cost.verification_id)] + ([col(cost.provider)] if by_provider else [])
+    return (
+        sa_select(
+            *keys,
+            func.sum(amount).label("cost"),
+            func.count().label("deliveries"),
+            _count_if(reported).label("priced"),
+            _count_if(and_(~reported, col(cost.source) == "default")).label("flagged"),
+        )
+        .where(
+            col(cost.application_id) == application_id,
+            col(cost.mode) == mode,
+            col(cost.currency) == currency,
+            col(cost.sent_at) >= sent_from,
+        )
+        .group_by(*keys)
+        .subquery("costs_by_provider" if by_provider else "costs")
+    )
 
 
 async def analytics(
@@ -349,11 +421,17 @@ async def analytics(
     created_from: datetime,
     created_to: datetime,
     group_by: Sequence[str],
+    currency: str = "USD",
 ) -> tuple[Bucket, list[Bucket]]:
     """Totals and buckets over verifications created in [from, to), grouped by any of
-    day/channel/country. The database aggregates (counts, sums and nearest-rank
-    percentiles of the time to verify), so the figures are exact over any volume and
-    Python reads one row per group."""
+    day/channel/country (the verification's) and provider (its deliveries'). The
+    database aggregates (counts, sums and nearest-rank percentiles of the time to
+    verify), so the figures are exact over any volume and Python reads one row per group.
+
+    Costs are those of the verifications' deliveries in `currency` (the deployment's).
+    Grouped by provider, a verification counts in the group of each provider that sent
+    it something, with the cost of that provider's deliveries only; a verification
+    without any costed delivery is in the group `provider: None`."""
     record = VerificationRecord
     in_range = (
         col(record.application_id) == application_id,
@@ -362,35 +440,55 @@ async def analytics(
         col(record.created_at) < created_to,
     )
     status = col(record.status)
-    figures = [
-        func.count().label("started"),
-        _count_if(col(record.delivered).is_(True)).label("delivered"),
-        _count_if(status == "approved").label("approved"),
-        _count_if(status == "expired").label("expired"),
-        _count_if(status.in_(_FAILED)).label("failed"),
-        _count_if(status == "canceled").label("canceled"),
-        _count_if(status == "blocked").label("blocked"),
-        _count_if(status == "pending").label("pending"),
-        _count_if(col(record.fallbacks) > 0).label("with_fallback"),
-        func.coalesce(func.sum(col(record.attempts_used)), 0).label("checks"),
-        func.coalesce(func.sum(col(record.wrong_checks)), 0).label("wrong_checks"),
-    ]
     buckets: dict[tuple[Any, ...], Bucket] = {}
-    total = Bucket(key={})
+    total = Bucket(key={}, currency=currency)
     async with store.engine.connect() as conn:
         for names in ([], list(group_by)):
-            groups = _group_columns(store, names)
-            query = sa_select(*groups, *figures).where(*in_range)
+            costs = _costs_subquery(
+                application_id=application_id,
+                mode=mode,
+                currency=currency,
+                sent_from=created_from - _SENT_MARGIN,
+                by_provider="provider" in names,
+            )
+            joined = VerificationRecord.__table__.outerjoin(  # type: ignore[attr-defined]
+                costs, costs.c.verification_id == col(record.id)
+            )
+            figures = [
+                func.count().label("started"),
+                _count_if(col(record.delivered).is_(True)).label("delivered"),
+                _count_if(status == "approved").label("approved"),
+                _count_if(status == "expired").label("expired"),
+                _count_if(status.in_(_FAILED)).label("failed"),
+                _count_if(status == "canceled").label("canceled"),
+                _count_if(status == "blocked").label("blocked"),
+                _count_if(status == "pending").label("pending"),
+                _count_if(col(record.fallbacks) > 0).label("with_fallback"),
+                func.coalesce(func.sum(col(record.attempts_used)), 0).label("checks"),
+                func.coalesce(func.sum(col(record.wrong_checks)), 0).label("wrong_checks"),
+                func.coalesce(func.sum(costs.c.cost), 0).label("cost_micros"),
+                func.coalesce(
+                    func.sum(case((status != "approved", costs.c.cost), else_=0)), 0
+                ).label("unapproved_cost_micros"),
+                func.coalesce(func.sum(costs.c.deliveries), 0).label("deliveries"),
+                func.coalesce(func.sum(costs.c.priced), 0).label("priced_by_provider"),
+                func.coalesce(func.sum(costs.c.flagged), 0).label("flagged"),
+            ]
+            groups = _group_columns(store, names, costs)
+            query = sa_select(*groups, *figures).select_from(joined).where(*in_range)
             if groups:
                 query = query.group_by(*groups)
             for row in (await conn.execute(query)).mappings():
                 key = {name: row[name] for name in names}
-                bucket = Bucket(key=key, **{f.name: int(row[f.name]) for f in figures})
+                bucket = Bucket(
+                    key=key, currency=currency, **{f.name: int(row[f.name]) for f in figures}
+                )
+                bucket.estimated = bucket.deliveries - bucket.priced_by_provider
                 if names:
                     buckets[tuple(key.values())] = bucket
                 else:
                     total = bucket
-            for group, p, value in await _verify_percentiles(conn, groups, in_range):
+            for group, p, value in await _verify_percentiles(conn, groups, in_range, joined):
                 target = buckets.get(group) if names else total
                 if target is not None:
                     setattr(target, f"verify_p{p}_ms", value)
@@ -399,7 +497,7 @@ async def analytics(
 
 
 async def _verify_percentiles(
-    conn: Any, groups: Sequence[Any], in_range: Sequence[Any]
+    conn: Any, groups: Sequence[Any], in_range: Sequence[Any], joined: Any
 ) -> list[tuple[tuple[Any, ...], int, int]]:
     """(group, p, value): the nearest-rank p-th percentile of the time to verify per group,
     in SQL on both databases (window functions: the rank ceil(p/100 * n) of each group)."""
@@ -413,6 +511,7 @@ async def _verify_percentiles(
             func.row_number().over(partition_by=partition, order_by=ttv).label("rn"),
             func.count().over(partition_by=partition).label("n"),
         )
+        .select_from(joined)
         .where(*in_range, ttv.is_not(None))
         .subquery()
     )

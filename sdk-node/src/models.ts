@@ -302,7 +302,7 @@ export interface VerificationEvents {
 export interface AnalyticsParams {
   created_after?: Date | string;
   created_before?: Date | string;
-  /** "day", "channel", "country", or several of them. */
+  /** "day", "channel", "country", "provider", or several of them. */
   group_by?: string | string[];
 }
 
@@ -311,6 +311,7 @@ export interface AnalyticsFigures {
   day?: string | null;
   channel?: string | null;
   country?: string | null;
+  provider?: string | null;
   started: number;
   delivered: number;
   approved: number;
@@ -325,6 +326,17 @@ export interface AnalyticsFigures {
   wrong_code_rate: number | null;
   time_to_verify_p50_ms?: number | null;
   time_to_verify_p95_ms?: number | null;
+  /** Amounts are decimal strings in `currency` (the deployment's). */
+  currency: string;
+  cost: string;
+  cost_per_verification: string | null;
+  cost_per_approved_verification: string | null;
+  unapproved_cost: string;
+  unapproved_cost_share: number | null;
+  deliveries: number;
+  deliveries_priced_by_provider: number;
+  deliveries_estimated: number;
+  estimates_flagged: number;
 }
 
 /** @schema AnalyticsReport */

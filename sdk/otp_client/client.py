@@ -283,7 +283,7 @@ class OtpClient(_Base):
         created_before: datetime | None = None,
         group_by: Sequence[str] | str | None = None,
     ) -> AnalyticsReport:
-        """Figures over verifications created in a range (default: the last 7 days)."""
+        """Figures and costs over verifications created in a range (default: the last 7 days)."""
         return self._run(
             _core.analytics(
                 created_after=created_after, created_before=created_before, group_by=group_by

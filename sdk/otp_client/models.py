@@ -244,6 +244,7 @@ class AnalyticsFigures(ApiModel):
     day: str | None = None
     channel: str | None = None
     country: str | None = None
+    provider: str | None = None
     started: int
     delivered: int
     approved: int
@@ -258,6 +259,17 @@ class AnalyticsFigures(ApiModel):
     wrong_code_rate: float | None = None
     time_to_verify_p50_ms: int | None = None
     time_to_verify_p95_ms: int | None = None
+    # Amounts are decimal strings in `currency` (the deployment's).
+    currency: str
+    cost: str
+    cost_per_verification: str | None = None
+    cost_per_approved_verification: str | None = None
+    unapproved_cost: str
+    unapproved_cost_share: float | None = None
+    deliveries: int
+    deliveries_priced_by_provider: int
+    deliveries_estimated: int
+    estimates_flagged: int
 
 
 class AnalyticsReport(ApiModel):
