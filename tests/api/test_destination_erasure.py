@@ -76,8 +76,9 @@ async def _totals(http: httpx.AsyncClient, keys: Keys) -> dict[str, Any]:
 
 async def _gone_from_temporal(env: WorkflowEnvironment, workflow_id: str) -> None:
     """Deletion is asynchronous on the server: describe answers NOT_FOUND, and visibility
-    lists nothing, soon after (a running execution at once; a closed one took about 30 s
-    on the dev server)."""
+    lists nothing, soon after (a running execution at once; a closed one once the
+    server's history queues checkpoint past its close: about a second with the suite's
+    dev server, half a minute with the server's defaults)."""
     for _ in range(1200):
         try:
             await env.client.get_workflow_handle(workflow_id).describe()
