@@ -25,6 +25,7 @@ from api.problems import PROBLEM_JSON
 from api.routes import (
     admin,
     admin_lockouts,
+    admin_prices,
     admin_provider_accounts,
     admin_routing,
     admin_sandbox_scenarios,
@@ -43,6 +44,7 @@ from api.routes import (
 )
 from api.services.risk_caches import RiskCaches
 from api.services.verification_workflows import Timeouts
+from otp.cost.price_table import default_table
 from otp.observability import tracing
 from otp.observability.logs import bind
 from otp.observability.metrics import HttpMetricsMiddleware
@@ -200,7 +202,10 @@ def create_app(
     )
     app.state.inbox_watch = None  # one per process: wakes the sandbox inbox's long polls
     app.state.timeouts = timeouts or Timeouts()
-    app.state.risk_caches = RiskCaches()  # one per process: risk blocks and safe lists
+    app.state.risk_caches = RiskCaches()  # one per process: risk blocks, safe lists, prices
+    # The price table is read now: a table in another currency than OTP_CURRENCY, or a
+    # broken OTP_PRICE_TABLE file, stops the API from starting (ValueError naming the row).
+    default_table(currency=settings.currency, path=settings.price_table_path)
 
     install_exception_handlers(app)
 
@@ -245,6 +250,7 @@ def create_app(
     app.include_router(admin_routing.router)
     app.include_router(admin_provider_accounts.router)
     app.include_router(admin_templates.router)
+    app.include_router(admin_prices.router)
     app.include_router(erasure.router)
     _document_problems(app)
 

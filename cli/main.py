@@ -534,6 +534,9 @@ app.add_typer(accounts_app, name="accounts")
 from cli.templates import templates_app  # noqa: E402
 
 app.add_typer(templates_app, name="templates")
+from cli.prices import prices_app  # noqa: E402
+
+app.add_typer(prices_app, name="prices")
 
 
 def _run() -> int:

@@ -100,3 +100,25 @@ def test_caps_run_per_utc_day_and_month() -> None:
         caps.SpendCaps(daily="-5")
     with pytest.raises(ValueError):
         caps.SpendCaps(country_daily={"USA": "1"})
+
+
+def test_a_price_table_file_replaces_the_built_in_one(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from otp.cost.price_table import default_table
+
+    path = Path(str(tmp_path)) / "eur.csv"
+    path.write_text(
+        "provider,channel,country,number_type,unit,price,currency,source,checked_on\n"
+        "twilio,sms,DE,*,segment,0.07,EUR,contract,\n",
+        encoding="utf-8",
+    )
+    table = default_table(currency="EUR", path=str(path))
+    assert table.quote("twilio", Channel.SMS, country="DE").micros == 70_000
+    with pytest.raises(ValueError, match="in EUR"):
+        default_table(currency="USD", path=str(path))
+    path.write_text(
+        "provider,channel,country,number_type,unit,price,currency\nx,fax,US,*,page,1,USD\n"
+    )
+    with pytest.raises(ValueError, match="eur.csv"):
+        default_table(currency="USD", path=str(path))
