@@ -117,8 +117,10 @@ def test_a_price_table_file_replaces_the_built_in_one(tmp_path: object) -> None:
     assert table.quote("twilio", Channel.SMS, country="DE").micros == 70_000
     with pytest.raises(ValueError, match="in EUR"):
         default_table(currency="USD", path=str(path))
-    path.write_text(
-        "provider,channel,country,number_type,unit,price,currency\nx,fax,US,*,page,1,USD\n"
+    broken = Path(str(tmp_path)) / "broken.csv"
+    broken.write_text(
+        "provider,channel,country,number_type,unit,price,currency\nx,fax,US,*,page,1,USD\n",
+        encoding="utf-8",
     )
-    with pytest.raises(ValueError, match="eur.csv"):
-        default_table(currency="USD", path=str(path))
+    with pytest.raises(ValueError, match=r"broken\.csv"):
+        default_table(currency="USD", path=str(broken))
