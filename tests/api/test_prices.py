@@ -22,10 +22,9 @@ ADMIN_TOKEN = "admin-token-for-the-price-tests-0123456"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 US = "+14155550123"
 # A country the built-in table does not list.
-TONGA = phonenumbers.format_number(
-    phonenumbers.example_number_for_type("TO", phonenumbers.PhoneNumberType.MOBILE),
-    phonenumbers.PhoneNumberFormat.E164,
-)
+_EXAMPLE = phonenumbers.example_number_for_type("TO", phonenumbers.PhoneNumberType.MOBILE)
+assert _EXAMPLE is not None
+TONGA = phonenumbers.format_number(_EXAMPLE, phonenumbers.PhoneNumberFormat.E164)
 
 
 @pytest.fixture
@@ -41,7 +40,7 @@ def base(app_id: str) -> str:
 
 async def test_set_quote_list_and_remove_a_price(http: httpx.AsyncClient, store: Store) -> None:
     app = await create_application(store, name="Priced")
-    quote = {"to": US, "channel": "sms", "provider": "twilio", "segments": 2}
+    quote: dict[str, str | int] = {"to": US, "channel": "sms", "provider": "twilio", "segments": 2}
     before = (await http.get(f"{base(app.id)}/quote", params=quote, headers=ADMIN)).json()
     assert (before["source"], before["unit_price"], before["estimate"]) == (
         "table",
