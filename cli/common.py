@@ -65,6 +65,25 @@ def in_store(work: Callable[[Store], Awaitable[T]]) -> T:
         fail(f"the store at {where} failed: {type(exc).__name__}: {getattr(exc, 'orig', exc)}")
 
 
+def in_store_or_fail(work: Callable[[Store], Awaitable[T]]) -> T:
+    """`in_store(work)`, where an API problem (404, 422) ends the command with exit 2 and
+    its detail and each field error on stderr."""
+    from api.problems import ApiProblem
+
+    async def guarded(store: Store) -> T:
+        try:
+            return await work(store)
+        except ApiProblem as problem:
+            lines = [problem.detail or problem.title]
+            lines += [
+                f"  {e.get('pointer') or e.get('parameter', '')}: {e.get('detail', '')}"
+                for e in problem.extensions.get("errors", [])
+            ]
+            fail("\n".join(lines), 2)
+
+    return in_store(guarded)
+
+
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.common import AppOption, JsonOption, fail, in_store, print_json, table
+from cli.common import AppOption, JsonOption, in_store_or_fail, print_json, table
 from otp.settings import get_settings
 
 if TYPE_CHECKING:
@@ -40,24 +40,6 @@ def _channel(value: str) -> Any:
         raise typer.BadParameter("sms, whatsapp, voice or email", param_hint="--channel") from None
 
 
-def _run(work: Any) -> Any:
-    """Run `work(store)`; an API problem becomes the command's error (exit 2)."""
-    from api.problems import ApiProblem
-
-    async def guarded(store: Store) -> Any:
-        try:
-            return await work(store)
-        except ApiProblem as problem:
-            lines = [problem.detail or problem.title]
-            lines += [
-                f"  {e.get('pointer') or e.get('parameter', '')}: {e.get('detail', '')}"
-                for e in problem.extensions.get("errors", [])
-            ]
-            fail("\n".join(lines), 2)
-
-    return in_store(guarded)
-
-
 def list_prices(
     application_id: AppOption,
     provider: Annotated[str | None, typer.Option("--provider")] = None,
@@ -78,7 +60,7 @@ def list_prices(
             country=country,
         )
 
-    found = _run(work)
+    found = in_store_or_fail(work)
     if as_json:
         print_json(found.model_dump(mode="json"))
         return
@@ -130,7 +112,7 @@ def set_price(
             body=body,
         )
 
-    saved = _run(work)
+    saved = in_store_or_fail(work)
     typer.echo(
         f"{saved.provider} {saved.channel.value} {saved.country} {saved.number_type}: "
         f"{saved.price} {saved.currency} per {saved.unit}"
@@ -157,7 +139,7 @@ def remove_price(
             number_type=number_type,
         )
 
-    _run(work)
+    in_store_or_fail(work)
     typer.echo("removed")
 
 
@@ -183,7 +165,7 @@ def quote(
             segments=segments,
         )
 
-    found = _run(work)
+    found = in_store_or_fail(work)
     if as_json:
         print_json(found.model_dump(mode="json"))
         return

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.common import AppOption, JsonOption, fail, in_store, print_json, table, when
+from cli.common import AppOption, JsonOption, in_store_or_fail, print_json, table, when
 
 if TYPE_CHECKING:
     from otp.store import Store
@@ -44,24 +44,6 @@ def _channel(value: str) -> Any:
         raise typer.BadParameter("sms, whatsapp or email", param_hint="--channel") from None
 
 
-def _guarded(work: Any) -> Any:
-    """Run `work` in the store; an API problem becomes the command's error (exit 2)."""
-    from api.problems import ApiProblem
-
-    async def guarded(store: Store) -> Any:
-        try:
-            return await work(store)
-        except ApiProblem as problem:
-            lines = [problem.detail or problem.title]
-            lines += [
-                f"  {e.get('pointer', '')}: {e.get('detail', '')}"
-                for e in problem.extensions.get("errors", [])
-            ]
-            fail("\n".join(lines), 2)
-
-    return in_store(guarded)
-
-
 def list_templates(application_id: AppOption, as_json: JsonOption = False) -> None:
     """The active template of each channel and locale."""
     from api.services import templates as service
@@ -69,7 +51,7 @@ def list_templates(application_id: AppOption, as_json: JsonOption = False) -> No
     async def work(store: Store) -> Any:
         return await service.list_templates(store, application_id=application_id)
 
-    found = _guarded(work)
+    found = in_store_or_fail(work)
     if as_json:
         print_json([t.model_dump(mode="json") for t in found])
         return
@@ -126,7 +108,7 @@ def set_template(
             actor="cli",
         )
 
-    saved = _guarded(work)
+    saved = in_store_or_fail(work)
     if as_json:
         print_json(saved.model_dump(mode="json"))
         return
@@ -154,7 +136,7 @@ def preview(
     async def work(store: Store) -> Any:
         return await service.preview(store, application_id=application_id, body=request)
 
-    shown = _guarded(work)
+    shown = in_store_or_fail(work)
     if as_json:
         print_json(shown.model_dump(mode="json"))
         return
@@ -178,7 +160,7 @@ def delete(application_id: AppOption, channel: ChannelOption, locale: LocaleOpti
             store, application_id=application_id, channel=kind, locale=locale
         )
 
-    _guarded(work)
+    in_store_or_fail(work)
     typer.echo(f"{kind.value}/{locale}: back to the built-in catalogue")
 
 
