@@ -535,6 +535,10 @@ from cli.templates import templates_app  # noqa: E402
 
 app.add_typer(templates_app, name="templates")
 
+from cli.console import console_app  # noqa: E402
+
+app.add_typer(console_app, name="console")
+
 
 def _run() -> int:
     app(prog_name="otp")  # standalone mode: always raises SystemExit

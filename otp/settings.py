@@ -352,8 +352,7 @@ class Settings(BaseSettings):
         default=12,
         ge=1,
         le=24 * 30,
-        description="Hours a console session lasts at most, however active (then sign in "
-        "again).",
+        description="Hours a console session lasts at most, however active (then sign in again).",
     )
     console_secure_cookies: bool | None = Field(
         default=None,

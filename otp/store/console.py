@@ -34,9 +34,7 @@ def new_user_id() -> str:
     return random_id(USER_ID_PREFIX, random_bytes=15)
 
 
-async def create_user(
-    store: Store, *, username: str, role: str, password_hash: str
-) -> ConsoleUser:
+async def create_user(store: Store, *, username: str, role: str, password_hash: str) -> ConsoleUser:
     """A new enabled user; UserExistsError when the name is taken."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -73,7 +71,7 @@ async def set_password_hash(store: Store, *, user_id: str, password_hash: str) -
     """Replace a user's hash (a rehash on sign-in, or a new password)."""
     async with store.writing() as conn:
         await conn.execute(
-            update(ConsoleUser.__table__)  # type: ignore[arg-type]
+            update(ConsoleUser.__table__)  # type: ignore[attr-defined]
             .where(ConsoleUser.__table__.c.id == user_id)  # type: ignore[attr-defined]
             .values(password_hash=password_hash)
         )
@@ -87,7 +85,7 @@ async def set_disabled(store: Store, *, username: str, disabled: bool) -> bool:
     u, s = ConsoleUser.__table__.c, ConsoleSession.__table__.c  # type: ignore[attr-defined]
     async with store.writing() as conn:
         await conn.execute(
-            update(ConsoleUser.__table__)  # type: ignore[arg-type]
+            update(ConsoleUser.__table__)  # type: ignore[attr-defined]
             .where(u.id == user.id)
             .values(disabled=disabled)
         )
@@ -143,7 +141,7 @@ async def touch_session(store: Store, *, session_id: str, now: datetime) -> None
     s = ConsoleSession.__table__.c  # type: ignore[attr-defined]
     async with store.writing() as conn:
         await conn.execute(
-            update(ConsoleSession.__table__)  # type: ignore[arg-type]
+            update(ConsoleSession.__table__)  # type: ignore[attr-defined]
             .where(s.id == session_id)
             .values(last_seen_at=now)
         )

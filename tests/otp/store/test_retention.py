@@ -11,10 +11,10 @@ from sqlmodel import SQLModel, select
 from otp.settings import Settings
 from otp.store import Store, retention
 from otp.store.tables import (
-    Counter,
     ConsoleAuditEntry,
     ConsoleSession,
     ConsoleUser,
+    Counter,
     IdempotencyRecord,
     Lockout,
     RateHit,

@@ -1,0 +1,58 @@
+"""`otp console add-user NAME --role admin|support`: a web console user.
+
+The password is generated and printed once, or read from stdin with `--password-stdin`
+(one line). Only its argon2 hash is stored.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cli.common import fail, in_store
+
+if TYPE_CHECKING:
+    from otp.store import Store
+
+console_app = typer.Typer(help="Users of the web console (/console/).", no_args_is_help=True)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPPORT = "support"
+
+
+@console_app.command("add-user")
+def add_user(
+    username: Annotated[str, typer.Argument(help="The user name (lower-cased).")],
+    role: Annotated[Role, typer.Option("--role", help="admin: everything; support: read-only.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+) -> None:
+    """Add a console user; prints the generated password unless one comes on stdin."""
+    from api.console.services import auth
+    from otp.store.console import UserExistsError
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else auth.generate_password()
+    if len(password) < 12:
+        fail("the password must be at least 12 characters", 2)
+
+    async def work(store: Store) -> str | None:
+        try:
+            await auth.add_user(store, username=username, role=role.value, password=password)
+        except UserExistsError:
+            return f"a console user named {username.lower()} exists already"
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    problem = in_store(work)
+    if problem:
+        fail(problem, 2)
+    typer.echo(f"Console user {username.lower()} ({role.value}) added.")
+    if not password_stdin:
+        typer.echo(f"Password: {password}")
