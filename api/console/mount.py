@@ -7,9 +7,9 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from api.console import web
-from api.console.routes import audit, auth
+from api.console.routes import audit, auth, dashboard
 
-ROUTERS = (auth.router, audit.router)
+ROUTERS = (auth.router, audit.router, dashboard.router)
 
 
 def install_console(app: FastAPI) -> None:

@@ -19,6 +19,7 @@ from api.main import create_app
 from otp.risk.limits.factory import build_limiter
 from otp.settings import Settings
 from otp.store import Store, utcnow
+from otp.store.applications import ensure_default_application
 from otp.store.tables import ConsoleSession
 
 PASSWORD = "correct horse battery staple"
@@ -26,6 +27,7 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 async def console(api_settings: Settings, store: Store) -> AsyncIterator[httpx.AsyncClient]:
+    await ensure_default_application(store)
     await auth.add_user(store, username="ada", role="admin", password=PASSWORD)
     await auth.add_user(store, username="sam", role="support", password=PASSWORD)
     app = create_app(api_settings, store=store)
