@@ -7,9 +7,9 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from api.console import web
-from api.console.routes import audit, auth, dashboard, lookup
+from api.console.routes import applications, audit, auth, dashboard, lookup
 
-ROUTERS = (auth.router, audit.router, dashboard.router, lookup.router)
+ROUTERS = (auth.router, audit.router, dashboard.router, lookup.router, applications.router)
 
 
 def install_console(app: FastAPI) -> None:

@@ -101,6 +101,13 @@ async def admin_user(user: Annotated[ConsoleContext, Depends(current_user)]) -> 
     return user
 
 
+async def admin_change(user: Annotated[ConsoleContext, Depends(csrf_checked)]) -> ConsoleContext:
+    """An administrator's POST carrying its CSRF token, else a 403 page."""
+    if not user.is_admin:
+        raise ConsoleRefused("This page is for administrators.")
+    return user
+
+
 def on_login_required(request: Request, exc: Exception) -> Response:
     return RedirectResponse("/console/login", status_code=303)
 
@@ -114,3 +121,4 @@ def on_refused(request: Request, exc: Exception) -> Response:
 UserDep = Annotated[ConsoleContext, Depends(current_user)]
 AdminDep = Annotated[ConsoleContext, Depends(admin_user)]
 CsrfDep = Annotated[ConsoleContext, Depends(csrf_checked)]
+AdminChangeDep = Annotated[ConsoleContext, Depends(admin_change)]
