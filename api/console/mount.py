@@ -7,9 +7,16 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from api.console import web
-from api.console.routes import applications, audit, auth, dashboard, lookup
+from api.console.routes import applications, audit, auth, dashboard, lookup, quickstart
 
-ROUTERS = (auth.router, audit.router, dashboard.router, lookup.router, applications.router)
+ROUTERS = (
+    auth.router,
+    audit.router,
+    dashboard.router,
+    lookup.router,
+    applications.router,
+    quickstart.router,
+)
 
 
 def install_console(app: FastAPI) -> None:
