@@ -19,6 +19,7 @@ from starlette.responses import Response
 from temporalio.client import Client
 
 from api.auth import ApiKeyAuthenticator
+from api.console.mount import install_console
 from api.deps import admin_token_digest
 from api.exception_handlers import install_exception_handlers, on_unexpected
 from api.problems import PROBLEM_JSON
@@ -252,6 +253,7 @@ def create_app(
     app.include_router(admin_templates.router)
     app.include_router(admin_prices.router)
     app.include_router(erasure.router)
+    install_console(app)  # the web console under /console/
     _document_problems(app)
 
     access_logger = logging.getLogger("uvicorn.access")

@@ -36,6 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from cli.console import ensure_dev_admin
 from otp.observability.search_attributes import dev_server_args
 from otp.settings import ConfigError, Settings, admin_token, dev_api_key, load_secrets
 
@@ -95,6 +96,7 @@ class DevStack:
         load_secrets(settings)  # generates the dev secrets once, before any child races for them
         key = dev_api_key(settings)
         check_ports_free(settings)
+        console_user, console_password_file = ensure_dev_admin(settings)
         env = child_env(settings, key)
 
         self._start("temporal", temporal_command(settings), env, log=data_dir / "temporal.log")
@@ -107,6 +109,10 @@ class DevStack:
         if not self._wait(lambda: http_ok(healthz), API_START_TIMEOUT_S, "the API"):
             return 0
         self._say(banner(settings, key))
+        self._say(
+            f"  Console      {api_url(settings)}/console/  (user {console_user}; password in "
+            f"{console_password_file})\n"
+        )
         return self._supervise()
 
     # -- children ------------------------------------------------------------------

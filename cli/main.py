@@ -538,6 +538,10 @@ from cli.prices import prices_app  # noqa: E402
 
 app.add_typer(prices_app, name="prices")
 
+from cli.console import console_app  # noqa: E402
+
+app.add_typer(console_app, name="console")
+
 
 def _run() -> int:
     app(prog_name="otp")  # standalone mode: always raises SystemExit

@@ -340,6 +340,44 @@ class Settings(BaseSettings):
         description="Days the store keeps risk blocks after they were lifted or expired "
         "(0: forever). Keep it above the block escalation lookback (30 days by default).",
     )
+    # --- the web console (/console/) ---------------------------------------------------
+    console_session_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="Minutes a console session lasts without a request; the next request "
+        "after that signs the user out.",
+    )
+    console_session_max_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24 * 30,
+        description="Hours a console session lasts at most, however active (then sign in again).",
+    )
+    console_secure_cookies: bool | None = Field(
+        default=None,
+        description="Mark the console's cookies Secure (sent over HTTPS only). Unset: "
+        "Secure unless OTP_ENV=dev; set true behind a TLS proxy in dev, or false to "
+        "serve the console over plain HTTP on purpose.",
+    )
+    console_login_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Failed console sign-ins allowed per user name, and separately per "
+        "client address, within OTP_CONSOLE_LOGIN_WINDOW_S; more are refused (429) until "
+        "the window has room.",
+    )
+    console_login_window_s: int = Field(
+        default=900,
+        ge=1,
+        description="Seconds of the sliding window that counts failed console sign-ins.",
+    )
+    console_audit_retention_days: int = Field(
+        default=365,
+        ge=0,
+        description="Days the store keeps the console's audit log (0: forever). The "
+        "worker purges older entries hourly.",
+    )
     limits_backend: Literal["store", "redis"] = Field(
         default="store",
         description="Where rate limits and counters live: store (the database: nothing more "

@@ -26,6 +26,7 @@ from otp.risk.limits import store as limits_store
 from otp.risk.policy import LONGEST_RATE_WINDOW_S
 from otp.settings import Settings
 from otp.store import Store
+from otp.store import console as store_console
 from otp.store import idempotency as store_idempotency
 from otp.store import lockouts as store_lockouts
 from otp.store import records as store_records
@@ -199,6 +200,23 @@ async def purge_webhook_secrets(store: Store, settings: Settings, now: datetime)
     return await store_webhooks.purge_expired_webhook_secrets(store, now=now)
 
 
+async def purge_console_sessions(store: Store, settings: Settings, now: datetime) -> int:
+    """Console sessions past their expiry or idle longer than the idle timeout (they
+    can no longer sign anyone in)."""
+    return await store_console.purge_sessions(
+        store, idle=timedelta(minutes=settings.console_session_idle_minutes), now=now
+    )
+
+
+async def purge_console_audit(store: Store, settings: Settings, now: datetime) -> int:
+    """Console audit entries older than `console_audit_retention_days`."""
+    if settings.console_audit_retention_days <= 0:
+        return 0
+    return await store_console.purge_audit(
+        store, older_than=timedelta(days=settings.console_audit_retention_days), now=now
+    )
+
+
 def purge_orphans_of(model: type[SQLModel]) -> PurgeFn:
     """The purge of a configuration table kept while its application exists: the rows of an
     application that is gone are deleted."""
@@ -231,5 +249,7 @@ register("routing_rules", None, purge_orphans_of(RoutingRuleRow))
 register("provider_accounts", None, purge_orphans_of(ProviderAccount))
 register("message_templates", None, purge_orphans_of(MessageTemplate))
 register("price_overrides", None, purge_orphans_of(PriceOverride))
+register("console_sessions", None, purge_console_sessions)
+register("console_audit", "console_audit_retention_days", purge_console_audit)
 
 __all__ = ["PURGES", "Purge", "purge_all", "purge_periodically", "register"]

@@ -519,3 +519,46 @@ class PriceOverride(SQLModel, table=True):
     note: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------- console
+class ConsoleUser(SQLModel, table=True):
+    """A person who signs in to the web console (`/console/`): an `admin` (everything) or
+    `support` (lookup and dashboard, read-only). Only the argon2id hash of the password
+    is kept. Kept until removed: disabling a user keeps the row for the audit log."""
+
+    __tablename__ = "console_users"
+    id: str = Field(primary_key=True, max_length=64)
+    username: str = Field(unique=True, max_length=64)
+    role: str = Field(max_length=16)  # admin | support
+    password_hash: str = Field(max_length=256)
+    created_at: datetime = Field(default_factory=utcnow)
+    disabled: bool = False
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console session, server side. `id` is the SHA-256 (hex) of the random
+    token in the browser's cookie: the token itself is never stored. Ends after
+    `console_session_idle_minutes` without a request, at `expires_at`, or at sign-out."""
+
+    __tablename__ = "console_sessions"
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(index=True, max_length=64, foreign_key="console_users.id")
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class ConsoleAuditEntry(SQLModel, table=True):
+    """One change made in the console: who, what, on which target, when. `details` never
+    holds a secret, a key, a code or a full destination (masked destinations only)."""
+
+    __tablename__ = "console_audit"
+    __table_args__ = (Index("ix_console_audit_at", "at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    username: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    target: str = Field(default="", max_length=200)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -11,6 +11,9 @@ from sqlmodel import SQLModel, select
 from otp.settings import Settings
 from otp.store import Store, retention
 from otp.store.tables import (
+    ConsoleAuditEntry,
+    ConsoleSession,
+    ConsoleUser,
     Counter,
     IdempotencyRecord,
     Lockout,
@@ -268,7 +271,14 @@ def test_retention_settings_defaults_and_bounds(monkeypatch: pytest.MonkeyPatch)
 
 # Tables whose rows live until an operator deletes them (configuration, not data about
 # end users beyond keyed hashes): every other table must have a purge.
-KEPT_UNTIL_DELETED = {"applications", "api_keys", "webhook_endpoints", "safe_list"}
+# Console users too: a disabled user keeps its row, the audit log names it.
+KEPT_UNTIL_DELETED = {
+    "applications",
+    "api_keys",
+    "webhook_endpoints",
+    "safe_list",
+    "console_users",
+}
 PURGED_BY = {
     "verifications": "verifications",
     "verification_events": "verifications",
@@ -290,6 +300,8 @@ PURGED_BY = {
     "price_overrides": "price_overrides",
     # A delivery's cost goes with its verification.
     "delivery_costs": "verifications",
+    "console_sessions": "console_sessions",
+    "console_audit": "console_audit",
 }
 
 
@@ -372,3 +384,39 @@ async def test_routing_rules_are_kept_while_their_application_exists(any_store: 
     assert counts["routing_rules"] == 0
     kept = await routing_rules.list_rules(any_store, application_id=app.id)
     assert [r.id for r in kept] == [rule.id]
+
+
+async def test_console_sessions_end_idle_or_expired_and_audit_follows_its_days(
+    any_store: Store,
+) -> None:
+    user = ConsoleUser(id="usr_1", username="ops", role="admin", password_hash="x")
+    await add(any_store, user)
+
+    def session(id: str, *, seen: timedelta, expires: timedelta) -> ConsoleSession:
+        return ConsoleSession(
+            id=id,
+            user_id="usr_1",
+            csrf_token="t",
+            created_at=NOW - seen,
+            last_seen_at=NOW - seen,
+            expires_at=NOW + expires,
+        )
+
+    await add(
+        any_store,
+        session("s_live", seen=timedelta(minutes=5), expires=DAY),  # kept
+        session("s_idle", seen=timedelta(minutes=31), expires=DAY),  # idle past 30 min
+        session("s_over", seen=timedelta(minutes=1), expires=-timedelta(seconds=1)),  # expired
+        ConsoleAuditEntry(at=NOW - 366 * DAY, username="ops", action="old"),
+        ConsoleAuditEntry(at=NOW - 364 * DAY, username="ops", action="recent"),
+    )
+    counts = await retention.purge_all(any_store, Settings(), now=NOW)
+    assert counts["console_sessions"] == 2
+    assert counts["console_audit"] == 1
+    assert await ids(any_store, ConsoleSession) == ["s_live"]
+    assert await ids(any_store, ConsoleAuditEntry, "action") == ["recent"]
+    assert await ids(any_store, ConsoleUser) == ["usr_1"]
+    forever = await retention.purge_all(
+        any_store, Settings(console_audit_retention_days=0), now=NOW + 1000 * DAY
+    )
+    assert forever["console_audit"] == 0
