@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from api.console.services.scope import principal_for
 from api.console.web import UserDep, render
-from api.deps import StoreDep
+from api.deps import SettingsDep, StoreDep
 from api.services import analytics
 from api.services.verification_workflows import now_utc
 
@@ -26,6 +26,7 @@ async def dashboard(
     request: Request,
     user: UserDep,
     store: StoreDep,
+    settings: SettingsDep,
     app: Annotated[str, Query(max_length=64)] = "default",
     mode: Annotated[Literal["test", "live"], Query()] = "test",
     days: Annotated[int, Query(ge=1, le=366)] = 7,
@@ -38,6 +39,7 @@ async def dashboard(
         created_after=end - timedelta(days=days),
         created_before=end,
         group_by="day,channel,country",
+        currency=settings.currency,
     )
     by_day: dict[str, dict[str, int]] = {}
     by_country: dict[str, dict[str, int]] = {}
@@ -63,7 +65,11 @@ async def dashboard(
         "mode": mode,
         "days": days,
         "totals": report.totals,
-        "cost_per_approved": getattr(report.totals, "cost_per_approved", None),
+        "cost_per_approved": (
+            f"{report.totals.cost_per_approved_verification} {report.totals.currency}"
+            if report.totals.cost_per_approved_verification is not None
+            else None
+        ),
         "charts": {
             "day": chart(by_day),
             "country": chart(by_country),
