@@ -112,6 +112,13 @@ async def test_openapi_documents_every_route_and_problem(http: httpx.AsyncClient
         ("PUT", "/v1/admin/applications/{application_id}/templates/{channel}/{locale}"),
         ("DELETE", "/v1/admin/applications/{application_id}/templates/{channel}/{locale}"),
         ("GET", "/v1/admin/applications/{application_id}/templates/{channel}/{locale}/versions"),
+        ("GET", "/v1/admin/applications/{application_id}/prices"),
+        ("GET", "/v1/admin/applications/{application_id}/prices/quote"),
+        ("PUT", "/v1/admin/applications/{application_id}/prices/{provider}/{channel}/{country}"),
+        (
+            "DELETE",
+            "/v1/admin/applications/{application_id}/prices/{provider}/{channel}/{country}",
+        ),
         ("POST", "/v1/admin/applications/{application_id}/destinations/export"),
         ("POST", "/v1/admin/applications/{application_id}/destinations/erase"),
         ("POST", "/v1/webhooks/twilio/status"),
