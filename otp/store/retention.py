@@ -26,11 +26,13 @@ from otp.risk.limits import store as limits_store
 from otp.risk.policy import LONGEST_RATE_WINDOW_S
 from otp.settings import Settings
 from otp.store import Store
+from otp.store import alerts as store_alerts
 from otp.store import idempotency as store_idempotency
 from otp.store import lockouts as store_lockouts
 from otp.store import records as store_records
 from otp.store import webhooks as store_webhooks
 from otp.store.tables import (
+    AlertRulesRow,
     Application,
     MessageTemplate,
     PriceOverride,
@@ -199,6 +201,15 @@ async def purge_webhook_secrets(store: Store, settings: Settings, now: datetime)
     return await store_webhooks.purge_expired_webhook_secrets(store, now=now)
 
 
+async def purge_alerts(store: Store, settings: Settings, now: datetime) -> int:
+    """Alerts resolved more than `alert_retention_days` ago; firing ones are kept."""
+    if settings.alert_retention_days <= 0:
+        return 0
+    return await store_alerts.purge_resolved(
+        store, older_than=timedelta(days=settings.alert_retention_days), now=now
+    )
+
+
 def purge_orphans_of(model: type[SQLModel]) -> PurgeFn:
     """The purge of a configuration table kept while its application exists: the rows of an
     application that is gone are deleted."""
@@ -231,5 +242,7 @@ register("routing_rules", None, purge_orphans_of(RoutingRuleRow))
 register("provider_accounts", None, purge_orphans_of(ProviderAccount))
 register("message_templates", None, purge_orphans_of(MessageTemplate))
 register("price_overrides", None, purge_orphans_of(PriceOverride))
+register("alerts", "alert_retention_days", purge_alerts)
+register("alert_rules", None, purge_orphans_of(AlertRulesRow))
 
 __all__ = ["PURGES", "Purge", "purge_all", "purge_periodically", "register"]
