@@ -11,8 +11,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.accounts import AccountProviders
+from activities.pricing import DeliveryPricing, cost_entry
 from activities.sandbox_scenarios import ScenarioLookup
 from activities.templates import TemplateBook, catalogue_message
+from otp.cost.price_table import Quote
 from otp.domain import (
     ACTIVITY_DELIVER,
     ACTIVITY_ISSUE_CODE,
@@ -30,6 +32,7 @@ from otp.domain import (
 )
 from otp.domain.destinations import mask
 from otp.domain.routing import send_reason
+from otp.messages.sms import segment_count
 from otp.messages.templates import RenderedMessage
 from otp.risk.conversion_monitor import DeliveryGate
 from otp.security.codes import code_digest, derive_code, new_nonce
@@ -159,6 +162,7 @@ class VerificationActivities:
         scenarios: ScenarioLookup | None = None,
         accounts: AccountProviders | None = None,
         templates: TemplateBook | None = None,
+        pricing: DeliveryPricing | None = None,
     ) -> None:
         """`live_providers`: each channel's default; `providers_by_name`: every live provider
         a plan step may name (failover order is the workflow's); `gate`: the risk checks
@@ -166,7 +170,8 @@ class VerificationActivities:
         sandbox scenarios, applied in test mode (none: the sandbox as it is); `accounts`:
         applications' own provider accounts (none: the global accounts serve every
         application); `templates`: the applications' message templates (none: the
-        built-in catalogue only)."""
+        built-in catalogue only); `pricing`: quotes, the cost cap and the spend caps
+        checked before every send, and the delivery costs recorded (none: not costed)."""
 
         self._secret = code_secret
         self._sandbox = sandbox
@@ -177,6 +182,7 @@ class VerificationActivities:
         self._scenarios = scenarios
         self._accounts = accounts
         self._templates = templates
+        self._pricing = pricing
         self._log_tasks: set[asyncio.Task[None]] = set()
 
     @activity.defn(name=ACTIVITY_ISSUE_CODE)
@@ -306,10 +312,12 @@ class VerificationActivities:
                     non_retryable=True,
                 )
         provider = self._sandbox
+        quote: Quote | None = None
         try:
             provider = await self._provider(input)
             if self._scenarios is not None and input.mode is Mode.TEST:
                 provider = await self._scenarios.sandbox_for(input, provider)
+            quote = await self._admit(input, provider, rendered, key, log_extra, version)
             receipt = await _send_before(deadline, provider, message)
         except PermanentDeliveryError as exc:
             logger.warning("delivery failed permanently: %s", exc.reason, extra=log_extra)
@@ -329,8 +337,11 @@ class VerificationActivities:
                 result.provider_message_id,
                 sent=outcome,
                 template=version,
+                quote=quote,
             )
-            return result.model_copy(update={"template_version": version})
+            return result.model_copy(
+                update={"template_version": version, "cost": quote.cost() if quote else None}
+            )
         except TransientDeliveryError as exc:
             logger.info("delivery failed, will retry: %s", exc.reason, extra=log_extra)
             delay = getattr(exc, "retry_after_s", None)
@@ -353,8 +364,41 @@ class VerificationActivities:
             receipt.provider,
             extra={**log_extra, "message_id": receipt.message_id},
         )
-        self._log(input, key, receipt.provider, receipt.message_id, template=version)
-        return _result_of(receipt).model_copy(update={"template_version": version})
+        self._log(input, key, receipt.provider, receipt.message_id, template=version, quote=quote)
+        return _result_of(receipt).model_copy(
+            update={"template_version": version, "cost": quote.cost() if quote else None}
+        )
+
+    async def _admit(
+        self,
+        input: DeliverInput,
+        provider: Provider,
+        rendered: RenderedMessage,
+        key: str,
+        log_extra: Mapping[str, object],
+        version: int | None,
+    ) -> Quote | None:
+        """The send's quote, once it fits the verification's cost cap and the spend caps
+        (activities.pricing); a refusal is raised before any provider call."""
+        if self._pricing is None:
+            return None
+        segments = segment_count(rendered.text) if input.channel.is_phone else 1
+        try:
+            quote = await self._pricing.quote(input, provider.name, segments=segments)
+        except Exception:
+            logger.warning("delivery not costed: no quote", extra=dict(log_extra), exc_info=True)
+            return None
+        try:
+            await self._pricing.admit(
+                input, quote, member=input.limit_member or key, log_extra=log_extra
+            )
+        except ApplicationError as refused:
+            if refused.type == ErrorType.COST_CAP:
+                detail = refused.details[0] if refused.details else {}
+                reason = detail.get("reason") if isinstance(detail, dict) else None
+                self._log(input, key, provider.name, None, failed=reason or "cost cap")
+            raise
+        return quote
 
     async def _render(
         self, input: DeliverInput, *, code: str, ttl_s: int
@@ -377,6 +421,7 @@ class VerificationActivities:
         error: str | None = None,
         attempt: int | None = None,
         template: int | None = None,
+        quote: Quote | None = None,
     ) -> None:
         """Note the send in the event log, so support sees it while the verification runs:
         sent (`sent` says how when the answer was lost), failed for good (`failed`), or one
@@ -384,9 +429,10 @@ class VerificationActivities:
 
         In the background, after the activity has answered: the code may be on the phone
         already, and a check that overtakes this activity's completion costs the
-        workflow a retried task. Best effort: the final batch writes the same entries.
+        workflow a retried task. Best effort: the final batch writes the same entries
+        (and the send's cost, `quote`, with them).
         """
-        if self._recorder is None:
+        if self._recorder is None and (quote is None or self._pricing is None):
             return
         task = asyncio.get_running_loop().create_task(
             self._write_log(
@@ -399,6 +445,7 @@ class VerificationActivities:
                 error=error,
                 attempt=attempt,
                 template=template,
+                quote=quote,
             )
         )
         self._log_tasks.add(task)
@@ -421,7 +468,17 @@ class VerificationActivities:
         error: str | None,
         attempt: int | None,
         template: int | None = None,
+        quote: Quote | None = None,
     ) -> None:
+        if quote is not None and self._pricing is not None and failed is None and error is None:
+            try:
+                await self._pricing.record([cost_entry(input, key, provider, message_id, quote)])
+            except Exception:
+                logger.warning(
+                    "delivery cost write failed; the final record will carry it",
+                    extra={"verification_id": input.verification_id},
+                    exc_info=True,
+                )
         if self._recorder is None:
             return
         now = datetime.now(UTC)

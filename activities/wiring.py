@@ -21,12 +21,16 @@ from temporalio.worker import Worker
 from activities.accounts import AccountProviders
 from activities.alerts import AlertActivities
 from activities.context import LogContextInterceptor
+from activities.pricing import DeliveryPricing
 from activities.provider_check import ProviderCheckActivities
+from activities.provider_prices import ProviderPriceActivities
 from activities.records import RecordActivities
 from activities.sandbox_scenarios import ScenarioLookup
 from activities.templates import TemplateBook
 from activities.verification import VerificationActivities
 from activities.webhooks import WebhookActivities
+from otp.cost.book import PriceBook
+from otp.cost.price_table import default_table
 from otp.domain import DeliveryReceiptInput, WebhookEvent
 from otp.observability import metrics
 from otp.risk.conversion_monitor import ConversionSettings, DeliveryGate
@@ -102,6 +106,7 @@ class WorkerActivities:
     accounts: AccountProviders | None = None
     provider_check: ProviderCheckActivities | None = None
     alerts: AlertActivities | None = None
+    prices: ProviderPriceActivities | None = None
 
     async def aclose(self) -> None:
         """Write the event log entries still queued, close the limiter's connections and the
@@ -137,6 +142,9 @@ def build_activities(
     gate = DeliveryGate(store, limiter, secret=secrets.code_secret, conversion=conversion)
     scenarios = ScenarioLookup(store, secrets.code_secret)
     accounts = AccountProviders(store, settings, secrets, http)
+    book = PriceBook(
+        store, default_table(currency=settings.currency, path=settings.price_table_path)
+    )
     verification = VerificationActivities(
         code_secret=secrets.code_secret,
         sandbox=SandboxProvider(store, receipts),
@@ -147,6 +155,7 @@ def build_activities(
         scenarios=scenarios,
         accounts=accounts,
         templates=TemplateBook(store),
+        pricing=DeliveryPricing(book, store=store, limiter=limiter, gate=gate),
     )
     return WorkerActivities(
         verification=verification,
@@ -157,6 +166,9 @@ def build_activities(
         provider_check=ProviderCheckActivities(store, accounts, SandboxProvider(store)),
         alerts=AlertActivities(
             store, limiter, settings, dispatch=webhook_dispatcher(client, store, settings)
+        ),
+        prices=ProviderPriceActivities(
+            store, settings, limiter=limiter, providers_by_name=by_name, accounts=accounts
         ),
     )
 
@@ -191,5 +203,6 @@ def build_worker(client: Client, settings: Settings, activities: WorkerActivitie
             *([activities.webhooks.deliver_webhook] if activities.webhooks else []),
             *([activities.provider_check.check_provider] if activities.provider_check else []),
             *([activities.alerts.evaluate_alerts] if activities.alerts else []),
+            *([activities.prices.fetch_provider_prices] if activities.prices else []),
         ],
     )

@@ -293,6 +293,45 @@ class RateLimited(ApiProblem):
         )
 
 
+class SpendCapReached(ApiProblem):
+    status, slug, title = 429, "spend-cap-reached", "Spend cap reached"
+
+    def __init__(
+        self,
+        cap: str,
+        retry_after_s: int,
+        *,
+        currency: str | None = None,
+        cap_amount: str | None = None,
+        spent: str | None = None,
+        cost: str | None = None,
+        country: str | None = None,
+    ) -> None:
+        where = f" for {country}" if country else ""
+        super().__init__(
+            f"The application's {cap} spend cap{where} is reached; it has room again in "
+            f"{retry_after_s} s (the next UTC period). No code was sent, nothing was charged.",
+            headers={"Retry-After": str(retry_after_s)},
+            cap=cap,
+            currency=currency,
+            cap_amount=cap_amount,
+            spent=spent,
+            cost=cost,
+            country=country,
+            retry_after=retry_after_s,
+        )
+
+
+class CostCapReached(ApiProblem):
+    status, slug, title = 409, "cost-cap-reached", "Cost cap of the verification reached"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Another send would take this verification past its cost cap (`max_cost`); "
+            "nothing was sent. The verification and its code are unchanged."
+        )
+
+
 # --------------------------------------------------------------------- risk blocks
 class RiskBlockNotFound(ApiProblem):
     status, slug, title = 404, "risk-block-not-found", "Risk block not found"

@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.problems import (
     ApiProblem,
     Conflict,
+    CostCapReached,
     InvalidRequest,
     MaxSendsReached,
     NoMoreChannels,
@@ -31,6 +32,7 @@ from api.problems import (
     ResendCooldown,
     RiskPolicyRefused,
     ServiceUnavailable,
+    SpendCapReached,
     UpstreamError,
     VerificationFinished,
     VerificationNotFound,
@@ -75,13 +77,18 @@ def problem_from_application_error(err: ApplicationError) -> ApiProblem:
 
 def _resend_refused(details: Sequence[Any]) -> ApiProblem:
     """A resend the delivery gate refused (the verification is unchanged): 429 with
-    `Retry-After` for a full limit, 403 for a block or policy."""
+    `Retry-After` for a full limit or spend cap, 409 for the verification's own cost cap,
+    403 for a block or policy."""
     code = _detail_member(details, "code")
     code = code if isinstance(code, str) and code.isidentifier() else "refused"
+    if code == "cost_cap":
+        return CostCapReached()
     raw = _detail_member(details, "retry_after_s")
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         limit = _detail_member(details, "limit")
         name = limit if isinstance(limit, str) and limit.isidentifier() else "send"
+        if name.startswith("spend_"):
+            return SpendCapReached(name, max(1, math.ceil(raw)))
         return RateLimited(name, max(1, math.ceil(raw)), {})
     return RiskPolicyRefused(code)
 

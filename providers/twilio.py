@@ -36,6 +36,7 @@ import httpx
 from otp.domain import Channel, DeliveryStatus
 from otp.domain.routing import SenderType
 from otp.messages.templates import resolve_locale, voice_script
+from otp.receipts.twilio import twilio_price
 from providers.base import (
     DeliveryError,
     OutboundMessage,
@@ -350,6 +351,31 @@ class TwilioProvider:
         raise error
 
     # --- reconciliation after an unknown outcome -------------------------------------
+
+    async def fetch_price(self, message_id: str) -> tuple[int | None, str | None]:
+        """The price Twilio charged for a message (`SM...`/`MM...`) or call (`CA...`) it
+        sent, as positive micros and a currency; (None, None) while it has none yet."""
+        kind = "Calls" if message_id.startswith("CA") else "Messages"
+        if not message_id.isalnum():
+            return None, None
+        response = await send_request(
+            self._http,
+            "GET",
+            f"{self._account_url}/{kind}/{message_id}.json",
+            provider=self.name,
+            retry_safe=True,
+            auth=self._config.basic_auth,
+            headers={"Accept": "application/json"},
+        )
+        if not response.is_success:
+            raise classify_error(response)
+        body = json_body(response)
+        if not isinstance(body, dict):
+            return None, None
+        price, unit = body.get("price"), body.get("price_unit")
+        return twilio_price(
+            price if isinstance(price, str) else None, unit if isinstance(unit, str) else None
+        )
 
     async def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendReceipt | None:
         """The message or call this adapter created for `message` at or after `since`, if any.

@@ -5,7 +5,10 @@ Rules:
 - A try's budget is what is left of its step (at least a second); one activity attempt
   lasts at most 30 s. Transient failures are retried with backoff; the last provider of
   a step retries until the budget ends, the others `provider_max_attempts` times.
-- Permanent failures, risk refusals (`Blocked`) and an expired code are not retried.
+- Permanent failures, risk refusals (`Blocked`), the cost cap (`CostCapReached`) and an
+  expired code are not retried.
+- Each try carries the verification's cost so far and its cost cap; a result's cost is
+  kept on the attempt (with a provider's price a receipt brought before it).
 - A failure's type is the activity error's `type`, else `DeliveryTimeout`,
   `DeliveryCanceled` or the cause's class name.
 - A refusal's details are read defensively (they cross the workflow boundary): a short
@@ -42,8 +45,18 @@ RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=[ErrorType.PERMANENT_DELIVERY, ErrorType.BLOCKED, "CodeExpired"],
+    non_retryable_error_types=[
+        ErrorType.PERMANENT_DELIVERY,
+        ErrorType.BLOCKED,
+        ErrorType.COST_CAP,
+        "CodeExpired",
+    ],
 )
+
+
+# Failures whose details say why a control refused the send (a risk gate, a spend cap,
+# the verification's cost cap).
+REFUSALS = (ErrorType.BLOCKED, ErrorType.COST_CAP)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +172,9 @@ class Failover:
             limit_member=self._member or attempt.reference,
             rule_id=step.rule_id,
             sender=step.sender,
+            cost_so_far_micros=cost_so_far(self._state),
+            cost_cap_micros=self._input.cost_cap_micros,
+            precharged_micros=self._input.precharged_micros if self._precounted else 0,
         )
         self._member = self._member or attempt.reference
         self.last = attempt
@@ -175,11 +191,23 @@ class Failover:
         )
 
 
+def cost_so_far(state: VerificationState) -> int:
+    """The verification's cost so far (micros): each costed delivery's amount."""
+    return sum(a.cost.amount_micros for a in state.deliveries if a.cost is not None)
+
+
 def succeeded(attempt: DeliveryAttempt, result: DeliverResult) -> None:
-    """The provider took the message: its name and id; the status unless a receipt set it."""
+    """The provider took the message: its name and id; the status unless a receipt set it;
+    its cost (a provider's price that a receipt brought first is kept)."""
     attempt.provider = result.provider
     attempt.provider_message_id = result.provider_message_id
     attempt.template_version = result.template_version
+    if result.cost is not None:
+        reported = attempt.cost
+        attempt.cost = result.cost
+        if reported is not None and reported.reported_micros is not None:
+            attempt.cost.reported_micros = reported.reported_micros
+            attempt.cost.reported_currency = reported.reported_currency
     if attempt.status is DeliveryStatus.SENDING:
         attempt.status = result.status
 
@@ -188,7 +216,7 @@ def failed(attempt: DeliveryAttempt, err: ActivityError) -> Refusal | None:
     """The try failed for good: mark it; the refusal's details if a risk control refused it."""
     attempt.status = DeliveryStatus.FAILED
     attempt.error_type = failure_type(err)
-    return refusal(err) if attempt.error_type == ErrorType.BLOCKED else None
+    return refusal(err) if attempt.error_type in REFUSALS else None
 
 
 def failure_type(err: ActivityError) -> str:

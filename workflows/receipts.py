@@ -9,7 +9,8 @@ Rules:
 - A delivery that failed stays failed: later receipts for it change nothing.
 - A receipt matched by reference teaches the delivery its provider message id.
 - `failed` fails the delivery (its error code, or `receipt_failed`); `delivered` marks
-  it delivered; any other status only updates it.
+  it delivered; any other status only updates it. A price the receipt carries is kept
+  on the delivery's cost.
 - At most MAX_BUFFERED receipts wait for their send; later unmatched ones are dropped
   (a receipt for an unknown delivery must not grow the workflow's state without bound).
 - Deterministic and sandbox-safe: the standard library, temporalio and otp.domain only;
@@ -20,7 +21,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from otp.domain import DeliveryAttempt, DeliveryReceiptInput, DeliveryStatus
+from otp.domain import (
+    DeliveryAttempt,
+    DeliveryCost,
+    DeliveryReceiptInput,
+    DeliveryStatus,
+    PriceSource,
+)
 
 MAX_BUFFERED = 32
 
@@ -41,6 +48,7 @@ def apply(
     if not attempt.provider_message_id:
         # Matched by reference: the send's outcome was unknown until this receipt.
         attempt.provider_message_id = receipt.provider_message_id
+    price(attempt, receipt)
     if receipt.status is DeliveryStatus.FAILED:
         attempt.status = DeliveryStatus.FAILED
         attempt.error_type = receipt.error_code or "receipt_failed"
@@ -48,6 +56,24 @@ def apply(
         attempt.status = DeliveryStatus.DELIVERED
     attempt.updated_at = now
     return receipt.status
+
+
+def price(attempt: DeliveryAttempt, receipt: DeliveryReceiptInput) -> None:
+    """The provider's price a receipt carries, onto the delivery's cost (a cost not known
+    yet takes it when the send's result arrives: see delivery.succeeded)."""
+    if receipt.price_micros is None or not receipt.price_currency:
+        return
+    if attempt.cost is None:
+        attempt.cost = DeliveryCost(
+            currency=receipt.price_currency,
+            estimate_micros=0,
+            source=PriceSource.TABLE,
+            reported_micros=receipt.price_micros,
+            reported_currency=receipt.price_currency,
+        )
+        return
+    attempt.cost.reported_micros = receipt.price_micros
+    attempt.cost.reported_currency = receipt.price_currency
 
 
 class ReceiptBuffer:

@@ -225,7 +225,8 @@ class VerificationWorkflow:
     async def _deliver(self, index: int, kind: DeliveryKind) -> DeliveryAttempt:
         """Deliver the code on plan step `index` (a step's own send or a resend), failing
         over through the step's providers (delivery.Failover) while the step's time lasts.
-        A risk refusal ends the verification `blocked` (a resend's only fails the update)."""
+        A risk refusal ends the verification `blocked` (a resend's only fails the update);
+        the cost cap skips to the step's next provider, then to the next step."""
         async with self._send_lock:
             info = workflow.info()
             run = (info.workflow_id, info.run_id)
@@ -235,7 +236,7 @@ class VerificationWorkflow:
                 if attempt.status is not DeliveryStatus.FAILED:
                     break
                 if (
-                    attempt.error_type == ErrorType.BLOCKED
+                    attempt.error_type in delivery.REFUSALS
                     and kind is DeliveryKind.RESEND
                     and workflow.patched(_RESEND_REFUSAL_PATCH)
                 ):

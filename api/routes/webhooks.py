@@ -16,7 +16,14 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from pydantic import SecretStr
 
-from api.deps import get_recorder, get_secrets, get_settings, get_store, verification_service
+from api.deps import (
+    get_limiter,
+    get_recorder,
+    get_secrets,
+    get_settings,
+    get_store,
+    verification_service,
+)
 from api.problems import PayloadTooLarge
 from api.schemas.problem import problem_responses
 from api.schemas.receipts import WebhookAck
@@ -84,7 +91,13 @@ _ACCOUNT_PARAMETER = {
 
 async def _forward(request: Request, found: list[receipts.Receipt]) -> int:
     """Signal the receipts to their verifications (the client is needed only now)."""
-    return await receipts.forward(verification_service(request), get_recorder(request), found)
+    return await receipts.forward(
+        verification_service(request),
+        get_recorder(request),
+        found,
+        store=get_store(request),
+        limiter=get_limiter(request),
+    )
 
 
 # ----------------------------------------------------------------------- Twilio

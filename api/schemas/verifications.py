@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from api.schemas.base import RequestModel, ResponseModel
 from api.schemas.routing import SenderPublic
+from otp.cost.money import format_amount
 from otp.domain import (
     CODE_LENGTH_MAX,
     CODE_LENGTH_MIN,
@@ -24,9 +25,11 @@ from otp.domain import (
     ChannelStep,
     CodeType,
     DeliveryAttempt,
+    DeliveryCost,
     DeliveryKind,
     DeliveryStatus,
     Mode,
+    PriceSource,
     Status,
     VerificationInput,
     VerificationState,
@@ -170,6 +173,15 @@ class VerificationCreate(RequestModel):
         "IP are rate limited. Never stored or logged in clear.",
         examples=["203.0.113.7"],
     )
+    max_cost: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,10}(\.[0-9]{1,6})?$",
+        description="The most this verification may cost, in the service's currency (a "
+        'decimal string, e.g. `"0.05"`): a fallback step or resend whose estimate would '
+        "take it past this is skipped. Left out: the application's `spend_caps."
+        "per_verification`, else no cap.",
+        examples=["0.05"],
+    )
     app_hash: str | None = Field(
         default=None,
         description=(
@@ -257,6 +269,40 @@ class VerificationCreated(ResponseModel):
         )
 
 
+class CostPublic(ResponseModel):
+    """What one delivery costs, in the service's currency (decimal strings)."""
+
+    amount: str = Field(
+        description="What counts: the provider's price once known, else the estimate."
+    )
+    currency: str = Field(examples=["USD"])
+    estimate: str = Field(description="The price table's estimate when it was sent.")
+    reported: str | None = Field(
+        default=None, description="The price the provider reported (receipt or fetch)."
+    )
+    reported_currency: str | None = None
+    source: PriceSource = Field(
+        description="Where the estimate came from: `table`, `default` (the provider's default "
+        "price: the table has no row for the country; flagged), `override` (the "
+        "application's own price) or `free`."
+    )
+    units: int = Field(description="SMS segments, messages or call minutes counted.")
+    unit: str = Field(examples=["segment"])
+
+    @classmethod
+    def of(cls, cost: DeliveryCost) -> CostPublic:
+        return cls(
+            amount=format_amount(cost.amount_micros),
+            currency=cost.currency,
+            estimate=format_amount(cost.estimate_micros),
+            reported=None if cost.reported_micros is None else format_amount(cost.reported_micros),
+            reported_currency=cost.reported_currency,
+            source=cost.source,
+            units=cost.units,
+            unit=cost.unit,
+        )
+
+
 class DeliveryPublic(ResponseModel):
     """One delivery of the code (a plan step's send or a resend). No destination."""
 
@@ -281,6 +327,9 @@ class DeliveryPublic(ResponseModel):
         description="The application's message template version sent (null: the built-in "
         "catalogue).",
     )
+    cost: CostPublic | None = Field(
+        default=None, description="What it costs (null: nothing was sent, or not costed)."
+    )
 
     @classmethod
     def of(cls, attempt: DeliveryAttempt) -> DeliveryPublic:
@@ -298,6 +347,7 @@ class DeliveryPublic(ResponseModel):
             if attempt.sender
             else None,
             template_version=attempt.template_version,
+            cost=CostPublic.of(attempt.cost) if attempt.cost else None,
         )
 
 
@@ -323,9 +373,17 @@ class VerificationPublic(ResponseModel):
     finished_at: datetime | None = None
     client_ref: str | None = None
     locale: str
+    cost: str | None = Field(
+        default=None,
+        description="The verification's total cost so far (every delivery's amount), null "
+        "when none was costed.",
+        examples=["0.0083"],
+    )
+    currency: str | None = Field(default=None, examples=["USD"])
 
     @classmethod
     def of(cls, verification_id: str, state: VerificationState) -> VerificationPublic:
+        costs = [d.cost for d in state.deliveries if d.cost is not None]
         return cls(
             id=verification_id,
             status=state.status,
@@ -346,6 +404,8 @@ class VerificationPublic(ResponseModel):
             finished_at=state.finished_at,
             client_ref=state.client_ref,
             locale=state.locale,
+            cost=format_amount(sum(c.amount_micros for c in costs)) if costs else None,
+            currency=costs[0].currency if costs else None,
         )
 
 

@@ -22,6 +22,7 @@ from api.problems import InvalidWebhookSignature, WebhookNotConfigured
 from api.schemas.verifications import VERIFICATION_ID_RE
 from api.services import events
 from api.services.verification_workflows import VerificationService
+from otp.cost.reported import apply_reported_price
 from otp.domain import DeliveryReceiptInput, verification_id_of_reference
 from otp.observability import metrics
 from otp.receipts.meta import (
@@ -32,6 +33,8 @@ from otp.receipts.meta import (
 )
 from otp.receipts.receipt import DeliveryReceipt
 from otp.receipts.twilio import parse_twilio_status, twilio_reference, verify_twilio_signature
+from otp.risk.limits import Limiter
+from otp.store import Store
 from otp.store.events import EventRecorder
 
 logger = logging.getLogger("otp.api")
@@ -67,6 +70,8 @@ def _receipt(provider: str, parsed: DeliveryReceipt, reference: str | None) -> R
         status=parsed.status,
         error_code=parsed.error_code,
         reference=reference,
+        price_micros=parsed.price_micros,
+        price_currency=parsed.price_currency,
     )
     return Receipt(receipt, verification_id_of(reference))
 
@@ -160,11 +165,15 @@ async def forward(
     receipts: Sequence[Receipt],
     *,
     ignored: str = "meta status ignored: no delivery key",
+    store: Store | None = None,
+    limiter: Limiter | None = None,
 ) -> int:
     """Signal each receipt to its verification; how many reached a running one.
 
     Every receipt with a verification goes to the event log too (it often arrives after
-    the approval). Temporal outages and timeouts escape (503: the provider retries).
+    the approval), and a price it carries to the delivery's cost (with the `store`; the
+    spend caps count a price above the estimate with the `limiter`). Temporal outages and
+    timeouts escape (503: the provider retries).
     """
     forwarded = 0
     for receipt in receipts:
@@ -172,6 +181,7 @@ async def forward(
             _log(ignored, receipt.input, None)
             continue
         signaled = await workflows.signal_receipt(receipt.verification_id, receipt.input)
+        await _record_price(store, limiter, receipt.input)
         await events.record_receipt(
             recorder, receipt.verification_id, receipt.input, signaled=signaled
         )
@@ -185,3 +195,22 @@ async def forward(
                 receipt.verification_id,
             )
     return forwarded
+
+
+async def _record_price(
+    store: Store | None, limiter: Limiter | None, receipt: DeliveryReceiptInput
+) -> None:
+    if store is None or receipt.price_micros is None or not receipt.price_currency:
+        return
+    try:
+        await apply_reported_price(
+            store,
+            limiter,
+            provider=receipt.provider,
+            micros=receipt.price_micros,
+            currency=receipt.price_currency,
+            delivery_key=receipt.reference,
+            provider_message_id=receipt.provider_message_id,
+        )
+    except Exception:  # the receipt still counts; a later fetch can bring the price again
+        logger.warning("provider price not recorded", extra={"provider": receipt.provider})

@@ -1,5 +1,5 @@
-"""Short per-process caches of what creates read for every request: the risk blocks and
-the safe list of an application and mode, each re-read at most every few seconds (no
+"""Short per-process caches of what creates read for every request: the risk blocks,
+the safe list, the routing rules and the prices of an application and mode, each re-read at most every few seconds (no
 store query per create; the delivery gate in the worker checks again before any send).
 The admin services clear them when they change blocks or the list, so this process sees
 a change at once and the others within `ttl_s`.
@@ -12,7 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from otp.cost.book import PriceBook
+from otp.cost.price_table import default_table
 from otp.routing.rules import Rule
+from otp.settings import Settings
 from otp.store import Store
 from otp.store import routing_rules as store_routing_rules
 from otp.store import safe_list as store_safe_list
@@ -75,6 +78,16 @@ class RiskCaches:
 
     def clear_rules(self) -> None:
         self.rules.clear()
+
+    prices: PriceBook | None = None
+
+    def price_book(self, store: Store, settings: Settings) -> PriceBook:
+        """The price table with applications' own prices (creates quote their first send)."""
+        if self.prices is None:
+            self.prices = PriceBook(
+                store, default_table(currency=settings.currency, path=settings.price_table_path)
+            )
+        return self.prices
 
     async def active_blocks(self, store: Store, scope: Scope) -> list[RiskBlock]:
         """The blocks in force for the scope."""

@@ -40,6 +40,7 @@ from api.problems import (
     RateLimited,
     ResendCooldown,
     RiskPolicyRefused,
+    SpendCapReached,
     Unauthorized,
     VerificationAborted,
     VerificationFinished,
@@ -242,6 +243,15 @@ def twilio_error_of(problem: ApiProblem) -> TwilioApiError:
             "Max send attempts reached",
             headers=problem.headers,
             otp_reason=problem.slug,
+        )
+    if isinstance(problem, SpendCapReached):
+        # Twilio's own "Too Many Requests"; the cap and its amounts in the OTP fields.
+        return TwilioApiError(
+            429,
+            20429,
+            problem.detail or "Spend cap reached",
+            headers=problem.headers,
+            otp_reason=str(ext.get("cap") or problem.slug),
         )
     if isinstance(problem, ChannelNotAllowed):
         return TwilioApiError(400, 60223, problem.detail or "Delivery channel disabled")

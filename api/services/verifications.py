@@ -28,6 +28,7 @@ from api.problems import (
     DeliveryFailed,
     RateLimited,
     RiskPolicyRefused,
+    SpendCapReached,
     VerificationFinished,
     VerificationNotFound,
     field_error,
@@ -50,6 +51,8 @@ from api.services.verification_workflows import (
     idempotent_verification_id,
     now_utc,
 )
+from otp.cost import caps
+from otp.cost.money import format_amount, parse_amount
 from otp.domain import (
     CancelResult,
     Channel,
@@ -64,6 +67,7 @@ from otp.domain import (
 )
 from otp.domain.destinations import (
     InvalidDestinationError,
+    country_of,
     looks_like_email,
     mask,
     number_prefix,
@@ -80,6 +84,7 @@ from otp.routing.rules import Rule, route
 from otp.security.codes import code_digest
 from otp.settings import Secrets, Settings
 from otp.store import Store, VerificationDestination, VerificationRecord, utcnow
+from otp.store import costs as store_costs
 from otp.store import records as store_records
 from otp.store.events import EventRecorder
 from otp.store.risk_blocks import covers, is_active
@@ -274,6 +279,12 @@ class Verifications:
             steps=steps,
             secret=secret,
         )
+        cost_cap = (
+            parse_amount(body.max_cost)
+            if body.max_cost is not None
+            else principal.risk.spend_caps.per_verification_micros
+        )
+        spend = await self._first_send_charge(steps, cost_cap)
         # The IP limit counts the end user's address, which the caller passes: the
         # connection's address is the caller's own backend.
         gate = await risk.gate_create(
@@ -291,6 +302,7 @@ class Verifications:
                 else None
             ),
             safe_listed=safe_listed,
+            spend=spend,
         )
         if gate.refusal is not None:
             logger.info(
@@ -304,10 +316,29 @@ class Verifications:
                 risk.retry_after_s(gate.refused),
                 risk.ratelimit_headers(gate.refused),
             )
+        if gate.spend_refused is not None:
+            over = gate.spend_refused
+            logger.info("create refused at a spend cap", extra={"cap": over.cap})
+            await caps.note_refusal(
+                self.limiter, over, application_id=principal.application_id, mode=principal.mode
+            )
+            raise SpendCapReached(
+                over.cap,
+                over.retry_after_s,
+                currency=over.currency,
+                cap_amount=format_amount(over.cap_micros),
+                spent=format_amount(over.spent_micros),
+                cost=format_amount(over.cost_micros),
+                country=over.country if over.cap == caps.CapName.COUNTRY_DAILY.value else None,
+            )
         headers = risk.ratelimit_headers([gate.tightest]) if gate.tightest is not None else {}
-        started = await self.workflows.start(
-            self._input(body, steps, country), principal, idempotency_key=idempotency_key
+        input = self._input(body, steps, country).model_copy(
+            update={
+                "cost_cap_micros": cost_cap,
+                "precharged_micros": spend.cost_micros if spend is not None else 0,
+            }
         )
+        started = await self.workflows.start(input, principal, idempotency_key=idempotency_key)
         if not started.replayed:
             metrics.count_started(steps[0].channel.value, country, principal.mode)
             await events.record_created(self.recorder, started.id, started.input)
@@ -323,6 +354,35 @@ class Verifications:
             },
         )
         return Created(started.id, started.input, started.replayed, dict(headers))
+
+    async def _first_send_charge(
+        self, steps: list[ChannelStep], cost_cap: int | None
+    ) -> caps.SpendCharge | None:
+        """What the first send charges to the spend caps at create: its estimate (one SMS
+        segment: the worker charges what the rendered message adds), by the first provider
+        of its step. None when it is free, or when it alone passes the verification's cost
+        cap (the workflow then skips that step, and nothing is charged for it)."""
+        first, principal = steps[0], self.principal
+        provider = first.providers[0] if principal.mode is Mode.LIVE and first.providers else None
+        if provider is None:
+            return None
+        book = self.caches.price_book(self.store, self.settings)
+        quote = await book.quote(principal.application_id, provider, first.channel, first.to)
+        if quote.micros <= 0 or (cost_cap is not None and quote.micros > cost_cap):
+            return None
+        country = country_of(first.to) if first.channel.is_phone else None
+        return caps.SpendCharge(
+            caps.budgets(
+                principal.risk.spend_caps,
+                application_id=principal.application_id,
+                mode=principal.mode,
+                country=country,
+                now=now_utc(),
+            ),
+            quote.micros,
+            quote.currency,
+            country,
+        )
 
     def _input(
         self, body: VerificationCreate, steps: list[ChannelStep], country: str | None
@@ -351,15 +411,37 @@ class Verifications:
 
     # ------------------------------------------------------------------ reads
     async def read(self, verification_id: str) -> VerificationState:
-        """The state now; past Temporal's retention, the final state the store kept."""
+        """The state now (past Temporal's retention, the final state the store kept), with
+        the providers' prices known since."""
         require_id(verification_id)
         try:
-            return await self.workflows.state(verification_id, self.principal)
+            state = await self.workflows.state(verification_id, self.principal)
         except VerificationNotFound:
             recorded = await self._recorded_state(verification_id)
             if recorded is None:
                 raise
-            return recorded
+            state = recorded
+        return await self._with_prices(verification_id, state)
+
+    async def _with_prices(
+        self, verification_id: str, state: VerificationState
+    ) -> VerificationState:
+        """The state with the providers' prices the store learned after the workflow did
+        (receipts and fetches that came once it had finished)."""
+        if not any(d.cost is not None for d in state.deliveries):
+            return state
+        try:
+            rows = await store_costs.costs_of(self.store, verification_id=verification_id)
+        except Exception:
+            logger.warning("delivery prices unreadable", exc_info=True)
+            return state
+        priced = {r.delivery_key: r for r in rows if r.reported_micros is not None}
+        for attempt in state.deliveries:
+            row = priced.get(attempt.reference or "")
+            if row is not None and attempt.cost is not None:
+                attempt.cost.reported_micros = row.reported_micros
+                attempt.cost.reported_currency = row.reported_currency
+        return state
 
     async def _recorded_state(self, verification_id: str) -> VerificationState | None:
         """The final state the store kept of a verification Temporal no longer holds."""

@@ -219,3 +219,24 @@ async def charge(limiter: Limiter, spend: SpendCharge, *, member: str | None) ->
     return refusal_of(
         decisions, cost_micros=spend.cost_micros, currency=spend.currency, country=spend.country
     )
+
+
+def refusals_key(application_id: str, mode: Mode | str, name: CapName, now: datetime) -> str:
+    """The counter of sends refused at a cap in its current period (alerts read it)."""
+    return budget_key(application_id, mode, name, now) + ":refused"
+
+
+async def note_refusal(
+    limiter: Limiter, refusal: CapRefusal, *, application_id: str, mode: Mode | str
+) -> None:
+    """Count a send refused at a cap, for the period (best effort: never raises)."""
+    try:
+        name = CapName(refusal.cap)
+        now = datetime.now(UTC)
+        period = period_of(name, now)
+        await limiter.incr(
+            refusals_key(application_id, mode, name, now),
+            ttl_s=max(1, int((period.end - now).total_seconds())),
+        )
+    except Exception:  # an alert's evidence, not the send's outcome
+        return

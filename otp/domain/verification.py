@@ -61,6 +61,8 @@ class VerificationInput(PayloadModel):
     # The most the verification may cost, in micros of the deployment's currency: a
     # step or resend whose estimate would pass it is skipped. None: no cap.
     cost_cap_micros: int | None = None
+    # What the API charged to the spend caps for the first send at create (its estimate).
+    precharged_micros: int = 0
 
 
 class CheckInput(PayloadModel):

@@ -11,8 +11,11 @@ Params = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
 class DeliveryReceipt(NamedTuple):
-    """One delivery status change, as (provider_message_id, status, error_code)."""
+    """One delivery status change, as (provider_message_id, status, error_code), and the
+    price the provider reported with it (positive micros, ISO 4217), where it did."""
 
     provider_message_id: str
     status: DeliveryStatus
     error_code: str | None
+    price_micros: int | None = None
+    price_currency: str | None = None

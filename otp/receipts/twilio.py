@@ -17,6 +17,7 @@ import hmac
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from otp.cost.money import check_currency, parse_provider_price
 from otp.domain import DeliveryStatus
 from otp.receipts.receipt import DeliveryReceipt, Params
 
@@ -105,7 +106,23 @@ def parse_twilio_status(form: Mapping[str, str]) -> DeliveryReceipt | None:
     if not sid or status is None:
         return None
     error = (form.get("ErrorCode") or "").strip() or None
-    return DeliveryReceipt(sid, status, error if status is DeliveryStatus.FAILED else None)
+    price, unit = twilio_price(form.get("Price"), form.get("PriceUnit"))
+    return DeliveryReceipt(
+        sid, status, error if status is DeliveryStatus.FAILED else None, price, unit
+    )
+
+
+def twilio_price(price: str | None, unit: str | None) -> tuple[int | None, str | None]:
+    """Twilio's `price` and `price_unit` (a message's charge, written negative: `-0.00790`,
+    `USD`) as positive micros and a currency; (None, None) while Twilio has not priced it."""
+    if not price or not unit:
+        return None, None
+    micros = parse_provider_price(price)
+    try:
+        currency = check_currency(unit)
+    except ValueError:
+        return None, None
+    return (micros, currency) if micros is not None else (None, None)
 
 
 def twilio_reference(url: str) -> str | None:

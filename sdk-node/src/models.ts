@@ -75,6 +75,8 @@ export interface StartVerificationParams {
   user_id?: string | null;
   user_ip?: string | null;
   app_hash?: string | null;
+  /** The most the verification may cost, a decimal string in the service's currency ("0.05"). */
+  max_cost?: string | null;
 }
 
 /** @schema CheckRequest */
@@ -118,6 +120,21 @@ export interface Sender {
   value: string;
 }
 
+/** What one delivery costs, decimal strings in the service's currency. @schema CostPublic */
+export interface Cost {
+  /** The provider's price once known, else the estimate. */
+  amount: string;
+  currency: string;
+  estimate: string;
+  reported?: string | null;
+  reported_currency?: string | null;
+  /** "table", "default" (flagged: the country is not in the table), "override" or "free" */
+  source: string;
+  units: number;
+  /** "segment", "message" or "minute" */
+  unit: string;
+}
+
 /** One delivery of the code: a plan step's send or a resend. @schema DeliveryPublic */
 export interface Delivery {
   step_index: number;
@@ -136,6 +153,8 @@ export interface Delivery {
   sender?: Sender | null;
   /** The application's message template version sent (null: the built-in catalogue). */
   template_version?: number | null;
+  /** What it costs (null: nothing was sent, or not costed). */
+  cost?: Cost | null;
 }
 
 /** A verification as it was started. @schema VerificationCreated */
@@ -176,6 +195,9 @@ export interface Verification {
   finished_at?: string | null;
   client_ref?: string | null;
   locale: string;
+  /** The total cost so far (a decimal string); null when nothing was costed. */
+  cost?: string | null;
+  currency?: string | null;
 }
 
 /** The answer to a check: `valid` with status `approved`, or a wrong code. @schema CheckResponse */

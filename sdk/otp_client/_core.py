@@ -263,6 +263,7 @@ def start_verification(
     user_ip: str | None,
     app_hash: str | None,
     idempotency_key: str | None,
+    max_cost: str | None = None,
 ) -> Call[VerificationCreated]:
     body: dict[str, Any] = {"to": to}
     if channels is not None:
@@ -278,6 +279,7 @@ def start_verification(
         "user_id": user_id,
         "user_ip": user_ip,
         "app_hash": app_hash,
+        "max_cost": max_cost,
     }
     body.update(
         {k: str(v) if k == "code_type" else v for k, v in optional.items() if v is not None}

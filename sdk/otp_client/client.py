@@ -160,11 +160,13 @@ class OtpClient(_Base):
         user_ip: str | None = None,
         app_hash: str | None = None,
         idempotency_key: str | None = None,
+        max_cost: str | None = None,
     ) -> VerificationCreated:
         """Start a verification; left-out options take the application's defaults.
 
         `user_id` (your opaque id of the end user) and `user_ip` (their address as your
-        backend saw it) feed the service's rate limits.
+        backend saw it) feed the service's rate limits. `max_cost` (a decimal string in
+        the service's currency, e.g. "0.05") caps what the verification may cost.
 
         Sent with `idempotency_key` (a new UUID if None) on every attempt: a retry after
         a lost answer returns the same verification, never a second one.
@@ -184,6 +186,7 @@ class OtpClient(_Base):
                 user_ip=user_ip,
                 app_hash=app_hash,
                 idempotency_key=idempotency_key,
+                max_cost=max_cost,
             )
         )
 
@@ -442,6 +445,7 @@ class AsyncOtpClient(_Base):
         user_ip: str | None = None,
         app_hash: str | None = None,
         idempotency_key: str | None = None,
+        max_cost: str | None = None,
     ) -> VerificationCreated:
         """Start a verification (see `OtpClient.start_verification`)."""
         return await self._run(
@@ -459,6 +463,7 @@ class AsyncOtpClient(_Base):
                 user_ip=user_ip,
                 app_hash=app_hash,
                 idempotency_key=idempotency_key,
+                max_cost=max_cost,
             )
         )
 

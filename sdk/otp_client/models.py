@@ -87,6 +87,19 @@ class Sender(ApiModel):
     value: str
 
 
+class Cost(ApiModel):
+    """What one delivery costs (decimal strings in the service's currency)."""
+
+    amount: str  # the provider's price once known, else the estimate
+    currency: str
+    estimate: str
+    reported: str | None = None
+    reported_currency: str | None = None
+    source: str  # "table", "default" (flagged: unknown country), "override" or "free"
+    units: int
+    unit: str  # "segment", "message" or "minute"
+
+
 class Delivery(ApiModel):
     """One delivery of the code: a plan step's send or a resend."""
 
@@ -101,6 +114,7 @@ class Delivery(ApiModel):
     rule_id: str | None = None  # the application's routing rule, if one chose the provider
     sender: Sender | None = None  # the rule's sender (None: the provider's own)
     template_version: int | None = None  # the application's template (None: the catalogue)
+    cost: Cost | None = None
 
 
 class VerificationCreated(ApiModel):
@@ -143,6 +157,8 @@ class Verification(ApiModel):
     finished_at: datetime | None = None
     client_ref: str | None = None
     locale: str
+    cost: str | None = None  # the total so far (decimal string), None when not costed
+    currency: str | None = None
 
     @property
     def is_finished(self) -> bool:

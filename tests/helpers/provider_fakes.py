@@ -151,18 +151,24 @@ class FakeHttpServer:
 
 # ----------------------------------------------------------------------- Twilio
 class TwilioFake(FakeHttpServer):
-    """Twilio REST 2010-04-01: Messages.json and Calls.json, Basic auth, status callbacks."""
+    """Twilio REST 2010-04-01: Messages.json and Calls.json (create, and fetch one with its
+    price), Basic auth, status callbacks (with `Price`/`PriceUnit` once `prices` has it)."""
 
     def __init__(self, account_sid: str, auth_token: str) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         # Scripted refusals for Messages.json, used in order: (HTTP status, Twilio error code).
         self.message_failures: list[tuple[int, int]] = []
+        # What Twilio charged per message or call sid, as its resources write it
+        # (`("-0.00790", "USD")`); a sid without one is not priced yet (`"price": null`).
+        self.prices: dict[str, tuple[str, str]] = {}
         base = "/2010-04-01/Accounts/{account}"
         super().__init__(
             [
                 Route(base + "/Messages.json", self._messages, methods=["POST"]),
                 Route(base + "/Calls.json", self._calls, methods=["POST"]),
+                Route(base + "/Messages/{sid}.json", self._fetched, methods=["GET"]),
+                Route(base + "/Calls/{sid}.json", self._fetched, methods=["GET"]),
             ]
         )
 
@@ -239,6 +245,26 @@ class TwilioFake(FakeHttpServer):
             status_code=201,
         )
 
+    async def _fetched(self, request: Request) -> Response:
+        """GET one message or call: its sid, status and price (null until priced)."""
+        received = await self.record(request)
+        if not self._authorised(request) or request.path_params["account"] != self.account_sid:
+            return self._error(received, 401, 20003, "Authenticate")
+        sid = request.path_params["sid"]
+        if not any(r.id == sid for r in self.requests):
+            return self._error(received, 404, 20404, "The requested resource was not found")
+        received.answered = 200
+        price, unit = self.prices.get(sid, (None, "USD"))
+        return JSONResponse(
+            {
+                "account_sid": self.account_sid,
+                "sid": sid,
+                "status": "delivered" if sid.startswith("SM") else "completed",
+                "price": price,
+                "price_unit": unit,
+            }
+        )
+
     def sent(self, kind: str) -> list[Received]:
         """Accepted requests of one kind: `Messages` or `Calls`."""
         return [r for r in self.requests if r.path.endswith(f"/{kind}.json") and r.answered == 201]
@@ -279,6 +305,8 @@ class TwilioFake(FakeHttpServer):
             }
         if error_code is not None:
             form["ErrorCode"] = error_code
+        if sent.id in self.prices:
+            form["Price"], form["PriceUnit"] = self.prices[sent.id]
         return form
 
     async def status_callback(

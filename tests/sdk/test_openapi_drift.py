@@ -36,6 +36,7 @@ MODELS: dict[type[BaseModel], str] = {
     models.ChannelStep: "ChannelStepCreate",
     models.ChannelStepInfo: "ChannelStepPublic",
     models.Delivery: "DeliveryPublic",
+    models.Cost: "CostPublic",
     models.Sender: "SenderPublic",
     models.VerificationCreated: "VerificationCreated",
     models.Verification: "VerificationPublic",

@@ -163,6 +163,7 @@ def test_the_retry_policy_never_retries_what_cannot_succeed() -> None:
     assert set(policy.non_retryable_error_types or []) == {
         ErrorType.PERMANENT_DELIVERY,
         ErrorType.BLOCKED,
+        ErrorType.COST_CAP,
         "CodeExpired",
     }
     assert delivery.retry_policy(last=True, provider_max_attempts=2).maximum_attempts == 0

@@ -164,3 +164,47 @@ async def test_0004_keeps_no_clear_range_and_rewrites_old_masks(any_store: Store
         ("blk_manual", "+1415555", None, None),  # typed by an operator: kept as it is
     ]
     assert keys == ["default:test:cc:US"]
+
+
+async def test_0012_turns_cost_units_into_money_caps(any_store: Store) -> None:
+    """`daily_spend` (cost units, one SMS = 1) becomes `spend_caps.daily` at 0.05 a unit,
+    per day whatever its window; `null` stays off; `channel_costs` goes; the other risk
+    settings stay; the result is valid settings."""
+    from alembic import command
+
+    from otp.migrations import alembic_config
+    from otp.risk.policy import RiskSettings
+
+    old = {
+        "app_units": {
+            "daily_spend": {"limit": 20000, "window_s": 86400},
+            "channel_costs": {"voice": 3},
+            "max_failed_checks": 7,
+        },
+        "app_hourly": {"daily_spend": {"limit": 10, "window_s": 3600}},
+        "app_off": {"daily_spend": None},
+        "app_plain": {"per_ip": None},
+    }
+    async with any_store.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0011"))
+        for app_id, risk in old.items():
+            await conn.execute(
+                text(
+                    "INSERT INTO applications (id, name, brand, defaults, allowed_channels, risk,"
+                    " created_at, updated_at) VALUES (:id, 'Old', '', '{}', '[]', :risk,"
+                    " '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                ),
+                {"id": app_id, "risk": json.dumps(risk)},
+            )
+    await any_store.migrate()
+    async with any_store.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT id, risk FROM applications"))).all()
+    risks = {i: (json.loads(r) if isinstance(r, str) else r) for i, r in rows if i in old}
+    assert risks["app_units"] == {"max_failed_checks": 7, "spend_caps": {"daily": "1000.00"}}
+    assert risks["app_hourly"] == {"spend_caps": {"daily": "12.00"}}  # 240 units a day
+    assert risks["app_off"] == {"spend_caps": {"daily": None}}
+    assert risks["app_plain"] == {"per_ip": None}
+    for risk in risks.values():
+        RiskSettings.of(risk)
+    assert RiskSettings.of(risks["app_off"]).spend_caps.daily is None
+    assert RiskSettings.of(risks["app_off"]).spend_caps.monthly == "20000.00"
