@@ -19,6 +19,7 @@ from otp.process import run_and_exit
 from otp.settings import Settings, get_settings, load_secrets
 from otp.store import Store, retention
 from otp.temporal import connect
+from workflows.monitor_start import start_monitor
 from workflows.precompile import precompile_workflows
 
 logger = logging.getLogger("otp.worker")
@@ -50,6 +51,10 @@ async def serve(settings: Settings) -> None:
             "temporal": settings.temporal_target,
             "metrics": settings.worker_metrics_address,
         },
+    )
+    # One monitor per namespace (alerts and provider prices): started if none runs.
+    await start_monitor(
+        client, task_queue=settings.task_queue, interval_s=settings.alerts_interval_s
     )
     housekeeping = asyncio.create_task(retention.purge_periodically(store, settings))
     async with worker:

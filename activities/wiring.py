@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.accounts import AccountProviders
+from activities.alerts import AlertActivities
 from activities.context import LogContextInterceptor
 from activities.pricing import DeliveryPricing
 from activities.provider_check import ProviderCheckActivities
@@ -42,6 +43,7 @@ from otp.store.events import Dispatch, EventRecorder
 from providers.registry import build_providers
 from providers.sandbox import ReceiptSink, SandboxProvider
 from workflows.dispatch import start_webhook_deliveries
+from workflows.monitor import MonitorWorkflow
 from workflows.provider_check import ProviderCheckWorkflow
 from workflows.verification import VerificationWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
@@ -103,6 +105,7 @@ class WorkerActivities:
     limiter: Limiter | None = None
     accounts: AccountProviders | None = None
     provider_check: ProviderCheckActivities | None = None
+    alerts: AlertActivities | None = None
     prices: ProviderPriceActivities | None = None
 
     async def aclose(self) -> None:
@@ -161,6 +164,9 @@ def build_activities(
         limiter=limiter,
         accounts=accounts,
         provider_check=ProviderCheckActivities(store, accounts, SandboxProvider(store)),
+        alerts=AlertActivities(
+            store, limiter, settings, dispatch=webhook_dispatcher(client, store, settings)
+        ),
         prices=ProviderPriceActivities(
             store, settings, limiter=limiter, providers_by_name=by_name, accounts=accounts
         ),
@@ -184,13 +190,19 @@ def build_worker(client: Client, settings: Settings, activities: WorkerActivitie
         client,
         task_queue=settings.task_queue,
         interceptors=[LogContextInterceptor(), metrics.worker_interceptor(client)],
-        workflows=[VerificationWorkflow, WebhookDeliveryWorkflow, ProviderCheckWorkflow],
+        workflows=[
+            VerificationWorkflow,
+            WebhookDeliveryWorkflow,
+            ProviderCheckWorkflow,
+            MonitorWorkflow,
+        ],
         activities=[
             activities.verification.issue_code,
             activities.verification.deliver,
             activities.records.record_verification,
             *([activities.webhooks.deliver_webhook] if activities.webhooks else []),
             *([activities.provider_check.check_provider] if activities.provider_check else []),
+            *([activities.alerts.evaluate_alerts] if activities.alerts else []),
             *([activities.prices.fetch_provider_prices] if activities.prices else []),
         ],
     )

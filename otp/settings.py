@@ -377,6 +377,23 @@ class Settings(BaseSettings):
         ge=0,
         description="Days the store keeps the console's audit log (0: forever). The "
         "worker purges older entries hourly.",
+    alert_retention_days: int = Field(
+        default=180,
+        ge=0,
+        description="Days the store keeps a resolved alert after it resolved (0: forever). "
+        "Firing alerts are kept.",
+    )
+    alerts_interval_s: int = Field(
+        default=60,
+        ge=10,
+        le=3600,
+        description="Seconds between two evaluations of the alert rules by the worker's "
+        "monitor workflow (which also fetches providers' prices). Default 60.",
+    )
+    alerts_email_from: str | None = Field(
+        default=None,
+        description="Sender of alert emails, sent through the SMTP server of the `smtp_*` "
+        "settings. Unset: `smtp_from`.",
     )
     limits_backend: Literal["store", "redis"] = Field(
         default="store",

@@ -11,6 +11,14 @@ sandbox can pass it through.
 
 from __future__ import annotations
 
+from otp.domain.alerts import (
+    ACTIVITY_EVALUATE_ALERTS,
+    MONITOR_WORKFLOW_ID,
+    EvaluateAlertsInput,
+    EvaluateAlertsResult,
+    MonitorInput,
+    MonitorResult,
+)
 from otp.domain.base import PayloadModel, StrictModel
 from otp.domain.constants import (
     ACTIVITY_DELIVER,
@@ -75,6 +83,7 @@ from otp.domain.verification import (
 
 __all__ = [
     "ACTIVITY_DELIVER",
+    "ACTIVITY_EVALUATE_ALERTS",
     "ACTIVITY_FETCH_PRICES",
     "ACTIVITY_ISSUE_CODE",
     "ACTIVITY_RECORD",
@@ -83,6 +92,7 @@ __all__ = [
     "MAX_ATTEMPTS_MAX",
     "MAX_PLAN_STEPS",
     "MAX_SENDS_MAX",
+    "MONITOR_WORKFLOW_ID",
     "STEP_TIMEOUT_DEFAULT_S",
     "STEP_TIMEOUT_MAX_S",
     "STEP_TIMEOUT_MIN_S",
@@ -106,6 +116,8 @@ __all__ = [
     "DeliveryReceiptInput",
     "DeliveryStatus",
     "ErrorType",
+    "EvaluateAlertsInput",
+    "EvaluateAlertsResult",
     "EventType",
     "FetchPricesInput",
     "FetchPricesResult",
@@ -113,6 +125,8 @@ __all__ = [
     "IssueCodeResult",
     "LogEntry",
     "Mode",
+    "MonitorInput",
+    "MonitorResult",
     "NextChannelResult",
     "PayloadModel",
     "PriceSource",

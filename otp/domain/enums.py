@@ -83,3 +83,6 @@ class WebhookEventType(StrEnum):
     BLOCKED = "verification.blocked"
     # Not a verification's state change: a destination reached `max_failed_checks`.
     DESTINATION_LOCKED = "destination.locked"
+    # Not a verification's: an alert rule's condition started (or stopped) holding.
+    ALERT_TRIGGERED = "alert.triggered"
+    ALERT_RESOLVED = "alert.resolved"

@@ -27,11 +27,13 @@ from otp.risk.policy import LONGEST_RATE_WINDOW_S
 from otp.settings import Settings
 from otp.store import Store
 from otp.store import console as store_console
+from otp.store import alerts as store_alerts
 from otp.store import idempotency as store_idempotency
 from otp.store import lockouts as store_lockouts
 from otp.store import records as store_records
 from otp.store import webhooks as store_webhooks
 from otp.store.tables import (
+    AlertRulesRow,
     Application,
     MessageTemplate,
     PriceOverride,
@@ -214,6 +216,12 @@ async def purge_console_audit(store: Store, settings: Settings, now: datetime) -
         return 0
     return await store_console.purge_audit(
         store, older_than=timedelta(days=settings.console_audit_retention_days), now=now
+async def purge_alerts(store: Store, settings: Settings, now: datetime) -> int:
+    """Alerts resolved more than `alert_retention_days` ago; firing ones are kept."""
+    if settings.alert_retention_days <= 0:
+        return 0
+    return await store_alerts.purge_resolved(
+        store, older_than=timedelta(days=settings.alert_retention_days), now=now
     )
 
 
@@ -251,5 +259,7 @@ register("message_templates", None, purge_orphans_of(MessageTemplate))
 register("price_overrides", None, purge_orphans_of(PriceOverride))
 register("console_sessions", None, purge_console_sessions)
 register("console_audit", "console_audit_retention_days", purge_console_audit)
+register("alerts", "alert_retention_days", purge_alerts)
+register("alert_rules", None, purge_orphans_of(AlertRulesRow))
 
 __all__ = ["PURGES", "Purge", "purge_all", "purge_periodically", "register"]

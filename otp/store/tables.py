@@ -562,3 +562,46 @@ class ConsoleAuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     target: str = Field(default="", max_length=200)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+# ----------------------------------------------------------------------- alerts
+class AlertRulesRow(SQLModel, table=True):
+    """An application's alert rules (`otp.alerts.rules.AlertRules`, as JSON); no row: the
+    defaults. Configuration (operators' email addresses, no end user's data): kept while
+    its application exists."""
+
+    __tablename__ = "alert_rules"
+    application_id: str = Field(primary_key=True, max_length=64, foreign_key="applications.id")
+    rules: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AlertRecord(SQLModel, table=True):
+    """One alert episode: a rule's condition for one scope, from the evaluation that found
+    it (`started_at`) to the first that no longer did (`resolved_at`).
+
+    `open_key` (`<app>:<mode>:<rule>:<scope>`) is set while the alert fires and cleared when
+    it resolves: the unique index lets one episode fire per scope at a time, whatever the
+    number of evaluations racing. `evidence` holds the figures and window at the trigger,
+    `resolved_evidence` those at the resolve (counts, rates, amounts, ids: no destination);
+    `deliveries` what each notification reached."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_app_mode_started", "application_id", "mode", "started_at"),
+        Index("ix_alerts_state", "state"),
+    )
+    id: str = Field(primary_key=True, max_length=64)
+    application_id: str = Field(max_length=64)
+    mode: str = Field(max_length=8)
+    rule: str = Field(max_length=32)
+    scope: str = Field(max_length=120)
+    state: str = Field(max_length=16)  # firing | resolved
+    open_key: str | None = Field(default=None, index=True, unique=True, max_length=256)
+    started_at: datetime
+    resolved_at: datetime | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    resolved_evidence: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    deliveries: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Whether the trigger's and the resolve's notifications were handed over.
+    triggered_notified: bool = False
+    resolved_notified: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -11,6 +11,7 @@ from sqlmodel import SQLModel, select
 from otp.settings import Settings
 from otp.store import Store, retention
 from otp.store.tables import (
+    AlertRecord,
     ConsoleAuditEntry,
     ConsoleSession,
     ConsoleUser,
@@ -302,6 +303,8 @@ PURGED_BY = {
     "delivery_costs": "verifications",
     "console_sessions": "console_sessions",
     "console_audit": "console_audit",
+    "alerts": "alerts",
+    "alert_rules": "alert_rules",
 }
 
 
@@ -420,3 +423,32 @@ async def test_console_sessions_end_idle_or_expired_and_audit_follows_its_days(
         any_store, Settings(console_audit_retention_days=0), now=NOW + 1000 * DAY
     )
     assert forever["console_audit"] == 0
+def alert(id: str, *, resolved: datetime | None) -> AlertRecord:
+    return AlertRecord(
+        id=id,
+        application_id="app_a",
+        mode="live",
+        rule="conversion",
+        scope=f"all-{id}",
+        state="firing" if resolved is None else "resolved",
+        open_key=None if resolved else f"app_a:live:conversion:{id}",
+        started_at=NOW - 400 * DAY,
+        resolved_at=resolved,
+    )
+
+
+async def test_resolved_alerts_are_purged_after_their_days_and_firing_ones_kept(
+    any_store: Store,
+) -> None:
+    await add(
+        any_store,
+        alert("alr_old", resolved=NOW - 181 * DAY),
+        alert("alr_recent", resolved=NOW - 10 * DAY),
+        alert("alr_firing", resolved=None),
+    )
+    counts = await retention.purge_all(any_store, Settings(), now=NOW)
+    assert counts["alerts"] == 1
+    assert await ids(any_store, AlertRecord) == ["alr_firing", "alr_recent"]
+    assert (await retention.purge_all(any_store, Settings(alert_retention_days=0), now=NOW))[
+        "alerts"
+    ] == 0
