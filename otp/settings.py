@@ -377,6 +377,7 @@ class Settings(BaseSettings):
         ge=0,
         description="Days the store keeps the console's audit log (0: forever). The "
         "worker purges older entries hourly.",
+    )
     alert_retention_days: int = Field(
         default=180,
         ge=0,

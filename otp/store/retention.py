@@ -26,8 +26,8 @@ from otp.risk.limits import store as limits_store
 from otp.risk.policy import LONGEST_RATE_WINDOW_S
 from otp.settings import Settings
 from otp.store import Store
-from otp.store import console as store_console
 from otp.store import alerts as store_alerts
+from otp.store import console as store_console
 from otp.store import idempotency as store_idempotency
 from otp.store import lockouts as store_lockouts
 from otp.store import records as store_records
@@ -216,6 +216,9 @@ async def purge_console_audit(store: Store, settings: Settings, now: datetime) -
         return 0
     return await store_console.purge_audit(
         store, older_than=timedelta(days=settings.console_audit_retention_days), now=now
+    )
+
+
 async def purge_alerts(store: Store, settings: Settings, now: datetime) -> int:
     """Alerts resolved more than `alert_retention_days` ago; firing ones are kept."""
     if settings.alert_retention_days <= 0:

@@ -562,6 +562,8 @@ class ConsoleAuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     target: str = Field(default="", max_length=200)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
 # ----------------------------------------------------------------------- alerts
 class AlertRulesRow(SQLModel, table=True):
     """An application's alert rules (`otp.alerts.rules.AlertRules`, as JSON); no row: the

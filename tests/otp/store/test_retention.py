@@ -423,6 +423,8 @@ async def test_console_sessions_end_idle_or_expired_and_audit_follows_its_days(
         any_store, Settings(console_audit_retention_days=0), now=NOW + 1000 * DAY
     )
     assert forever["console_audit"] == 0
+
+
 def alert(id: str, *, resolved: datetime | None) -> AlertRecord:
     return AlertRecord(
         id=id,
