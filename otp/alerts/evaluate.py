@@ -47,6 +47,8 @@ class Spend:
     cap_micros: int
     period: str
     country: str | None = None
+    # Sends refused at the cap this period (a refusal can come just below 100 %).
+    refused: int = 0
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ def _spend(rules: AlertRules, figures: Figures) -> list[Condition]:
         percent = spend.spent_micros * 100 / spend.cap_micros
         cap = f"{spend.cap}:{spend.country}" if spend.country else spend.cap
         for level in rules.spend.levels:
-            if percent >= level:
+            if percent >= level or (level >= 100 and spend.refused > 0):
                 out.append(
                     Condition(
                         AlertRule.SPEND,
@@ -221,6 +223,7 @@ def _spend(rules: AlertRules, figures: Figures) -> list[Condition]:
                             "percent": round(percent, 2),
                             "spent_micros": spend.spent_micros,
                             "cap_micros": spend.cap_micros,
+                            "refused": spend.refused,
                             "currency": figures.currency,
                             "period": spend.period,
                         },

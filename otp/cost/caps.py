@@ -221,9 +221,11 @@ async def charge(limiter: Limiter, spend: SpendCharge, *, member: str | None) ->
     )
 
 
-def refusals_key(application_id: str, mode: Mode | str, name: CapName, now: datetime) -> str:
+def refusals_key(
+    application_id: str, mode: Mode | str, name: CapName, now: datetime, country: str | None = None
+) -> str:
     """The counter of sends refused at a cap in its current period (alerts read it)."""
-    return budget_key(application_id, mode, name, now) + ":refused"
+    return budget_key(application_id, mode, name, now, country) + ":refused"
 
 
 async def note_refusal(
@@ -235,7 +237,7 @@ async def note_refusal(
         now = datetime.now(UTC)
         period = period_of(name, now)
         await limiter.incr(
-            refusals_key(application_id, mode, name, now),
+            refusals_key(application_id, mode, name, now, refusal.country),
             ttl_s=max(1, int((period.end - now).total_seconds())),
         )
     except Exception:  # an alert's evidence, not the send's outcome

@@ -26,7 +26,7 @@ from sqlmodel import col, select
 
 from otp.alerts.evaluate import Conversion, Figures, ProviderTries, Spend
 from otp.alerts.rules import AlertRules
-from otp.cost.caps import CapName, SpendCaps, budget_key, period_of
+from otp.cost.caps import CapName, SpendCaps, budget_key, period_of, refusals_key
 from otp.domain import EventType, Mode
 from otp.domain.ids import random_id
 from otp.risk.limits import Limiter
@@ -298,7 +298,17 @@ async def spend_figures(
         if amount is None:
             continue
         spent = await limiter.get(budget_key(application_id, mode, name, now, country))
-        out.append(Spend(name.value, int(spent), amount, period_of(name, now).label, country))
+        refused = await limiter.get(refusals_key(application_id, mode, name, now, country))
+        out.append(
+            Spend(
+                name.value,
+                int(spent),
+                amount,
+                period_of(name, now).label,
+                country,
+                refused=int(refused),
+            )
+        )
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from activities.alerts import AlertActivities
 from activities.provider_prices import ProviderPriceActivities
 from otp.cost.caps import CapName, SpendCaps, budget_key
 from otp.cost.price_table import default_table
@@ -20,7 +21,8 @@ from otp.messages.sms import segment_count
 from otp.risk.limits.store import StoreLimiter
 from otp.risk.policy import RiskSettings
 from otp.store import Store
-from otp.store.applications import ensure_default_application, update_application
+from otp.store.alerts import open_alerts
+from otp.store.applications import ensure_default_application, get_application, update_application
 from otp.store.costs import costs_of
 from providers.registry import build_providers
 from tests.end_to_end.conftest import StartStack
@@ -163,6 +165,16 @@ async def test_a_daily_cap_refuses_the_next_send_with_nothing_sent(
     assert await spent_today(store) == spent
     listed = (await api.get("/v1/verifications", params={"limit": 10})).json()
     assert len(listed["data"]) == 2
+
+    # The refusals raise the spend alert at 100 % (0.0166 of 0.02 is 83 %: the 80 % one too).
+    alerts = AlertActivities(store, StoreLimiter(store), stack.settings)
+    application = await get_application(store, application_id="default")
+    assert application is not None
+    assert await alerts.evaluate_one(application, Mode.LIVE) == (2, 0)
+    firing = await open_alerts(store, application_id="default", mode="live")
+    assert sorted(a.scope for a in firing) == ["spend_daily@100", "spend_daily@80"]
+    full = next(a for a in firing if a.scope == "spend_daily@100")
+    assert full.evidence["refused"] == 2 and full.evidence["cap_micros"] == 20_000
 
 
 async def test_the_cost_cap_skips_a_step_that_would_pass_it(

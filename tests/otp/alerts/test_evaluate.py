@@ -53,3 +53,34 @@ def test_spend_levels_providers_and_endpoints() -> None:
 def test_bad_rules_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         AlertRules.model_validate(bad)
+
+
+def test_a_send_refused_at_a_cap_raises_the_full_level_just_below_it() -> None:
+    below = Spend("spend_daily", 990_000, 1_000_000, "2026-12-05")
+    refused = Spend("spend_daily", 990_000, 1_000_000, "2026-12-05", refused=1)
+    quiet = {c.scope for c in evaluate(AlertRules(), Figures(spend=[below]))}
+    assert quiet == {"spend_daily@80"}
+    raised = {c.scope: c for c in evaluate(AlertRules(), Figures(spend=[refused]))}
+    assert set(raised) == {"spend_daily@80", "spend_daily@100"}
+    assert raised["spend_daily@100"].evidence["refused"] == 1
+
+
+async def test_refusals_at_a_cap_are_counted_per_period_and_read_by_the_figures(
+    any_store: object,
+) -> None:
+    from datetime import UTC, datetime
+
+    from otp.cost import caps
+    from otp.risk.limits.store import StoreLimiter
+    from otp.store import Store
+    from otp.store.alerts import spend_figures
+
+    assert isinstance(any_store, Store)
+    limiter = StoreLimiter(any_store)
+    refusal = caps.CapRefusal("spend_daily", 1_000_000, 995_000, 8_300, "USD", 60)
+    await caps.note_refusal(limiter, refusal, application_id="app_a", mode="live")
+    settings = caps.SpendCaps(daily="1.00")
+    found = await spend_figures(
+        limiter, settings, application_id="app_a", mode="live", now=datetime.now(UTC)
+    )
+    assert [(s.cap, s.refused) for s in found] == [("spend_daily", 1), ("spend_monthly", 0)]
