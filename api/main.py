@@ -25,6 +25,7 @@ from api.exception_handlers import install_exception_handlers, on_unexpected
 from api.problems import PROBLEM_JSON
 from api.routes import (
     admin,
+    admin_alerts,
     admin_lockouts,
     admin_prices,
     admin_provider_accounts,
@@ -252,6 +253,7 @@ def create_app(
     app.include_router(admin_provider_accounts.router)
     app.include_router(admin_templates.router)
     app.include_router(admin_prices.router)
+    app.include_router(admin_alerts.router)
     app.include_router(erasure.router)
     install_console(app)  # the web console under /console/
     _document_problems(app)

@@ -341,6 +341,13 @@ class RiskBlockNotFound(ApiProblem):
 
 
 # ----------------------------------------------------------- lockouts and the safe list
+class AlertNotFound(ApiProblem):
+    status, slug, title = 404, "alert-not-found", "Alert not found"
+
+    def __init__(self) -> None:
+        super().__init__("No alert with this id exists for this application.")
+
+
 class LockoutNotFound(ApiProblem):
     status, slug, title = 404, "lockout-not-found", "Destination not locked out"
 
