@@ -537,6 +537,9 @@ app.add_typer(templates_app, name="templates")
 from cli.prices import prices_app  # noqa: E402
 
 app.add_typer(prices_app, name="prices")
+from cli.alerts import alerts_app  # noqa: E402
+
+app.add_typer(alerts_app, name="alerts")
 
 from cli.console import console_app  # noqa: E402
 
