@@ -23,7 +23,16 @@ FOLDER = Path(__file__).resolve().parents[2] / "workflows"
 # Not workflow helpers: the workflows themselves (verification, webhooks, provider_check),
 # the client-side dispatch, and precompile
 # (run by the worker before it starts, outside any workflow).
-NOT_HELPERS = {"__init__", "verification", "webhooks", "provider_check", "dispatch", "precompile"}
+NOT_HELPERS = {
+    "__init__",
+    "verification",
+    "webhooks",
+    "provider_check",
+    "dispatch",
+    "precompile",
+    "monitor",  # a workflow
+    "monitor_start",  # client side: starts the monitor
+}
 HELPERS = sorted(path.stem for path in FOLDER.glob("*.py") if path.stem not in NOT_HELPERS)
 STDLIB = {"__future__", "dataclasses", "datetime", "enum", "math", "typing", "collections"}
 CLOCKS = {"now", "utcnow", "today", "time", "monotonic", "perf_counter", "time_ns", "sleep"}
